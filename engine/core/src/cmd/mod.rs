@@ -1,0 +1,330 @@
+//! The command table and dispatch.
+//!
+//! Policy lives in the table (arity, flags, key positions: generated from
+//! Redis 7's own COMMAND INFO), semantics in one function per command in the
+//! per-group files. `Server::execute` applies the policy the way Redis's
+//! `processCommand` does (lookup, arity, auth, MULTI queueing), then `call`
+//! runs the handler and records stats. Adding a command: a line in
+//! `gen/commands.txt` (regenerate `spec_gen.rs`), a binding in `BINDINGS`, a
+//! function, tests.
+
+pub mod bitmap;
+pub mod conn;
+pub mod keys;
+pub mod server_cmds;
+pub mod spec;
+mod spec_gen;
+pub mod string;
+
+use std::collections::HashMap;
+
+use crate::config::Config;
+use crate::db::Keyspace;
+use crate::error::{CmdError, CmdResult};
+use crate::resp::Reply;
+use crate::server::{Clients, Effects, ServerEnv, Stats};
+use spec::{flag_bits, Spec};
+
+pub type Handler = fn(&mut Ctx, &[&[u8]]) -> CmdResult;
+
+/// Everything a command may touch, borrowed disjointly from the `Server`.
+pub struct Ctx<'a> {
+    pub ks: &'a mut Keyspace,
+    pub clients: &'a mut Clients,
+    pub cfg: &'a mut Config,
+    pub env: &'a ServerEnv,
+    pub stats: &'a mut Stats,
+    pub effects: &'a mut Effects,
+    pub table: &'a CommandTable,
+    pub config_store: &'a mut Option<Box<dyn crate::server::ConfigStore>>,
+    pub out: &'a mut Reply,
+    /// Handle of the calling client.
+    pub h: usize,
+    /// The calling client's selected database.
+    pub db: usize,
+    /// True while running the commands of an EXEC.
+    pub in_exec: bool,
+}
+
+impl Ctx<'_> {
+    pub fn now_ms(&self) -> i64 {
+        self.ks.now_ms
+    }
+}
+
+pub struct Cmd {
+    /// Full name as Redis prints it in errors ("get", "client|kill").
+    pub fullname: String,
+    pub arity: i32,
+    pub flags: u32,
+    pub first_key: i32,
+    pub last_key: i32,
+    pub key_step: i32,
+    pub handler: Option<Handler>,
+    pub spec: Option<&'static Spec>,
+    pub info: &'static [u8],
+    pub subs: HashMap<Vec<u8>, usize>,
+    pub is_container: bool,
+    /// Index into the stats arrays.
+    pub id: usize,
+}
+
+pub struct CommandTable {
+    pub cmds: Vec<Cmd>,
+    top: HashMap<Vec<u8>, usize>,
+    /// Top-level command indices in spec order (COMMAND, COMMAND LIST).
+    pub toplevel: Vec<usize>,
+}
+
+/// Handler bindings: "name" or "container|sub".
+const BINDINGS: &[(&str, Handler)] = &[
+    ("get", string::get),
+    ("set", string::set),
+    ("setnx", string::setnx),
+    ("setex", string::setex),
+    ("psetex", string::psetex),
+    ("getset", string::getset),
+    ("getdel", string::getdel),
+    ("getex", string::getex),
+    ("mget", string::mget),
+    ("mset", string::mset),
+    ("msetnx", string::msetnx),
+    ("append", string::append),
+    ("strlen", string::strlen),
+    ("getrange", string::getrange),
+    ("substr", string::getrange),
+    ("setrange", string::setrange),
+    ("incr", string::incr),
+    ("decr", string::decr),
+    ("incrby", string::incrby),
+    ("decrby", string::decrby),
+    ("incrbyfloat", string::incrbyfloat),
+    ("lcs", string::lcs),
+    ("setbit", bitmap::setbit),
+    ("getbit", bitmap::getbit),
+    ("bitcount", bitmap::bitcount),
+    ("bitpos", bitmap::bitpos),
+    ("bitop", bitmap::bitop),
+    ("bitfield", bitmap::bitfield),
+    ("bitfield_ro", bitmap::bitfield_ro),
+    ("del", keys::del),
+    ("unlink", keys::del),
+    ("exists", keys::exists),
+    ("type", keys::type_),
+    ("keys", keys::keys),
+    ("scan", keys::scan),
+    ("randomkey", keys::randomkey),
+    ("rename", keys::rename),
+    ("renamenx", keys::renamenx),
+    ("move", keys::move_),
+    ("copy", keys::copy),
+    ("swapdb", keys::swapdb),
+    ("flushdb", keys::flushdb),
+    ("flushall", keys::flushall),
+    ("dbsize", keys::dbsize),
+    ("touch", keys::touch),
+    ("expire", keys::expire),
+    ("pexpire", keys::pexpire),
+    ("expireat", keys::expireat),
+    ("pexpireat", keys::pexpireat),
+    ("ttl", keys::ttl),
+    ("pttl", keys::pttl),
+    ("expiretime", keys::expiretime),
+    ("pexpiretime", keys::pexpiretime),
+    ("persist", keys::persist),
+    ("object|encoding", keys::object_encoding),
+    ("object|freq", keys::object_freq),
+    ("object|idletime", keys::object_idletime),
+    ("object|refcount", keys::object_refcount),
+    ("object|help", keys::object_help),
+    ("ping", conn::ping),
+    ("echo", conn::echo),
+    ("hello", conn::hello),
+    ("auth", conn::auth),
+    ("select", conn::select),
+    ("quit", conn::quit),
+    ("reset", conn::reset),
+    ("client|id", conn::client_id),
+    ("client|setname", conn::client_setname),
+    ("client|getname", conn::client_getname),
+    ("client|list", conn::client_list),
+    ("client|info", conn::client_info),
+    ("client|kill", conn::client_kill),
+    ("client|no-evict", conn::client_no_evict),
+    ("client|reply", conn::client_reply),
+    ("client|help", conn::client_help),
+    ("multi", conn::multi),
+    ("exec", conn::exec),
+    ("discard", conn::discard),
+    ("watch", conn::watch),
+    ("unwatch", conn::unwatch),
+    ("info", server_cmds::info),
+    ("config|get", server_cmds::config_get),
+    ("config|set", server_cmds::config_set),
+    ("config|resetstat", server_cmds::config_resetstat),
+    ("config|rewrite", server_cmds::config_rewrite),
+    ("config|help", server_cmds::config_help),
+    ("time", server_cmds::time),
+    ("shutdown", server_cmds::shutdown),
+    ("debug", server_cmds::debug),
+    ("command|count", server_cmds::command_count),
+    ("command|info", server_cmds::command_info),
+    ("command|docs", server_cmds::command_docs),
+    ("command|list", server_cmds::command_list),
+    ("command|getkeys", server_cmds::command_getkeys),
+    ("command|help", server_cmds::command_help),
+];
+
+/// CLIENT SETINFO is Redis 7.2 (our reference server is 7.0), so its spec is
+/// written by hand rather than generated.
+const CLIENT_SETINFO_INFO: &[u8] = b"*10\r\n$14\r\nclient|setinfo\r\n:4\r\n~4\r\n+noscript\r\n+loading\r\n+stale\r\n+allow_busy\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@slow\r\n+@connection\r\n~2\r\n+request_policy:all_nodes\r\n+response_policy:all_succeeded\r\n~0\r\n~0\r\n";
+
+impl CommandTable {
+    pub fn new() -> CommandTable {
+        let bind: HashMap<&str, Handler> = BINDINGS.iter().copied().collect();
+        let mut t = CommandTable { cmds: Vec::new(), top: HashMap::new(), toplevel: Vec::new() };
+        for s in spec_gen::SPECS {
+            let id = t.cmds.len();
+            let is_container = !s.subs.is_empty();
+            t.cmds.push(Cmd {
+                fullname: s.name.to_string(),
+                arity: s.arity,
+                flags: flag_bits(s.flags),
+                first_key: s.first_key,
+                last_key: s.last_key,
+                key_step: s.key_step,
+                handler: bind.get(s.name).copied(),
+                spec: Some(s),
+                info: s.info,
+                subs: HashMap::new(),
+                is_container,
+                id,
+            });
+            assert!(is_container || bind.contains_key(s.name), "no handler for {}", s.name);
+            t.top.insert(s.name.as_bytes().to_vec(), id);
+            t.toplevel.push(id);
+            for sub in s.subs {
+                let full = format!("{}|{}", s.name, sub.name);
+                let sid = t.cmds.len();
+                let handler = bind.get(full.as_str()).copied();
+                assert!(handler.is_some(), "no handler for {full}");
+                t.cmds.push(Cmd {
+                    fullname: full,
+                    arity: sub.arity,
+                    flags: flag_bits(sub.flags),
+                    first_key: sub.first_key,
+                    last_key: sub.last_key,
+                    key_step: sub.key_step,
+                    handler,
+                    spec: None,
+                    info: sub.info,
+                    subs: HashMap::new(),
+                    is_container: false,
+                    id: sid,
+                });
+                t.cmds[id].subs.insert(sub.name.as_bytes().to_vec(), sid);
+            }
+        }
+        if let Some(&client) = t.top.get(b"client".as_slice()) {
+            let sid = t.cmds.len();
+            t.cmds.push(Cmd {
+                fullname: "client|setinfo".into(),
+                arity: 4,
+                flags: flag_bits(&["noscript", "loading", "stale"]),
+                first_key: 0,
+                last_key: 0,
+                key_step: 0,
+                handler: Some(conn::client_setinfo),
+                spec: None,
+                info: CLIENT_SETINFO_INFO,
+                subs: HashMap::new(),
+                is_container: false,
+                id: sid,
+            });
+            t.cmds[client].subs.insert(b"setinfo".to_vec(), sid);
+        }
+        t
+    }
+
+    /// Case-insensitive lookup of a top-level command.
+    #[inline]
+    pub fn lookup_top(&self, name: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; 32];
+        let lower = crate::util::lower_into(name, &mut buf)?;
+        self.top.get(lower).copied()
+    }
+
+    pub fn lookup_sub(&self, container: usize, name: &[u8]) -> Option<usize> {
+        let mut buf = [0u8; 64];
+        let lower = crate::util::lower_into(name, &mut buf)?;
+        self.cmds[container].subs.get(lower).copied()
+    }
+
+    /// Resolve "name" or "container|sub" (COMMAND INFO/DOCS/GETKEYS args).
+    pub fn lookup_full(&self, argv: &[&[u8]]) -> Option<usize> {
+        let top = self.lookup_top(argv.first()?)?;
+        if self.cmds[top].is_container && argv.len() >= 2 {
+            return self.lookup_sub(top, argv[1]);
+        }
+        Some(top)
+    }
+
+    /// Key positions of `argv` for `cmd` (first/last/step), like Redis's
+    /// legacy key extraction. None when the arguments cannot hold the keys.
+    pub fn key_positions(&self, cmd: usize, argc: usize) -> Option<Vec<usize>> {
+        let c = &self.cmds[cmd];
+        if c.first_key <= 0 {
+            return Some(Vec::new());
+        }
+        let first = c.first_key as usize;
+        let last = if c.last_key < 0 { argc as i64 + i64::from(c.last_key) } else { i64::from(c.last_key) };
+        if last < first as i64 || last as usize >= argc {
+            return if argc > first { Some(vec![first]) } else { None };
+        }
+        let step = c.key_step.max(1) as usize;
+        Some((first..=last as usize).step_by(step).collect())
+    }
+}
+
+impl Default for CommandTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Parse an integer argument (Redis's `getLongLongFromObjectOrReply`).
+pub fn arg_i64(a: &[u8]) -> Result<i64, CmdError> {
+    crate::util::parse_i64(a).ok_or(CmdError::NotInteger)
+}
+
+/// Store a reply for a string-valued entry.
+pub fn reply_value(out: &mut Reply, v: &crate::db::Value) {
+    match v {
+        crate::db::Value::Str { data, .. } => out.bulk(data),
+        crate::db::Value::Int(n) => out.bulk_i64(*n),
+    }
+}
+
+/// Run one queued command inside EXEC: same table, same stats as `Server::call`.
+pub fn call_in_ctx(ctx: &mut Ctx, argv: &[&[u8]]) {
+    let Some(top) = ctx.table.lookup_top(argv[0]) else { return };
+    let cmd = if ctx.table.cmds[top].is_container {
+        match argv.get(1).and_then(|a| ctx.table.lookup_sub(top, a)) {
+            Some(s) => s,
+            None => return,
+        }
+    } else {
+        top
+    };
+    let Some(handler) = ctx.table.cmds[cmd].handler else { return };
+    let r = handler(ctx, argv);
+    ctx.stats.total_commands += 1;
+    ctx.stats.cmds[cmd].calls += 1;
+    if let Err(e) = r {
+        let text = e.text();
+        ctx.out.error(&text);
+        ctx.stats.total_error_replies += 1;
+        *ctx.stats.errors.entry(crate::error::error_code(&text).to_string()).or_insert(0) += 1;
+        ctx.stats.cmds[cmd].failed += 1;
+    }
+}

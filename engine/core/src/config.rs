@@ -1,0 +1,432 @@
+//! The one config table. Every setting redsim knows is a row of [`DEFS`]:
+//! name (and Redis's alias), type, bounds, default, mutability. The same rows
+//! drive redis.conf parsing, `--name value` flags, CONFIG GET/SET/REWRITE and
+//! validation texts (copied from Redis 7). Hot values are cached in typed
+//! fields of [`Config`] after every change (`refresh`).
+
+use crate::util::{glob_match, parse_memory, split_args};
+
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    Bool,
+    Int(i64, i64),
+    /// Accepted in [min,max], then clamped to [lo,hi] (Redis does this for hz).
+    Clamped(i64, i64, i64, i64),
+    Mem(u64, u64),
+    Enum(&'static [&'static str]),
+    Str,
+}
+
+pub const IMMUTABLE: u8 = 1;
+/// Only values that mean "off" are accepted until the feature lands.
+pub const OFF_ONLY: u8 = 2;
+
+pub struct Def {
+    pub name: &'static str,
+    pub alias: &'static str,
+    pub kind: Kind,
+    pub default: &'static str,
+    pub flags: u8,
+}
+
+const POLICIES: &[&str] = &[
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "noeviction",
+];
+const I32: i64 = i32::MAX as i64;
+
+macro_rules! def {
+    ($n:expr, $k:expr, $d:expr) => {
+        Def { name: $n, alias: "", kind: $k, default: $d, flags: 0 }
+    };
+    ($n:expr, $k:expr, $d:expr, $f:expr) => {
+        Def { name: $n, alias: "", kind: $k, default: $d, flags: $f }
+    };
+}
+
+pub static DEFS: &[Def] = &[
+    def!("port", Kind::Int(0, 65535), "6379", IMMUTABLE),
+    def!("bind", Kind::Str, "127.0.0.1 -::1", IMMUTABLE),
+    def!("protected-mode", Kind::Bool, "yes"),
+    def!("tcp-backlog", Kind::Int(0, I32), "511", IMMUTABLE),
+    def!("tcp-keepalive", Kind::Int(0, I32), "300"),
+    def!("timeout", Kind::Int(0, I32), "0"),
+    def!("databases", Kind::Int(1, I32), "16", IMMUTABLE),
+    def!("requirepass", Kind::Str, ""),
+    def!("maxclients", Kind::Int(1, I32), "10000"),
+    def!("hz", Kind::Clamped(0, I32, 1, 500), "10"),
+    def!("dynamic-hz", Kind::Bool, "yes"),
+    def!("active-expire-effort", Kind::Int(1, 10), "1"),
+    def!("maxmemory", Kind::Mem(0, u64::MAX >> 1), "0"),
+    def!("maxmemory-policy", Kind::Enum(POLICIES), "noeviction"),
+    def!("maxmemory-samples", Kind::Int(1, 64), "5"),
+    def!("maxmemory-eviction-tenacity", Kind::Int(0, 100), "10"),
+    def!("lfu-log-factor", Kind::Int(0, I32), "10"),
+    def!("lfu-decay-time", Kind::Int(0, I32), "1"),
+    def!("proto-max-bulk-len", Kind::Mem(1024 * 1024, i64::MAX as u64), "536870912"),
+    def!("client-query-buffer-limit", Kind::Mem(1024 * 1024, i64::MAX as u64), "1073741824"),
+    def!("enable-debug-command", Kind::Enum(&["no", "yes", "local"]), "no", IMMUTABLE),
+    def!("loglevel", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]), "notice"),
+    def!("logfile", Kind::Str, "", IMMUTABLE),
+    def!("pidfile", Kind::Str, "", IMMUTABLE),
+    def!("daemonize", Kind::Bool, "no", IMMUTABLE | OFF_ONLY),
+    def!("dir", Kind::Str, "."),
+    def!("dbfilename", Kind::Str, "dump.rdb"),
+    // RDB snapshots are not implemented yet: `save` is accepted and logged as ignored.
+    def!("save", Kind::Str, ""),
+    def!("appendonly", Kind::Bool, "no", OFF_ONLY),
+    def!("appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec"),
+    def!("appendfilename", Kind::Str, "appendonly.aof", IMMUTABLE),
+    def!("notify-keyspace-events", Kind::Str, ""),
+    def!("slowlog-log-slower-than", Kind::Int(-1, i64::MAX), "10000"),
+    def!("slowlog-max-len", Kind::Int(0, i64::MAX), "128"),
+    def!("latency-monitor-threshold", Kind::Int(0, i64::MAX), "0"),
+    def!("io-threads", Kind::Int(1, 128), "1", IMMUTABLE),
+    def!("cluster-enabled", Kind::Bool, "no", IMMUTABLE | OFF_ONLY),
+    def!("supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"]), "no", IMMUTABLE),
+    def!("always-show-logo", Kind::Bool, "no", IMMUTABLE),
+    def!("lazyfree-lazy-user-del", Kind::Bool, "no"),
+    def!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
+    def!("hash-max-listpack-entries", Kind::Int(0, i64::MAX), "512"),
+    def!("hash-max-listpack-value", Kind::Int(0, i64::MAX), "64"),
+    def!("list-max-listpack-size", Kind::Int(i32::MIN as i64, I32), "-2"),
+    def!("set-max-intset-entries", Kind::Int(0, i64::MAX), "512"),
+    def!("zset-max-listpack-entries", Kind::Int(0, i64::MAX), "128"),
+    def!("zset-max-listpack-value", Kind::Int(0, i64::MAX), "64"),
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DebugCmd {
+    No,
+    Yes,
+    Local,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    vals: Vec<String>,
+    // Hot values, refreshed after every change.
+    pub port: u16,
+    pub hz: u32,
+    pub databases: usize,
+    pub requirepass: Option<Vec<u8>>,
+    pub maxclients: usize,
+    pub proto_max_bulk_len: i64,
+    pub query_buf_bytes_max: usize,
+    pub active_expire_effort: u32,
+    pub maxmemory: u64,
+    pub maxmemory_policy: String,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+    pub enable_debug: DebugCmd,
+}
+
+pub struct SetError {
+    pub name: String,
+    pub reason: String,
+}
+
+fn find_def(name: &str) -> Option<usize> {
+    DEFS.iter().position(|d| d.name.eq_ignore_ascii_case(name) || (!d.alias.is_empty() && d.alias.eq_ignore_ascii_case(name)))
+}
+
+/// Validate `v` against `d`, returning the canonical stored form.
+fn canonical(d: &Def, v: &str) -> Result<String, String> {
+    let between = |lo: String, hi: String| format!("argument must be between {lo} and {hi} inclusive");
+    let out = match d.kind {
+        Kind::Bool => match v.to_ascii_lowercase().as_str() {
+            "yes" => "yes".to_string(),
+            "no" => "no".to_string(),
+            _ => return Err("argument must be 'yes' or 'no'".into()),
+        },
+        Kind::Int(lo, hi) => {
+            let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < lo || n > hi {
+                return Err(between(lo.to_string(), hi.to_string()));
+            }
+            n.to_string()
+        }
+        Kind::Clamped(lo, hi, clo, chi) => {
+            let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            if n < lo || n > hi {
+                return Err(between(lo.to_string(), hi.to_string()));
+            }
+            n.clamp(clo, chi).to_string()
+        }
+        Kind::Mem(lo, hi) => {
+            let n = if let Some(neg) = v.strip_prefix('-') {
+                let _ = neg;
+                return Err("argument must be a memory value".into());
+            } else {
+                parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?
+            };
+            if n < lo || n > hi {
+                return Err(between(lo.to_string(), hi.to_string()));
+            }
+            n.to_string()
+        }
+        Kind::Enum(opts) => {
+            let l = v.to_ascii_lowercase();
+            match opts.iter().find(|o| **o == l) {
+                Some(o) => (*o).to_string(),
+                None => {
+                    return Err(format!(
+                        "argument(s) must be one of the following: {}",
+                        opts.join(", ")
+                    ))
+                }
+            }
+        }
+        Kind::Str => v.to_string(),
+    };
+    if d.flags & OFF_ONLY != 0 && out != "no" {
+        return Err(format!("redsim does not support '{} {}' yet", d.name, out));
+    }
+    Ok(out)
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    pub fn new() -> Config {
+        let mut c = Config {
+            vals: DEFS.iter().map(|d| d.default.to_string()).collect(),
+            port: 6379,
+            hz: 10,
+            databases: 16,
+            requirepass: None,
+            maxclients: 10000,
+            proto_max_bulk_len: 512 << 20,
+            query_buf_bytes_max: 1 << 30,
+            active_expire_effort: 1,
+            maxmemory: 0,
+            maxmemory_policy: "noeviction".into(),
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            enable_debug: DebugCmd::No,
+        };
+        c.refresh();
+        c
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        find_def(name).map(|i| self.vals[i].as_str())
+    }
+
+    fn num(&self, name: &str) -> i64 {
+        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    fn refresh(&mut self) {
+        self.port = u16::try_from(self.num("port")).unwrap_or(6379);
+        self.hz = u32::try_from(self.num("hz")).unwrap_or(10);
+        self.databases = usize::try_from(self.num("databases")).unwrap_or(16);
+        let pass = self.get("requirepass").unwrap_or("");
+        self.requirepass = if pass.is_empty() { None } else { Some(pass.as_bytes().to_vec()) };
+        self.maxclients = usize::try_from(self.num("maxclients")).unwrap_or(10000);
+        self.proto_max_bulk_len = self.num("proto-max-bulk-len");
+        self.query_buf_bytes_max = usize::try_from(self.num("client-query-buffer-limit")).unwrap_or(1 << 30);
+        self.active_expire_effort = u32::try_from(self.num("active-expire-effort")).unwrap_or(1);
+        self.maxmemory = u64::try_from(self.num("maxmemory")).unwrap_or(0);
+        self.maxmemory_policy = self.get("maxmemory-policy").unwrap_or("noeviction").to_string();
+        self.lfu_log_factor = u32::try_from(self.num("lfu-log-factor")).unwrap_or(10);
+        self.lfu_decay_time = u32::try_from(self.num("lfu-decay-time")).unwrap_or(1);
+        self.enable_debug = match self.get("enable-debug-command") {
+            Some("yes") => DebugCmd::Yes,
+            Some("local") => DebugCmd::Local,
+            _ => DebugCmd::No,
+        };
+    }
+
+    pub fn is_lfu(&self) -> bool {
+        self.maxmemory_policy.ends_with("lfu")
+    }
+
+    /// Set at startup (config file or flags): immutable settings allowed.
+    pub fn set_startup(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let Some(i) = find_def(name) else {
+            return Err(format!("Bad directive or wrong number of arguments"));
+        };
+        let v = canonical(&DEFS[i], value)?;
+        self.vals[i] = v;
+        self.refresh();
+        Ok(())
+    }
+
+    /// CONFIG SET with several pairs: all validated, then all applied.
+    pub fn set_runtime(&mut self, pairs: &[(String, String)]) -> Result<(), SetError> {
+        let mut staged: Vec<(usize, String)> = Vec::new();
+        for (name, value) in pairs {
+            let Some(i) = find_def(name) else {
+                return Err(SetError { name: name.clone(), reason: String::new() });
+            };
+            let err = |reason: String| SetError { name: name.clone(), reason };
+            if staged.iter().any(|(j, _)| *j == i) {
+                return Err(err("duplicate parameter".into()));
+            }
+            if DEFS[i].flags & IMMUTABLE != 0 {
+                return Err(err("can't set immutable config".into()));
+            }
+            let v = canonical(&DEFS[i], value).map_err(err)?;
+            staged.push((i, v));
+        }
+        for (i, v) in staged {
+            self.vals[i] = v;
+        }
+        self.refresh();
+        Ok(())
+    }
+
+    /// CONFIG GET: (name, value) pairs for every setting matching any pattern.
+    pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, &str)> {
+        let mut out = Vec::new();
+        for (i, d) in DEFS.iter().enumerate() {
+            for name in [d.name, d.alias] {
+                if name.is_empty() {
+                    continue;
+                }
+                if patterns.iter().any(|p| glob_match(p, name.as_bytes(), true))
+                    && !out.iter().any(|(n, _)| *n == name)
+                {
+                    out.push((name, self.vals[i].as_str()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Parse redis.conf text plus `--name value ...` flags (flags win).
+    pub fn load(&mut self, file_text: Option<&str>, flags: &[String]) -> Result<(), String> {
+        let mut text = String::new();
+        if let Some(t) = file_text {
+            text.push_str(t);
+            text.push('\n');
+        }
+        // Like redis-server: each `--name` starts a line, following words are its args.
+        let mut line = String::new();
+        for f in flags {
+            if let Some(n) = f.strip_prefix("--") {
+                if !line.is_empty() {
+                    text.push_str(&line);
+                    text.push('\n');
+                }
+                line = n.to_string();
+            } else {
+                line.push(' ');
+                line.push_str(&quote(f));
+            }
+        }
+        if !line.is_empty() {
+            text.push_str(&line);
+            text.push('\n');
+        }
+        for (n, raw) in text.lines().enumerate() {
+            let l = raw.trim();
+            if l.is_empty() || l.starts_with('#') {
+                continue;
+            }
+            let Some(args) = split_args(l.as_bytes()) else {
+                return Err(format!("line {}: unbalanced quotes in configuration line", n + 1));
+            };
+            let Some((name, rest)) = args.split_first() else { continue };
+            let name = String::from_utf8_lossy(name).to_string();
+            let value = rest.iter().map(|a| String::from_utf8_lossy(a).to_string()).collect::<Vec<_>>().join(" ");
+            self.set_startup(&name, &value).map_err(|e| format!("line {}: '{}': {}", n + 1, l, e))?;
+        }
+        Ok(())
+    }
+
+    /// The text CONFIG REWRITE writes: every non-default setting, one per line.
+    pub fn rewrite_text(&self, original: Option<&str>) -> String {
+        let mut out = String::new();
+        let mut written = vec![false; DEFS.len()];
+        if let Some(orig) = original {
+            for raw in orig.lines() {
+                let l = raw.trim();
+                let name = l.split_whitespace().next().unwrap_or("");
+                match find_def(name) {
+                    Some(i) if !l.starts_with('#') => {
+                        if !written[i] {
+                            out.push_str(&format!("{} {}\n", DEFS[i].name, quote(&self.vals[i])));
+                            written[i] = true;
+                        }
+                    }
+                    _ => {
+                        out.push_str(raw);
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        for (i, d) in DEFS.iter().enumerate() {
+            if !written[i] && self.vals[i] != d.default {
+                out.push_str(&format!("{} {}\n", d.name, quote(&self.vals[i])));
+            }
+        }
+        out
+    }
+}
+
+fn quote(v: &str) -> String {
+    if !v.is_empty() && v.bytes().all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\') {
+        v.to_string()
+    } else {
+        let mut s = String::from("\"");
+        for c in v.bytes() {
+            match c {
+                b'"' => s.push_str("\\\""),
+                b'\\' => s.push_str("\\\\"),
+                b' ' => s.push(' '),
+                c if c.is_ascii_graphic() => s.push(c as char),
+                c => s.push_str(&format!("\\x{c:02x}")),
+            }
+        }
+        s.push('"');
+        s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file() {
+        let mut c = Config::new();
+        c.load(Some("port 7000\nhz 20\n"), &["--port".into(), "7001".into(), "--save".into(), "".into()]).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.port, 7001);
+        assert_eq!(c.hz, 20);
+        assert_eq!(c.get("save"), Some(""));
+    }
+
+    #[test]
+    fn set_errors_match_redis() {
+        let mut c = Config::new();
+        let e = c.set_runtime(&[("hz".into(), "abc".into())]).err().map(|e| e.reason);
+        assert_eq!(e.as_deref(), Some("argument couldn't be parsed into an integer"));
+        c.set_runtime(&[("hz".into(), "1000".into())]).ok();
+        assert_eq!(c.hz, 500);
+        let e = c.set_runtime(&[("databases".into(), "3".into())]).err().map(|e| e.reason);
+        assert_eq!(e.as_deref(), Some("can't set immutable config"));
+    }
+
+    #[test]
+    fn rewrite_keeps_comments_and_adds_changes() {
+        let mut c = Config::new();
+        c.load(Some("# hi\nhz 20\n"), &[]).ok();
+        c.set_runtime(&[("maxmemory".into(), "1mb".into())]).ok();
+        let t = c.rewrite_text(Some("# hi\nhz 20\n"));
+        assert!(t.contains("# hi\nhz 20\n"));
+        assert!(t.contains("maxmemory 1048576\n"));
+    }
+}

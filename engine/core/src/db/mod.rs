@@ -1,0 +1,356 @@
+//! The keyspace: 16 (configurable) databases, lookups with lazy expiry, the
+//! active expiry cycle, LRU/LFU access clocks, and WATCH bookkeeping.
+//!
+//! Time is a value (`now_ms`, set by the caller before each command); nothing
+//! here reads a clock. Invariant: a key whose `expire_ms < now_ms` is never
+//! returned by a lookup: it is deleted on the spot (lazy expiry), counted in
+//! `expired_keys`, and WATCHers of it are flagged.
+
+pub mod table;
+pub mod value;
+
+use std::collections::HashMap;
+
+use crate::rng::Rng;
+use table::{Entry, KeyTable, NO_EXPIRE};
+pub use value::Value;
+
+/// Redis's LRU clock: seconds, 24 bits.
+pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
+pub const LFU_INIT_VAL: u32 = 5;
+
+/// Which client handles WATCH a key, and whether it was already expired then.
+pub type Watchers = Vec<(usize, bool)>;
+
+pub struct Db {
+    pub table: KeyTable,
+    pub watched: HashMap<Box<[u8]>, Watchers>,
+    pub avg_ttl_ms: i64,
+}
+
+#[derive(Default, Clone, Debug)]
+pub struct KeyStats {
+    pub hits: u64,
+    pub misses: u64,
+    pub expired: u64,
+    pub expired_stale_perc: f64,
+    pub expired_time_cap_reached: u64,
+}
+
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+    pub now_ms: i64,
+    pub lfu: bool,
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
+    pub rng: Rng,
+    pub stats: KeyStats,
+    /// Writes since the last save (Redis's `server.dirty`).
+    pub dirty: u64,
+    /// Client handles whose WATCHed keys were touched; drained by the server.
+    pub touched_clients: Vec<usize>,
+    /// DEBUG SET-ACTIVE-EXPIRE turns the active cycle off (lazy expiry stays).
+    pub active_expire_enabled: bool,
+    expire_db_cursor: usize,
+}
+
+impl Keyspace {
+    pub fn new(databases: usize, rng_seed: u64) -> Keyspace {
+        let mut rng = Rng::new(rng_seed);
+        let hash_seed = rng.next_u64();
+        Keyspace {
+            dbs: (0..databases)
+                .map(|_| Db {
+                    table: KeyTable::new(hash_seed),
+                    watched: HashMap::new(),
+                    avg_ttl_ms: 0,
+                })
+                .collect(),
+            now_ms: 0,
+            lfu: false,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            rng,
+            stats: KeyStats::default(),
+            dirty: 0,
+            touched_clients: Vec::new(),
+            active_expire_enabled: true,
+            expire_db_cursor: 0,
+        }
+    }
+
+    pub fn lru_clock(&self) -> u32 {
+        ((self.now_ms / 1000) as u64 & u64::from(LRU_CLOCK_MAX)) as u32
+    }
+
+    fn minutes(&self) -> u32 {
+        ((self.now_ms / 1000 / 60) as u64 & 0xFFFF) as u32
+    }
+
+    /// The `lru` field for a new object (LRU clock, or LFU's initial counter).
+    pub fn new_lru(&self) -> u32 {
+        if self.lfu {
+            (self.minutes() << 8) | LFU_INIT_VAL
+        } else {
+            self.lru_clock()
+        }
+    }
+
+    pub fn is_expired(&self, e: &Entry) -> bool {
+        e.expire_ms != NO_EXPIRE && self.now_ms > e.expire_ms
+    }
+
+    /// Find `key`, deleting it first if its TTL has passed. No stats.
+    pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<u32> {
+        let t = &self.dbs[db].table;
+        let i = t.find(key)?;
+        if self.is_expired(t.entry(i)) {
+            self.expire_at(db, i);
+            return None;
+        }
+        Some(i)
+    }
+
+    fn expire_at(&mut self, db: usize, i: u32) {
+        let e = self.dbs[db].table.remove_at(i);
+        self.stats.expired += 1;
+        self.dirty += 1;
+        self.signal_modified(db, &e.key);
+    }
+
+    /// Lookup for reading: counts hits/misses and updates the access clock.
+    #[inline]
+    pub fn lookup_read(&mut self, db: usize, key: &[u8]) -> Option<u32> {
+        match self.lookup(db, key) {
+            Some(i) => {
+                self.stats.hits += 1;
+                self.touch_access(db, i);
+                Some(i)
+            }
+            None => {
+                self.stats.misses += 1;
+                None
+            }
+        }
+    }
+
+    /// Lookup for writing: updates the access clock, no hit/miss stats.
+    #[inline]
+    pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<u32> {
+        let i = self.lookup(db, key)?;
+        self.touch_access(db, i);
+        Some(i)
+    }
+
+    pub fn touch_access(&mut self, db: usize, i: u32) {
+        if self.lfu {
+            let lru = self.dbs[db].table.entry(i).lru;
+            let counter = self.lfu_decr_and_return(lru);
+            let counter = self.lfu_log_incr(counter);
+            let minutes = self.minutes();
+            self.dbs[db].table.entry_mut(i).lru = (minutes << 8) | counter;
+        } else {
+            let c = self.lru_clock();
+            self.dbs[db].table.entry_mut(i).lru = c;
+        }
+    }
+
+    /// Redis's `LFUDecrAndReturn`: the counter decayed by elapsed minutes.
+    pub fn lfu_decr_and_return(&self, lru: u32) -> u32 {
+        let ldt = lru >> 8;
+        let counter = lru & 255;
+        let now = self.minutes();
+        let elapsed = if now >= ldt { now - ldt } else { 65535 - ldt + now };
+        let periods = if self.lfu_decay_time > 0 { elapsed / self.lfu_decay_time } else { 0 };
+        counter.saturating_sub(periods)
+    }
+
+    fn lfu_log_incr(&mut self, counter: u32) -> u32 {
+        if counter == 255 {
+            return 255;
+        }
+        let r = self.rng.next_f64();
+        let baseval = f64::from(counter.saturating_sub(LFU_INIT_VAL));
+        let p = 1.0 / (baseval * f64::from(self.lfu_log_factor) + 1.0);
+        if r < p {
+            counter + 1
+        } else {
+            counter
+        }
+    }
+
+    /// Idle time in ms of an LRU-clocked entry (Redis's estimateObjectIdleTime).
+    pub fn idle_ms(&self, lru: u32) -> u64 {
+        let now = self.lru_clock();
+        let secs = if now >= lru { now - lru } else { (LRU_CLOCK_MAX - lru) + now };
+        u64::from(secs) * 1000
+    }
+
+    #[inline]
+    pub fn entry(&self, db: usize, i: u32) -> &Entry {
+        self.dbs[db].table.entry(i)
+    }
+
+    #[inline]
+    pub fn entry_mut(&mut self, db: usize, i: u32) -> &mut Entry {
+        self.dbs[db].table.entry_mut(i)
+    }
+
+    /// Add a key known to be absent (after a lookup returned None).
+    pub fn add(&mut self, db: usize, key: &[u8], val: Value) -> u32 {
+        let lru = self.new_lru();
+        let i = self.dbs[db].table.insert_new(key, val, lru);
+        self.signal_modified(db, key);
+        self.dirty += 1;
+        i
+    }
+
+    /// Redis's `setKey`: create or overwrite; drops the TTL unless `keep_ttl`.
+    pub fn set(&mut self, db: usize, key: &[u8], val: Value, keep_ttl: bool) -> u32 {
+        match self.lookup(db, key) {
+            Some(i) => {
+                let lru = self.new_lru();
+                let e = self.dbs[db].table.entry_mut(i);
+                e.val = val;
+                e.lru = lru;
+                if !keep_ttl {
+                    self.dbs[db].table.set_expire(i, NO_EXPIRE);
+                }
+                self.signal_modified(db, key);
+                self.dirty += 1;
+                i
+            }
+            None => self.add(db, key, val),
+        }
+    }
+
+    /// Delete `key` if present (expired keys count as absent).
+    pub fn delete(&mut self, db: usize, key: &[u8]) -> bool {
+        match self.lookup(db, key) {
+            Some(i) => {
+                self.dbs[db].table.remove_at(i);
+                self.signal_modified(db, key);
+                self.dirty += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn set_expire(&mut self, db: usize, i: u32, at_ms: i64) {
+        self.dbs[db].table.set_expire(i, at_ms);
+    }
+
+    /// WATCH bookkeeping for a modified key (Redis's `touchWatchedKey`).
+    pub fn signal_modified(&mut self, db: usize, key: &[u8]) {
+        let d = &mut self.dbs[db];
+        if d.watched.is_empty() {
+            return;
+        }
+        let exists = d.table.find(key).is_some();
+        if let Some(ws) = d.watched.get_mut(key) {
+            for (h, expired) in ws.iter_mut() {
+                if *expired {
+                    if !exists {
+                        // Already expired at WATCH time and now gone: no logical change.
+                        *expired = false;
+                        continue;
+                    }
+                }
+                self.touched_clients.push(*h);
+            }
+        }
+    }
+
+    /// Flag WATCHers of every key of `db` that exists (FLUSHDB/SWAPDB).
+    pub fn touch_all_watched(&mut self, db: usize, also_in: Option<usize>) {
+        let keys: Vec<Box<[u8]>> = self.dbs[db].watched.keys().cloned().collect();
+        for k in keys {
+            let here = self.dbs[db].table.find(&k).is_some();
+            let there = also_in.is_some_and(|o| self.dbs[o].table.find(&k).is_some());
+            if here || there {
+                if let Some(ws) = self.dbs[db].watched.get(&k) {
+                    self.touched_clients.extend(ws.iter().map(|w| w.0));
+                }
+            }
+        }
+    }
+
+    pub fn flush_db(&mut self, db: usize) -> usize {
+        self.touch_all_watched(db, None);
+        let n = self.dbs[db].table.len();
+        self.dbs[db].table.clear();
+        self.dbs[db].avg_ttl_ms = 0;
+        self.dirty += n as u64;
+        n
+    }
+
+    /// One run of the active expiry cycle (Redis's `activeExpireCycle`, slow
+    /// kind). Bounded by keys examined instead of microseconds, so it is a
+    /// pure function of state, time and seed. Returns keys expired.
+    pub fn active_expire_cycle(&mut self, effort: u32, hz: u32) -> u64 {
+        let effort = effort.clamp(1, 10) - 1;
+        let keys_per_loop = 20 + 20 / 4 * u64::from(effort);
+        let acceptable_stale = 10 - u64::from(effort);
+        // Redis spends 25% of a cron tick; we spend a key budget of the same spirit.
+        let budget = (200_000 / u64::from(hz.max(1))).max(keys_per_loop * 16);
+        let ndbs = self.dbs.len();
+        let mut examined = 0u64;
+        let mut expired_total = 0u64;
+        let mut total_sampled = 0u64;
+        let mut total_expired = 0u64;
+        for _ in 0..ndbs.min(16) {
+            let db = self.expire_db_cursor % ndbs;
+            self.expire_db_cursor = self.expire_db_cursor.wrapping_add(1);
+            loop {
+                let n = self.dbs[db].table.volatile_len() as u64;
+                if n == 0 {
+                    self.dbs[db].avg_ttl_ms = 0;
+                    break;
+                }
+                let mut sampled = 0;
+                let mut expired = 0;
+                let mut ttl_sum = 0i64;
+                let mut ttl_samples = 0i64;
+                for _ in 0..keys_per_loop.min(n) {
+                    let Some(i) = self.dbs[db].table.random_volatile(&mut self.rng) else { break };
+                    sampled += 1;
+                    let e = self.dbs[db].table.entry(i);
+                    if self.is_expired(e) {
+                        self.expire_at(db, i);
+                        expired += 1;
+                    } else {
+                        ttl_sum += e.expire_ms - self.now_ms;
+                        ttl_samples += 1;
+                    }
+                }
+                examined += sampled;
+                total_sampled += sampled;
+                total_expired += expired;
+                expired_total += expired;
+                if ttl_samples > 0 {
+                    let avg = ttl_sum / ttl_samples;
+                    let d = &mut self.dbs[db];
+                    d.avg_ttl_ms = if d.avg_ttl_ms == 0 { avg } else { (d.avg_ttl_ms / 50) * 49 + avg / 50 };
+                }
+                if examined >= budget {
+                    self.stats.expired_time_cap_reached += 1;
+                    break;
+                }
+                if sampled == 0 || expired * 100 / sampled <= acceptable_stale {
+                    break;
+                }
+            }
+            if examined >= budget {
+                break;
+            }
+        }
+        let current = if total_sampled > 0 {
+            total_expired as f64 / total_sampled as f64
+        } else {
+            0.0
+        };
+        self.stats.expired_stale_perc = current * 0.05 + self.stats.expired_stale_perc * 0.95;
+        expired_total
+    }
+}

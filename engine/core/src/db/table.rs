@@ -1,0 +1,342 @@
+//! The key table of one database: a chained hash table whose entries live in
+//! a slab (no allocation per entry beyond the key and value themselves).
+//!
+//! Why not `HashMap`: Redis's SCAN guarantee (a key present for the whole
+//! iteration is returned at least once, across resizes) needs the
+//! reverse-binary cursor over power-of-two bucket arrays, which needs bucket
+//! access. The slab also gives O(1) random sampling for RANDOMKEY, active
+//! expiry and eviction, and a dense list of volatile (TTL) entries.
+//!
+//! Invariants (checked by `check` in tests):
+//! - `heads.len()` is a power of two; entry `i` with hash `h` is on the chain of
+//!   bucket `h & mask`, and every used slot is on exactly one chain.
+//! - `volatile[e.vol_pos] == i` for every entry with a TTL, and only those.
+
+use super::value::Value;
+
+pub const NONE: u32 = u32::MAX;
+pub const NO_EXPIRE: i64 = -1;
+const BUCKETS_MIN: usize = 4;
+
+#[derive(Debug)]
+pub struct Entry {
+    pub key: Box<[u8]>,
+    pub val: Value,
+    /// Absolute expiry in ms since the epoch, or NO_EXPIRE.
+    pub expire_ms: i64,
+    /// LRU clock (seconds, 24 bits) or LFU data, as Redis's `robj.lru`.
+    pub lru: u32,
+    hash: u64,
+    next: u32,
+    vol_pos: u32,
+}
+
+#[derive(Debug)]
+pub struct KeyTable {
+    heads: Vec<u32>,
+    slots: Vec<Option<Entry>>,
+    free: Vec<u32>,
+    len: usize,
+    volatile: Vec<u32>,
+    seed: u64,
+}
+
+impl KeyTable {
+    pub fn new(seed: u64) -> KeyTable {
+        KeyTable {
+            heads: vec![NONE; BUCKETS_MIN],
+            slots: Vec::new(),
+            free: Vec::new(),
+            len: 0,
+            volatile: Vec::new(),
+            seed,
+        }
+    }
+
+    #[inline]
+    pub fn hash(&self, key: &[u8]) -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = foldhash::fast::FixedState::with_seed(self.seed).build_hasher();
+        h.write(key);
+        h.finish()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn volatile_len(&self) -> usize {
+        self.volatile.len()
+    }
+
+    fn mask(&self) -> u64 {
+        (self.heads.len() - 1) as u64
+    }
+
+    /// Index of the entry holding `key`.
+    #[inline]
+    pub fn find(&self, key: &[u8]) -> Option<u32> {
+        let h = self.hash(key);
+        let mut i = self.heads[(h & self.mask()) as usize];
+        while i != NONE {
+            let e = self.slots[i as usize].as_ref().expect("chain points at used slot");
+            if e.hash == h && &*e.key == key {
+                return Some(i);
+            }
+            i = e.next;
+        }
+        None
+    }
+
+    #[inline]
+    pub fn entry(&self, i: u32) -> &Entry {
+        self.slots[i as usize].as_ref().expect("live entry index")
+    }
+
+    #[inline]
+    pub fn entry_mut(&mut self, i: u32) -> &mut Entry {
+        self.slots[i as usize].as_mut().expect("live entry index")
+    }
+
+    /// Insert a key that is known to be absent. Returns its index.
+    pub fn insert_new(&mut self, key: &[u8], val: Value, lru: u32) -> u32 {
+        debug_assert!(self.find(key).is_none());
+        if self.len + 1 > self.heads.len() {
+            self.resize(self.heads.len() * 2);
+        }
+        let h = self.hash(key);
+        let b = (h & self.mask()) as usize;
+        let e = Entry {
+            key: key.into(),
+            val,
+            expire_ms: NO_EXPIRE,
+            lru,
+            hash: h,
+            next: self.heads[b],
+            vol_pos: NONE,
+        };
+        let i = if let Some(i) = self.free.pop() {
+            self.slots[i as usize] = Some(e);
+            i
+        } else {
+            self.slots.push(Some(e));
+            u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 keys per db")
+        };
+        self.heads[b] = i;
+        self.len += 1;
+        i
+    }
+
+    pub fn set_expire(&mut self, i: u32, at_ms: i64) {
+        let e = self.slots[i as usize].as_mut().expect("live entry index");
+        e.expire_ms = at_ms;
+        if at_ms == NO_EXPIRE {
+            if e.vol_pos != NONE {
+                let pos = e.vol_pos as usize;
+                e.vol_pos = NONE;
+                self.volatile.swap_remove(pos);
+                if pos < self.volatile.len() {
+                    let moved = self.volatile[pos];
+                    self.entry_mut(moved).vol_pos = pos as u32;
+                }
+            }
+        } else if e.vol_pos == NONE {
+            e.vol_pos = self.volatile.len() as u32;
+            self.volatile.push(i);
+        }
+    }
+
+    /// Remove entry `i`, returning it.
+    pub fn remove_at(&mut self, i: u32) -> Entry {
+        self.set_expire(i, NO_EXPIRE);
+        let h = self.entry(i).hash;
+        let b = (h & self.mask()) as usize;
+        let next = self.entry(i).next;
+        if self.heads[b] == i {
+            self.heads[b] = next;
+        } else {
+            let mut j = self.heads[b];
+            loop {
+                assert!(j != NONE, "entry missing from its chain");
+                let ej = self.entry_mut(j);
+                if ej.next == i {
+                    ej.next = next;
+                    break;
+                }
+                j = ej.next;
+            }
+        }
+        let e = self.slots[i as usize].take().expect("live entry index");
+        if i as usize + 1 == self.slots.len() {
+            self.slots.pop();
+            while matches!(self.slots.last(), Some(None)) {
+                self.slots.pop();
+            }
+            let n = self.slots.len() as u32;
+            self.free.retain(|&f| f < n);
+        } else {
+            self.free.push(i);
+        }
+        self.len -= 1;
+        if self.heads.len() > BUCKETS_MIN && self.len * 8 < self.heads.len() {
+            self.resize((self.len.next_power_of_two() * 2).max(BUCKETS_MIN));
+        }
+        e
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+        let i = self.find(key)?;
+        Some(self.remove_at(i))
+    }
+
+    fn resize(&mut self, buckets: usize) {
+        assert!(buckets.is_power_of_two());
+        self.heads.clear();
+        self.heads.resize(buckets, NONE);
+        let mask = (buckets - 1) as u64;
+        for i in 0..self.slots.len() {
+            if let Some(e) = self.slots[i].as_mut() {
+                let b = (e.hash & mask) as usize;
+                e.next = self.heads[b];
+                self.heads[b] = i as u32;
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        *self = KeyTable::new(self.seed);
+    }
+
+    /// One step of Redis's `dictScan`: call `f` for each entry in the bucket
+    /// named by `cursor`, return the next cursor (0 = done).
+    pub fn scan_step(&self, cursor: u64, mut f: impl FnMut(u32, &Entry)) -> u64 {
+        let mask = self.mask();
+        let mut i = self.heads[(cursor & mask) as usize];
+        while i != NONE {
+            let e = self.entry(i);
+            f(i, e);
+            i = e.next;
+        }
+        let mut v = cursor | !mask;
+        v = v.reverse_bits();
+        v = v.wrapping_add(1);
+        v.reverse_bits()
+    }
+
+    /// A uniformly random live entry index.
+    pub fn random(&self, rng: &mut crate::rng::Rng) -> Option<u32> {
+        if self.len == 0 {
+            return None;
+        }
+        // Slots are at least half full on average; bounded tries, then a walk.
+        for _ in 0..64 {
+            let i = rng.below(self.slots.len() as u64) as u32;
+            if self.slots[i as usize].is_some() {
+                return Some(i);
+            }
+        }
+        let start = rng.below(self.slots.len() as u64) as usize;
+        (0..self.slots.len())
+            .map(|k| (start + k) % self.slots.len())
+            .find(|&i| self.slots[i].is_some())
+            .map(|i| i as u32)
+    }
+
+    /// A random entry index among those with a TTL.
+    pub fn random_volatile(&self, rng: &mut crate::rng::Rng) -> Option<u32> {
+        if self.volatile.is_empty() {
+            return None;
+        }
+        Some(self.volatile[rng.below(self.volatile.len() as u64) as usize])
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Entry> {
+        self.slots.iter().filter_map(|s| s.as_ref())
+    }
+
+    pub fn indices(&self) -> Vec<u32> {
+        (0..self.slots.len() as u32).filter(|&i| self.slots[i as usize].is_some()).collect()
+    }
+
+    #[cfg(test)]
+    fn check(&self) {
+        let mut seen = 0;
+        for (b, &h) in self.heads.iter().enumerate() {
+            let mut i = h;
+            while i != NONE {
+                let e = self.entry(i);
+                assert_eq!((e.hash & self.mask()) as usize, b);
+                seen += 1;
+                i = e.next;
+            }
+        }
+        assert_eq!(seen, self.len);
+        for (p, &i) in self.volatile.iter().enumerate() {
+            assert_eq!(self.entry(i).vol_pos as usize, p);
+            assert_ne!(self.entry(i).expire_ms, NO_EXPIRE);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn insert_remove_scan_guarantee() {
+        let mut t = KeyTable::new(7);
+        for i in 0..1000u32 {
+            t.insert_new(format!("k{i}").as_bytes(), Value::Int(i64::from(i)), 0);
+        }
+        t.check();
+        // Scan while the table shrinks and grows: keys present throughout are seen.
+        let mut seen = HashSet::new();
+        let mut cursor = 0;
+        let mut step = 0;
+        loop {
+            cursor = t.scan_step(cursor, |_, e| {
+                seen.insert(e.key.to_vec());
+            });
+            step += 1;
+            if step == 100 {
+                for i in 500..1000u32 {
+                    t.remove(format!("k{i}").as_bytes());
+                }
+                t.check();
+            }
+            if step == 200 {
+                for i in 0..3000u32 {
+                    t.insert_new(format!("n{i}").as_bytes(), Value::Int(0), 0);
+                }
+                t.check();
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        for i in 0..500u32 {
+            assert!(seen.contains(format!("k{i}").as_bytes()), "k{i} missed");
+        }
+    }
+
+    #[test]
+    fn volatile_tracking() {
+        let mut t = KeyTable::new(1);
+        let a = t.insert_new(b"a", Value::Int(1), 0);
+        let b = t.insert_new(b"b", Value::Int(1), 0);
+        t.set_expire(a, 10);
+        t.set_expire(b, 20);
+        t.check();
+        t.remove(b"a");
+        t.check();
+        assert_eq!(t.volatile_len(), 1);
+        t.set_expire(t.find(b"b").unwrap_or(NONE), NO_EXPIRE);
+        t.check();
+        assert_eq!(t.volatile_len(), 0);
+    }
+}

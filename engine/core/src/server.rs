@@ -1,0 +1,477 @@
+//! The `Server`: all engine state, and the two entry points the shells call:
+//! [`Server::execute`] (one command from one client, at a given time) and
+//! [`Server::cron`] (periodic work: active expiry). Both are plain functions
+//! of (state, input, time); I/O the shells must perform is returned as
+//! [`Effects`] (close a client, shut down, sleep, log).
+
+use std::collections::BTreeMap;
+
+use crate::cmd::{spec, CommandTable, Ctx};
+use crate::config::Config;
+use crate::db::Keyspace;
+use crate::error::{error_code, CmdError};
+use crate::resp::Reply;
+
+pub type ClientHandle = usize;
+
+/// Facts about the process the engine cannot know itself (set by the shell).
+#[derive(Clone, Debug, Default)]
+pub struct ServerEnv {
+    pub pid: u32,
+    pub tcp_port: u16,
+    pub executable: String,
+    pub config_file: String,
+    pub os: String,
+    pub arch_bits: u32,
+    pub start_ms: i64,
+    pub run_id: String,
+    pub version: String,
+    pub rng_seed: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReplyMode {
+    On,
+    Off,
+    /// Skip the reply of the next command (CLIENT REPLY SKIP).
+    SkipNext,
+    /// Skipping the current command's reply.
+    Skip,
+}
+
+#[derive(Debug)]
+pub struct Client {
+    pub id: u64,
+    pub db: usize,
+    pub resp3: bool,
+    pub name: Vec<u8>,
+    pub lib_name: Vec<u8>,
+    pub lib_ver: Vec<u8>,
+    pub authenticated: bool,
+    pub addr: String,
+    pub laddr: String,
+    pub fd: i64,
+    pub created_ms: i64,
+    pub last_ms: i64,
+    pub multi: Option<Vec<Vec<Vec<u8>>>>,
+    /// A command failed to queue: EXEC answers EXECABORT.
+    pub multi_error: bool,
+    /// A WATCHed key was touched: EXEC answers null.
+    pub dirty_cas: bool,
+    pub watched: Vec<(usize, Box<[u8]>)>,
+    pub reply_mode: ReplyMode,
+    pub no_evict: bool,
+    pub close_after_reply: bool,
+    pub last_cmd: String,
+    /// Bytes the shell reports for CLIENT LIST (qbuf, omem).
+    pub qbuf: usize,
+    pub omem: usize,
+}
+
+/// A slab of clients: handles are stable for a client's lifetime.
+#[derive(Default)]
+pub struct Clients {
+    slots: Vec<Option<Client>>,
+    free: Vec<usize>,
+    pub count: usize,
+}
+
+impl Clients {
+    pub fn get(&self, h: ClientHandle) -> &Client {
+        self.slots[h].as_ref().expect("live client handle")
+    }
+    pub fn get_mut(&mut self, h: ClientHandle) -> &mut Client {
+        self.slots[h].as_mut().expect("live client handle")
+    }
+    pub fn try_get_mut(&mut self, h: ClientHandle) -> Option<&mut Client> {
+        self.slots.get_mut(h).and_then(|c| c.as_mut())
+    }
+    pub fn iter(&self) -> impl Iterator<Item = (ClientHandle, &Client)> {
+        self.slots.iter().enumerate().filter_map(|(h, c)| c.as_ref().map(|c| (h, c)))
+    }
+    fn insert(&mut self, c: Client) -> ClientHandle {
+        self.count += 1;
+        if let Some(h) = self.free.pop() {
+            self.slots[h] = Some(c);
+            h
+        } else {
+            self.slots.push(Some(c));
+            self.slots.len() - 1
+        }
+    }
+    fn remove(&mut self, h: ClientHandle) -> Option<Client> {
+        let c = self.slots.get_mut(h)?.take()?;
+        self.count -= 1;
+        self.free.push(h);
+        Some(c)
+    }
+}
+
+#[derive(Default, Clone, Debug)]
+pub struct CmdStat {
+    pub calls: u64,
+    pub usec: u64,
+    pub rejected: u64,
+    pub failed: u64,
+}
+
+/// Where CONFIG REWRITE reads and writes the config file (injected I/O).
+pub trait ConfigStore: Send {
+    fn read(&self) -> std::io::Result<String>;
+    fn write(&mut self, text: &str) -> std::io::Result<()>;
+}
+
+#[derive(Default, Clone, Debug)]
+pub struct Stats {
+    /// Process figures the shell samples (RSS, CPU seconds).
+    pub rss_bytes: u64,
+    pub cpu_sys: f64,
+    pub cpu_user: f64,
+    pub total_reads: u64,
+    pub total_writes: u64,
+    /// Instantaneous ops/sec samples (Redis's 16-sample ring).
+    pub ops_samples: [u64; 16],
+    pub ops_sample_idx: usize,
+    pub ops_last_ms: i64,
+    pub ops_last_count: u64,
+    pub peak_memory: u64,
+    pub total_commands: u64,
+    pub total_connections: u64,
+    pub rejected_connections: u64,
+    pub net_input_bytes: u64,
+    pub net_output_bytes: u64,
+    pub total_error_replies: u64,
+    pub unexpected_error_replies: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub cmds: Vec<CmdStat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogLevel {
+    Debug,
+    Verbose,
+    Notice,
+    Warning,
+}
+
+/// What the shell must do after a batch of commands.
+#[derive(Default, Debug)]
+pub struct Effects {
+    /// Client ids to disconnect (CLIENT KILL).
+    pub kill: Vec<u64>,
+    /// Stop the server after flushing replies (SHUTDOWN).
+    pub shutdown: bool,
+    /// Block the event loop this long (DEBUG SLEEP), in ms.
+    pub sleep_ms: u64,
+    /// CONFIG REWRITE: write this text to `env.config_file`.
+    pub rewrite_config: Option<String>,
+    pub log: Vec<(LogLevel, String)>,
+}
+
+impl Effects {
+    pub fn is_empty(&self) -> bool {
+        self.kill.is_empty()
+            && !self.shutdown
+            && self.sleep_ms == 0
+            && self.rewrite_config.is_none()
+            && self.log.is_empty()
+    }
+}
+
+pub struct Server {
+    pub ks: Keyspace,
+    pub clients: Clients,
+    pub cfg: Config,
+    pub env: ServerEnv,
+    pub stats: Stats,
+    pub effects: Effects,
+    pub table: CommandTable,
+    pub config_store: Option<Box<dyn ConfigStore>>,
+    next_client_id: u64,
+}
+
+impl Server {
+    pub fn new(cfg: Config, mut env: ServerEnv) -> Server {
+        let mut ks = Keyspace::new(cfg.databases, env.rng_seed);
+        if env.run_id.is_empty() {
+            env.run_id = ks.rng.hex40();
+        }
+        ks.now_ms = env.start_ms;
+        let table = CommandTable::new();
+        let mut stats = Stats::default();
+        stats.cmds = vec![CmdStat::default(); table.cmds.len()];
+        let mut s = Server {
+            ks,
+            clients: Clients::default(),
+            cfg,
+            env,
+            stats,
+            effects: Effects::default(),
+            table,
+            config_store: None,
+            next_client_id: 1,
+        };
+        s.apply_config();
+        s
+    }
+
+    /// Push config values the keyspace caches (after startup or CONFIG SET).
+    pub fn apply_config(&mut self) {
+        self.ks.lfu = self.cfg.is_lfu();
+        self.ks.lfu_log_factor = self.cfg.lfu_log_factor;
+        self.ks.lfu_decay_time = self.cfg.lfu_decay_time;
+    }
+
+    pub fn new_client(&mut self, addr: String, laddr: String, fd: i64, now_ms: i64) -> ClientHandle {
+        let id = self.next_client_id;
+        self.next_client_id += 1;
+        self.stats.total_connections += 1;
+        self.clients.insert(Client {
+            id,
+            db: 0,
+            resp3: false,
+            name: Vec::new(),
+            lib_name: Vec::new(),
+            lib_ver: Vec::new(),
+            authenticated: self.cfg.requirepass.is_none(),
+            addr,
+            laddr,
+            fd,
+            created_ms: now_ms,
+            last_ms: now_ms,
+            multi: None,
+            multi_error: false,
+            dirty_cas: false,
+            watched: Vec::new(),
+            reply_mode: ReplyMode::On,
+            no_evict: false,
+            close_after_reply: false,
+            last_cmd: "NULL".into(),
+            qbuf: 0,
+            omem: 0,
+        })
+    }
+
+    pub fn free_client(&mut self, h: ClientHandle) {
+        crate::cmd::conn::unwatch_all(&mut self.ks, &mut self.clients, h);
+        self.clients.remove(h);
+    }
+
+    pub fn client(&self, h: ClientHandle) -> &Client {
+        self.clients.get(h)
+    }
+
+    pub fn client_id(&self, h: ClientHandle) -> u64 {
+        self.clients.get(h).id
+    }
+
+    pub fn is_authenticated(&self, h: ClientHandle) -> bool {
+        self.clients.get(h).authenticated
+    }
+
+    pub fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Periodic work at `hz`: active expiry.
+    pub fn cron(&mut self, now_ms: i64) {
+        self.ks.now_ms = now_ms;
+        if self.ks.active_expire_enabled {
+            self.ks.active_expire_cycle(self.cfg.active_expire_effort, self.cfg.hz);
+        }
+        self.flush_touched();
+        // Redis samples ops/sec every 100 ms into a 16-slot ring.
+        let st = &mut self.stats;
+        if now_ms - st.ops_last_ms >= 100 {
+            let dt = (now_ms - st.ops_last_ms) as u64;
+            let ops = st.total_commands - st.ops_last_count;
+            st.ops_samples[st.ops_sample_idx % 16] = ops * 1000 / dt.max(1);
+            st.ops_sample_idx += 1;
+            st.ops_last_ms = now_ms;
+            st.ops_last_count = st.total_commands;
+        }
+        let used = crate::cmd::server_cmds::used_memory(&self.ks);
+        if used > self.stats.peak_memory {
+            self.stats.peak_memory = used;
+        }
+    }
+
+    fn flush_touched(&mut self) {
+        if self.ks.touched_clients.is_empty() {
+            return;
+        }
+        for h in std::mem::take(&mut self.ks.touched_clients) {
+            if let Some(c) = self.clients.try_get_mut(h) {
+                c.dirty_cas = true;
+            }
+        }
+    }
+
+    /// Run one command from client `h` at time `now_ms`, appending the reply
+    /// to `out`. Redis's `processCommand`: lookup, arity, auth, MULTI queue.
+    pub fn execute(&mut self, h: ClientHandle, argv: &[&[u8]], now_ms: i64, out: &mut Reply) {
+        if argv.is_empty() {
+            return;
+        }
+        self.ks.now_ms = now_ms;
+        let (resp3, reply_mode, db) = {
+            let c = self.clients.get_mut(h);
+            c.last_ms = now_ms;
+            if c.reply_mode == ReplyMode::SkipNext {
+                c.reply_mode = ReplyMode::Skip;
+            }
+            (c.resp3, c.reply_mode, c.db)
+        };
+        out.resp3 = resp3;
+        let mark = out.buf.len();
+        self.process(h, argv, db, out);
+        let c = self.clients.get_mut(h);
+        match reply_mode {
+            ReplyMode::Off | ReplyMode::Skip => {
+                // CLIENT REPLY ON itself must be answered.
+                if c.reply_mode != ReplyMode::On || reply_mode == ReplyMode::Skip {
+                    out.buf.truncate(mark);
+                }
+                if c.reply_mode == ReplyMode::Skip {
+                    c.reply_mode = ReplyMode::On;
+                }
+            }
+            _ => {}
+        }
+        self.flush_touched();
+    }
+
+    fn reject(&mut self, out: &mut Reply, cmd: Option<usize>, e: &CmdError, in_multi: bool, h: ClientHandle) {
+        let text = e.text();
+        out.error(&text);
+        self.count_error(&text);
+        if let Some(c) = cmd {
+            self.stats.cmds[c].rejected += 1;
+        }
+        if in_multi {
+            self.clients.get_mut(h).multi_error = true;
+        }
+    }
+
+    pub fn count_error(&mut self, text: &str) {
+        self.stats.total_error_replies += 1;
+        *self.stats.errors.entry(error_code(text).to_string()).or_insert(0) += 1;
+    }
+
+    fn process(&mut self, h: ClientHandle, argv: &[&[u8]], db: usize, out: &mut Reply) {
+        let in_multi = self.clients.get(h).multi.is_some();
+        let Some(top) = self.table.lookup_top(argv[0]) else {
+            let e = unknown_command(argv);
+            self.reject(out, None, &e, in_multi, h);
+            return;
+        };
+        let mut cmd = top;
+        if self.table.cmds[top].is_container {
+            if argv.len() >= 2 {
+                match self.table.lookup_sub(top, argv[1]) {
+                    Some(s) => cmd = s,
+                    None => {
+                        let e = CmdError::msg(format!(
+                            "ERR unknown subcommand '{}'. Try {} HELP.",
+                            trunc128(argv[1]),
+                            String::from_utf8_lossy(argv[0]).to_uppercase()
+                        ));
+                        self.reject(out, None, &e, in_multi, h);
+                        return;
+                    }
+                }
+            }
+        }
+        let c = &self.table.cmds[cmd];
+        let argc = argv.len() as i32;
+        if (c.arity > 0 && argc != c.arity) || argc < -c.arity {
+            let e = CmdError::Arity(c.fullname.clone());
+            self.reject(out, Some(cmd), &e, in_multi, h);
+            return;
+        }
+        if !self.clients.get(h).authenticated && c.flags & spec::F_NO_AUTH == 0 {
+            self.reject(out, Some(cmd), &CmdError::msg("NOAUTH Authentication required."), in_multi, h);
+            return;
+        }
+        if in_multi && c.flags & spec::F_NO_MULTI != 0 {
+            self.reject(out, Some(cmd), &CmdError::msg("ERR Command not allowed inside a transaction"), in_multi, h);
+            return;
+        }
+        if in_multi {
+            let name = c.fullname.as_str();
+            if !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+                let q = argv.iter().map(|a| a.to_vec()).collect();
+                if let Some(m) = self.clients.get_mut(h).multi.as_mut() {
+                    m.push(q);
+                }
+                out.simple("QUEUED");
+                return;
+            }
+        }
+        self.call(h, cmd, argv, db, out, false);
+    }
+
+    /// Run a resolved command and record its stats (Redis's `call`).
+    pub fn call(&mut self, h: ClientHandle, cmd: usize, argv: &[&[u8]], db: usize, out: &mut Reply, in_exec: bool) {
+        let Some(handler) = self.table.cmds[cmd].handler else {
+            // A container called without a subcommand fails arity above.
+            return;
+        };
+        let mut ctx = Ctx {
+            ks: &mut self.ks,
+            clients: &mut self.clients,
+            cfg: &mut self.cfg,
+            env: &self.env,
+            stats: &mut self.stats,
+            effects: &mut self.effects,
+            table: &self.table,
+            config_store: &mut self.config_store,
+            out: &mut *out,
+            h,
+            db,
+            in_exec,
+        };
+        let r = handler(&mut ctx, argv);
+        self.stats.total_commands += 1;
+        self.stats.cmds[cmd].calls += 1;
+        if let Err(e) = r {
+            let text = e.text();
+            out.error(&text);
+            self.count_error(&text);
+            self.stats.cmds[cmd].failed += 1;
+        }
+        if let Some(c) = self.clients.try_get_mut(h) {
+            c.last_cmd.clear();
+            c.last_cmd.push_str(&self.table.cmds[cmd].fullname);
+        }
+    }
+
+    /// Total keys across databases.
+    pub fn dbsize_all(&self) -> usize {
+        self.ks.dbs.iter().map(|d| d.table.len()).sum()
+    }
+}
+
+fn trunc128(b: &[u8]) -> String {
+    String::from_utf8_lossy(&b[..b.len().min(128)]).into_owned()
+}
+
+/// Redis's text: "unknown command 'x', with args beginning with: 'a' 'b' ".
+fn unknown_command(argv: &[&[u8]]) -> CmdError {
+    let mut args = String::new();
+    for a in &argv[1..] {
+        if args.len() >= 128 {
+            break;
+        }
+        let room = 128 - args.len();
+        let s = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
+        args.push('\'');
+        args.push_str(&s);
+        args.push_str("' ");
+    }
+    CmdError::msg(format!(
+        "ERR unknown command '{}', with args beginning with: {}",
+        trunc128(argv[0]),
+        args
+    ))
+}
