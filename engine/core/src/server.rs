@@ -475,3 +475,40 @@ fn unknown_command(argv: &[&[u8]]) -> CmdError {
         args
     ))
 }
+
+/// A server and one client, for unit tests of commands: `t.run(&["SET","k","v"])`
+/// returns the raw RESP reply bytes.
+pub struct TestServer {
+    pub srv: Server,
+    pub h: ClientHandle,
+    pub now_ms: i64,
+    out: Reply,
+}
+
+impl TestServer {
+    pub fn new() -> TestServer {
+        let mut cfg = Config::new();
+        let _ = cfg.set_startup("enable-debug-command", "yes");
+        let env = ServerEnv { start_ms: 1_700_000_000_000, version: "7.0.15".into(), ..Default::default() };
+        let mut srv = Server::new(cfg, env);
+        let h = srv.new_client("127.0.0.1:1".into(), "127.0.0.1:6379".into(), 1, 1_700_000_000_000);
+        TestServer { srv, h, now_ms: 1_700_000_000_000, out: Reply::new() }
+    }
+
+    pub fn run(&mut self, argv: &[&str]) -> String {
+        let args: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+        self.run_bytes(&args)
+    }
+
+    pub fn run_bytes(&mut self, argv: &[&[u8]]) -> String {
+        self.out.buf.clear();
+        self.srv.execute(self.h, argv, self.now_ms, &mut self.out);
+        String::from_utf8_lossy(&self.out.buf).into_owned()
+    }
+}
+
+impl Default for TestServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
