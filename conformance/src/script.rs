@@ -20,6 +20,7 @@
 //! | `@scan [ARGS...]` | full `SCAN cursor ARGS...` iteration, union of keys compared as a set |
 //! | `@sleep MS` | pause |
 //! | `@raw BYTES...` | send the bytes (tokens concatenated, use `"\r\n"` escapes) on a fresh connection; compare everything read until close or 250 ms idle, and whether the server closed |
+//! | `@raw-repeat N UNIT [BYTES...]` | like `@raw` with UNIT repeated N times, then BYTES |
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
@@ -149,6 +150,13 @@ impl Script {
                     "@noreply" => noreply = true,
                     "@sleep" => action = Some(Some(Action::Sleep(num("milliseconds")?))),
                     "@raw" => action = Some(Some(Action::Raw(it.by_ref().flatten().collect()))),
+                    "@raw-repeat" => {
+                        let n = num("count")? as usize;
+                        let unit = it.next().ok_or_else(|| err("@raw-repeat needs bytes to repeat"))?;
+                        let mut bytes = unit.repeat(n);
+                        bytes.extend(it.by_ref().flatten());
+                        action = Some(Some(Action::Raw(bytes)));
+                    }
                     "@scan" => action = Some(Some(Action::Scan { args: it.by_ref().collect() })),
                     other => return Err(err(&format!("unknown directive {other}"))),
                 }

@@ -3,8 +3,8 @@
 //! 40 hex digits. The simulator and replica tests compare datasets with it.
 //!
 //! Per key: digest = mix(key) then xor_object(value, expiry); the dataset
-//! digest xors the per-key digests (order-independent) after mixing each
-//! database id.
+//! digest xors SHA1 of each per-key digest (order-independent) after mixing
+//! each database id.
 
 use crate::db::table::{Entry, NO_EXPIRE};
 use crate::db::{Keyspace, Value};
@@ -52,9 +52,7 @@ pub fn dataset_digest(ks: &Keyspace) -> Digest {
             let mut d = [0u8; 20];
             mix_digest(&mut d, &e.key);
             object_digest(&mut d, e);
-            for (a, b) in fin.iter_mut().zip(d) {
-                *a ^= b;
-            }
+            xor_digest(&mut fin, &d);
         }
     }
     fin

@@ -52,8 +52,7 @@ impl RequestParser {
 
     /// Fill `out` with the last parsed command's arguments, borrowed from `buf`
     /// (the same buffer passed to `parse`) or from the parser's inline copy.
-    pub fn args<'a>(&'a self, buf: &'a [u8], out: &mut Vec<&'a [u8]>) {
-        out.clear();
+    pub fn args<'a>(&'a self, buf: &'a [u8], out: &mut impl Extend<&'a [u8]>) {
         if self.is_inline {
             out.extend(self.inline.iter().map(|a| a.as_slice()));
         } else {

@@ -431,6 +431,10 @@ impl Server {
             db,
             in_exec,
         };
+        if let Some(c) = ctx.clients.try_get_mut(h) {
+            c.last_cmd.clear();
+            c.last_cmd.push_str(&ctx.table.cmds[cmd].fullname);
+        }
         let r = handler(&mut ctx, argv);
         self.stats.total_commands += 1;
         self.stats.cmds[cmd].calls += 1;
@@ -439,10 +443,6 @@ impl Server {
             out.error(&text);
             self.count_error(&text);
             self.stats.cmds[cmd].failed += 1;
-        }
-        if let Some(c) = self.clients.try_get_mut(h) {
-            c.last_cmd.clear();
-            c.last_cmd.push_str(&self.table.cmds[cmd].fullname);
         }
     }
 

@@ -311,7 +311,6 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
                         return None;
                     }
-                    inq = false;
                     i += 1;
                     break;
                 } else {
@@ -329,7 +328,6 @@ pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
                     if i + 1 < n && !line[i + 1].is_ascii_whitespace() {
                         return None;
                     }
-                    insq = false;
                     i += 1;
                     break;
                 } else {

@@ -1,0 +1,279 @@
+//! The I/O shell around `redsim-core`: sockets, clock, timers, logging.
+//!
+//! Built on `tokio`, which is `madsim-tokio` in the manifest: the same code
+//! runs on real tokio (the `redsim-server` binary) and, with
+//! `RUSTFLAGS="--cfg madsim"`, on madsim's simulated network and clock (the
+//! `sim/` crate). Nothing here spawns OS threads.
+//!
+//! Model: one task per connection and one cron task share the engine behind
+//! one async mutex. A connection locks it once per read, runs every complete
+//! command in the buffer, then writes all replies with one write (batching).
+//! Invariant: engine state changes only under that lock, so commands are
+//! atomic and totally ordered, as in Redis's single thread.
+
+pub mod log;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use redsim_core::resp::{Parsed, Reply, RequestParser};
+use redsim_core::Server;
+use smallvec::SmallVec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Mutex, Notify};
+
+pub use log::Logger;
+
+/// Wall-clock source injected into the engine (the simulator can skew it).
+pub trait Clock: Send + Sync {
+    fn now_ms(&self) -> i64;
+}
+
+/// `SystemTime` (simulated under madsim, which intercepts `clock_gettime`).
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+}
+
+/// A clock offset from another by a fixed skew (per-node skew in simulation).
+pub struct SkewedClock {
+    pub base: Arc<dyn Clock>,
+    pub skew_ms: i64,
+}
+
+impl Clock for SkewedClock {
+    fn now_ms(&self) -> i64 {
+        self.base.now_ms() + self.skew_ms
+    }
+}
+
+/// Samples process figures for INFO (RSS, CPU). None under simulation.
+pub type ProcSampler = fn() -> Option<(u64, f64, f64)>;
+
+/// Everything the connection and cron tasks share.
+pub struct Shared {
+    pub srv: Mutex<Server>,
+    pub clock: Arc<dyn Clock>,
+    pub log: Logger,
+    /// Client id -> wakeup used to disconnect it (CLIENT KILL).
+    kills: std::sync::Mutex<HashMap<u64, Arc<Notify>>>,
+    /// Signalled once when the server must stop.
+    pub shutdown: Notify,
+    pub proc_sampler: Option<ProcSampler>,
+}
+
+impl Shared {
+    pub fn new(srv: Server, clock: Arc<dyn Clock>, log: Logger) -> Arc<Shared> {
+        Arc::new(Shared {
+            srv: Mutex::new(srv),
+            clock,
+            log,
+            kills: std::sync::Mutex::new(HashMap::new()),
+            shutdown: Notify::new(),
+            proc_sampler: None,
+        })
+    }
+
+    fn kill_handle(&self, id: u64) -> Option<Arc<Notify>> {
+        self.kills.lock().ok()?.get(&id).cloned()
+    }
+}
+
+/// Accept connections on `listener` until the process ends.
+pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut next_fd: i64 = 8;
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                let local = stream.local_addr().ok();
+                let _ = stream.set_nodelay(true);
+                next_fd += 1;
+                let fd = next_fd;
+                let sh = shared.clone();
+                tokio::spawn(async move {
+                    handle_conn(stream, peer, local, fd, sh).await;
+                });
+            }
+            Err(e) => {
+                shared.log.warning(&format!("Accept error: {e}"));
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    }
+}
+
+/// Periodic work at `hz`: active expiry, ops/sec sampling, process stats.
+pub async fn cron_loop(shared: Arc<Shared>) {
+    loop {
+        let hz = { shared.srv.lock().await.cfg.hz.max(1) };
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(1000 / hz))).await;
+        let sample = shared.proc_sampler.and_then(|f| f());
+        let mut srv = shared.srv.lock().await;
+        if let Some((rss, sys, user)) = sample {
+            srv.stats.rss_bytes = rss;
+            srv.stats.cpu_sys = sys;
+            srv.stats.cpu_user = user;
+        }
+        srv.cron(shared.clock.now_ms());
+    }
+}
+
+fn fmt_addr(a: Option<SocketAddr>) -> String {
+    a.map(|a| a.to_string()).unwrap_or_else(|| "?:0".into())
+}
+
+const READ_CHUNK_BYTES: usize = 16 * 1024;
+
+async fn handle_conn(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    local: Option<SocketAddr>,
+    fd: i64,
+    shared: Arc<Shared>,
+) {
+    let kill = Arc::new(Notify::new());
+    let (h, id) = {
+        let mut srv = shared.srv.lock().await;
+        if srv.clients.count >= srv.cfg.maxclients {
+            srv.stats.rejected_connections += 1;
+            drop(srv);
+            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            let _ = stream.flush().await;
+            return;
+        }
+        let now = shared.clock.now_ms();
+        let h = srv.new_client(peer.to_string(), fmt_addr(local), fd, now);
+        (h, srv.client_id(h))
+    };
+    if let Ok(mut k) = shared.kills.lock() {
+        k.insert(id, kill.clone());
+    }
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut parser = RequestParser::new();
+    let mut out = Reply::new();
+    let mut need = 1usize;
+    let mut qbuf_max = usize::MAX;
+    'conn: loop {
+        if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 2 {
+            // Grow with what arrived (doubling), never with what was declared.
+            buf.reserve(READ_CHUNK_BYTES.max(buf.len()));
+        }
+        let n = tokio::select! {
+            biased;
+            _ = kill.notified() => break 'conn,
+            r = stream.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => break 'conn,
+                Ok(n) => n,
+            },
+        };
+        if buf.len() < need {
+            if buf.len() > qbuf_max {
+                shared.log.warning("Closing client that reached max query buffer length");
+                break 'conn;
+            }
+            continue;
+        }
+        let mut srv = shared.srv.lock().await;
+        srv.stats.net_input_bytes += n as u64;
+        srv.stats.total_reads += 1;
+        let now = shared.clock.now_ms();
+        let max_bulk = srv.cfg.proto_max_bulk_len;
+        let mut start = 0usize;
+        let mut close = false;
+        loop {
+            let authed = srv.is_authenticated(h);
+            match parser.parse(&buf[start..], max_bulk, authed) {
+                Parsed::Incomplete { need: nd } => {
+                    // Relative to buf[start..], which becomes the buffer start.
+                    need = nd;
+                    break;
+                }
+                Parsed::Empty { consumed } => start += consumed,
+                Parsed::Command { consumed } => {
+                    let mut argv: SmallVec<[&[u8]; 8]> = SmallVec::new();
+                    parser.args(&buf[start..start + consumed], &mut argv);
+                    srv.execute(h, &argv, now, &mut out);
+                    start += consumed;
+                    if srv.client(h).close_after_reply {
+                        close = true;
+                        break;
+                    }
+                    if srv.effects.shutdown {
+                        break;
+                    }
+                }
+                Parsed::Error(msg) => {
+                    let text = format!("ERR Protocol error: {msg}");
+                    out.error(&text);
+                    srv.count_error(&text);
+                    shared.log.verbose(&format!("Protocol error ({msg}) from client: id={id} addr={peer}"));
+                    close = true;
+                    break;
+                }
+            }
+        }
+        if start > 0 {
+            buf.drain(..start);
+        }
+        qbuf_max = srv.cfg.query_buf_bytes_max;
+        if buf.len() > srv.cfg.query_buf_bytes_max {
+            shared.log.warning("Closing client that reached max query buffer length");
+            close = true;
+        }
+        let effects = if srv.effects.is_empty() { None } else { Some(srv.take_effects()) };
+        let mut shutdown = false;
+        if let Some(fx) = effects {
+            for (lvl, msg) in &fx.log {
+                shared.log.log(*lvl, msg);
+            }
+            for victim in &fx.kill {
+                if let Some(k) = shared.kill_handle(*victim) {
+                    k.notify_one();
+                }
+            }
+            if fx.sleep_ms > 0 {
+                // DEBUG SLEEP blocks the whole server, as in Redis: keep the lock.
+                tokio::time::sleep(std::time::Duration::from_millis(fx.sleep_ms)).await;
+            }
+            shutdown = fx.shutdown;
+        }
+        if !out.buf.is_empty() {
+            srv.stats.net_output_bytes += out.buf.len() as u64;
+            srv.stats.total_writes += 1;
+        }
+        drop(srv);
+        if shutdown {
+            shared.log.warning("Redsim is now ready to exit, bye bye...");
+            shared.shutdown.notify_one();
+            break 'conn;
+        }
+        if !out.buf.is_empty() {
+            if stream.write_all(&out.buf).await.is_err() || stream.flush().await.is_err() {
+                break 'conn;
+            }
+            out.buf.clear();
+            if out.buf.capacity() > 1 << 20 {
+                out.buf.shrink_to(64 * 1024);
+            }
+        }
+        if close {
+            break 'conn;
+        }
+    }
+    if !out.buf.is_empty() {
+        let _ = stream.write_all(&out.buf).await;
+        let _ = stream.flush().await;
+    }
+    if let Ok(mut k) = shared.kills.lock() {
+        k.remove(&id);
+    }
+    shared.srv.lock().await.free_client(h);
+}

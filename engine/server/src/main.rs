@@ -1,0 +1,199 @@
+//! `redsim-server [redis.conf] [--name value ...]`: the tokio server binary.
+//! Arguments work like redis-server's: an optional config file, then
+//! `--name value` overrides (later ones win). Defaults: in-memory, port 6379,
+//! loopback only.
+
+use std::sync::Arc;
+
+use redsim_core::config::Config;
+use redsim_core::server::ConfigStore;
+use redsim_core::{Server, ServerEnv};
+use redsim_server::{accept_loop, cron_loop, Clock, Logger, Shared, SystemClock};
+
+const REDIS_VERSION: &str = "7.0.15";
+
+struct FileStore(String);
+
+impl ConfigStore for FileStore {
+    fn read(&self) -> std::io::Result<String> {
+        std::fs::read_to_string(&self.0)
+    }
+    fn write(&mut self, text: &str) -> std::io::Result<()> {
+        // Temp file + rename: a crash never leaves a half-written config.
+        let tmp = format!("{}.tmp-redsim", self.0);
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &self.0)
+    }
+}
+
+fn proc_sample() -> Option<(u64, f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    // Fields after ")": state(0) ... utime(11) stime(12) ... rss(21) in pages.
+    let ticks = 100.0;
+    let user = f.get(11)?.parse::<f64>().ok()? / ticks;
+    let sys = f.get(12)?.parse::<f64>().ok()? / ticks;
+    let rss = f.get(21)?.parse::<u64>().ok()? * 4096;
+    Some((rss, sys, user))
+}
+
+fn usage() -> ! {
+    eprintln!("Usage: redsim-server [/path/to/redis.conf] [options]");
+    eprintln!("       redsim-server -v or --version");
+    eprintln!("       redsim-server -h or --help");
+    eprintln!("Examples:");
+    eprintln!("       redsim-server (run the server with default config)");
+    eprintln!("       redsim-server /etc/redis/6379.conf");
+    eprintln!("       redsim-server --port 7777");
+    eprintln!("       redsim-server /etc/myredis.conf --loglevel verbose");
+    std::process::exit(1);
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-v" || a == "--version") {
+        println!(
+            "redsim-server v={} redis_compat={} bits=64 runtime=tokio",
+            env!("CARGO_PKG_VERSION"),
+            REDIS_VERSION
+        );
+        return;
+    }
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        usage();
+    }
+    let mut config_file = String::new();
+    if let Some(first) = args.first() {
+        if !first.starts_with("--") {
+            config_file = args.remove(0);
+        }
+    }
+    let file_text = if config_file.is_empty() {
+        None
+    } else {
+        match std::fs::read_to_string(&config_file) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("Fatal error, can't open config file '{config_file}': {e}");
+                std::process::exit(1);
+            }
+        }
+    };
+    let mut cfg = Config::new();
+    if let Err(e) = cfg.load(file_text.as_deref(), &args) {
+        eprintln!("\n*** FATAL CONFIG FILE ERROR (redsim {}) ***", env!("CARGO_PKG_VERSION"));
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    rt.block_on(run(cfg, config_file));
+}
+
+async fn run(cfg: Config, config_file: String) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let pid = std::process::id();
+    let log = match Logger::new(pid, cfg.get("loglevel").unwrap_or("notice"), cfg.get("logfile").unwrap_or(""), clock.clone()) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("Can't open the log file: {e}");
+            std::process::exit(1);
+        }
+    };
+    log.warning("oO0OoO0OoO0Oo redsim is starting oO0OoO0OoO0Oo");
+    log.warning(&format!(
+        "redsim version={}, redis compatibility={}, bits=64, pid={}, just started",
+        env!("CARGO_PKG_VERSION"),
+        REDIS_VERSION,
+        pid
+    ));
+    if config_file.is_empty() {
+        log.warning("Warning: no config file specified, using the default config. In order to specify a config file use redsim-server /path/to/redis.conf");
+    }
+    if cfg.get("save").is_some_and(|s| !s.is_empty()) {
+        log.warning("RDB snapshots are not implemented yet: the 'save' setting is ignored and data lives in memory only.");
+    }
+    let seed = {
+        // The only OS randomness: the engine's seed (printed, so runs can be replayed).
+        let mut b = [0u8; 8];
+        let ok = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+            .is_ok();
+        if ok { u64::from_le_bytes(b) } else { clock.now_ms() as u64 ^ u64::from(pid) }
+    };
+    let env = ServerEnv {
+        pid,
+        tcp_port: cfg.port,
+        executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        config_file: if config_file.is_empty() {
+            String::new()
+        } else {
+            std::fs::canonicalize(&config_file).map(|p| p.display().to_string()).unwrap_or(config_file.clone())
+        },
+        os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        arch_bits: 64,
+        start_ms: clock.now_ms(),
+        run_id: String::new(),
+        version: REDIS_VERSION.into(),
+        rng_seed: seed,
+    };
+    let port = cfg.port;
+    let binds: Vec<String> = cfg.get("bind").unwrap_or("127.0.0.1").split_whitespace().map(String::from).collect();
+    let mut srv = Server::new(cfg, env);
+    if !config_file.is_empty() {
+        srv.config_store = Some(Box::new(FileStore(config_file)));
+    }
+    let mut shared = Shared::new(srv, clock, log.clone());
+    if let Some(s) = Arc::get_mut(&mut shared) {
+        s.proc_sampler = Some(proc_sample);
+    }
+    let mut listening = 0;
+    for b in &binds {
+        let (optional, host) = match b.strip_prefix('-') {
+            Some(h) => (true, h),
+            None => (false, b.as_str()),
+        };
+        let host = if host == "*" { "0.0.0.0" } else { host };
+        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        match tokio::net::TcpListener::bind(&addr).await {
+            Ok(l) => {
+                listening += 1;
+                tokio::spawn(accept_loop(l, shared.clone()));
+            }
+            Err(e) if optional => log.verbose(&format!("Skipping optional bind {addr}: {e}")),
+            Err(e) => {
+                log.warning(&format!("Warning: Could not create server TCP listening socket {addr}: {e}"));
+                std::process::exit(1);
+            }
+        }
+    }
+    if listening == 0 {
+        log.warning("Failed listening on any address");
+        std::process::exit(1);
+    }
+    log.notice(&format!("Running mode=standalone, port={port}."));
+    log.notice("Server initialized");
+    log.notice("Ready to accept connections tcp");
+    tokio::spawn(cron_loop(shared.clone()));
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            log.warning(&format!("cannot install SIGTERM handler: {e}"));
+            std::process::exit(1);
+        }
+    };
+    tokio::select! {
+        biased;
+        _ = shared.shutdown.notified() => {}
+        _ = term.recv() => log.warning("Received SIGTERM scheduling shutdown..."),
+        _ = tokio::signal::ctrl_c() => log.warning("Received SIGINT scheduling shutdown..."),
+    }
+    log.warning("redsim is now ready to exit, bye bye...");
+    std::process::exit(0);
+}
