@@ -827,6 +827,35 @@ mod tests {
         assert_eq!(t.run(&["GETBIT", "k", "7"]), ":1\r\n");
     }
 
+    /// Rough timings on 64 MB bitmaps (not run by default).
+    #[test]
+    #[ignore]
+    fn bench_big() {
+        let mut t = TestServer::new();
+        let time = |t: &mut TestServer, args: &[&str]| {
+            let s = std::time::Instant::now();
+            let r = t.run(args);
+            eprintln!("{args:?} -> {} in {:?}", r.trim_end(), s.elapsed());
+        };
+        let last = (64u64 * 8 * 1024 * 1024 - 1).to_string();
+        time(&mut t, &["SETBIT", "a", &last, "1"]);
+        time(&mut t, &["SETBIT", "b", &last, "1"]);
+        time(&mut t, &["BITCOUNT", "a"]);
+        time(&mut t, &["BITCOUNT", "a", "1", "-2", "BIT"]);
+        time(&mut t, &["BITPOS", "a", "1"]);
+        time(&mut t, &["BITCOUNT", "b"]);
+        for _ in 0..3 {
+            time(&mut t, &["BITOP", "AND", "c", "a", "b"]);
+        }
+        for _ in 0..3 {
+            time(&mut t, &["BITOP", "XOR", "c", "a", "b", "c"]);
+        }
+        for _ in 0..3 {
+            time(&mut t, &["BITOP", "NOT", "c", "a"]);
+        }
+        time(&mut t, &["BITPOS", "c", "0"]);
+    }
+
     /// Differential fuzz against a real redis-server 7.0 (not run by default):
     /// `REDSIM_DIFF_PORT=7790 cargo test -p redsim-core bitmap -- --ignored`.
     #[test]

@@ -1,0 +1,189 @@
+//! What a run records: the client's operations (sent, answered or failed),
+//! the faults the supervisor injected, all in one totally ordered log (the
+//! simulation is single-threaded, so append order is execution order), with
+//! simulated timestamps. The trace hash covers every event.
+
+use std::fmt;
+
+use crate::resp::Reply;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ttl {
+    /// `EX seconds`
+    Ex(i64),
+    /// `PX milliseconds`
+    Px(i64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cond {
+    Nx,
+    Xx,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpFlag {
+    Nx,
+    Xx,
+    Gt,
+    Lt,
+}
+
+/// One client operation (the workload's vocabulary).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    Get { key: String },
+    Set { key: String, val: Vec<u8>, ttl: Option<Ttl>, cond: Option<Cond>, keepttl: bool, get: bool },
+    Incr { key: String },
+    /// Distinct keys.
+    Del { keys: Vec<String> },
+    /// `EXPIRE key amount` (seconds) or `PEXPIRE key amount` (ms).
+    Expire { key: String, amount: i64, millis: bool, flag: Option<ExpFlag> },
+    /// Distinct keys.
+    MSet { pairs: Vec<(String, Vec<u8>)> },
+    Append { key: String, val: Vec<u8> },
+    /// Only as the final check, after a quiet period.
+    DbSize,
+}
+
+impl Op {
+    pub fn argv(&self) -> Vec<Vec<u8>> {
+        let s = |x: &str| x.as_bytes().to_vec();
+        match self {
+            Op::Get { key } => vec![s("GET"), s(key)],
+            Op::Set { key, val, ttl, cond, keepttl, get } => {
+                let mut v = vec![s("SET"), s(key), val.clone()];
+                match ttl {
+                    Some(Ttl::Ex(n)) => v.extend([s("EX"), s(&n.to_string())]),
+                    Some(Ttl::Px(n)) => v.extend([s("PX"), s(&n.to_string())]),
+                    None => {}
+                }
+                match cond {
+                    Some(Cond::Nx) => v.push(s("NX")),
+                    Some(Cond::Xx) => v.push(s("XX")),
+                    None => {}
+                }
+                if *keepttl {
+                    v.push(s("KEEPTTL"));
+                }
+                if *get {
+                    v.push(s("GET"));
+                }
+                v
+            }
+            Op::Incr { key } => vec![s("INCR"), s(key)],
+            Op::Del { keys } => std::iter::once(s("DEL")).chain(keys.iter().map(|k| s(k))).collect(),
+            Op::Expire { key, amount, millis, flag } => {
+                let mut v = vec![s(if *millis { "PEXPIRE" } else { "EXPIRE" }), s(key), s(&amount.to_string())];
+                match flag {
+                    Some(ExpFlag::Nx) => v.push(s("NX")),
+                    Some(ExpFlag::Xx) => v.push(s("XX")),
+                    Some(ExpFlag::Gt) => v.push(s("GT")),
+                    Some(ExpFlag::Lt) => v.push(s("LT")),
+                    None => {}
+                }
+                v
+            }
+            Op::MSet { pairs } => {
+                let mut v = vec![s("MSET")];
+                for (k, val) in pairs {
+                    v.push(s(k));
+                    v.push(val.clone());
+                }
+                v
+            }
+            Op::Append { key, val } => vec![s("APPEND"), s(key), val.clone()],
+            Op::DbSize => vec![s("DBSIZE")],
+        }
+    }
+
+    /// Keys the op reads or writes, in the order the model expects them.
+    pub fn keys(&self) -> Vec<&str> {
+        match self {
+            Op::Get { key }
+            | Op::Set { key, .. }
+            | Op::Incr { key }
+            | Op::Expire { key, .. }
+            | Op::Append { key, .. } => vec![key.as_str()],
+            Op::Del { keys } => keys.iter().map(|k| k.as_str()).collect(),
+            Op::MSet { pairs } => pairs.iter().map(|(k, _)| k.as_str()).collect(),
+            Op::DbSize => Vec::new(),
+        }
+    }
+
+    /// The command line as a human reads it: `SET k0 "v1" PX 120`.
+    pub fn display(&self) -> String {
+        self.argv()
+            .iter()
+            .map(|a| {
+                let t = String::from_utf8_lossy(a);
+                if t.is_empty() || t.contains(' ') {
+                    format!("{t:?}")
+                } else {
+                    t.into_owned()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum EventKind {
+    /// The client opened connection `conn`.
+    Connect { conn: u32 },
+    ConnectFailed { err: String },
+    /// Request `id` written (and flushed) on `conn`.
+    Send { id: u64, conn: u32, op: Op },
+    Recv { id: u64, reply: Reply },
+    /// No reply: the connection broke or the op timed out.
+    Fail { id: u64, err: String },
+    /// Logged just before the supervisor kills the server node.
+    Kill,
+    /// Logged just after the server node is restarted (empty dataset).
+    Restart,
+    /// The server node is partitioned / healed (incoming and outgoing).
+    Clog,
+    Unclog,
+    /// The client finished the random ops; the final quiet period begins.
+    WorkloadDone,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// Simulated time since the run started, in ns.
+    pub t_ns: u64,
+    /// Simulated wall clock (what the server's `SystemClock` reads), in ms.
+    pub t_ms: i64,
+    pub kind: EventKind,
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let t = format!("{:>10.3}ms", self.t_ns as f64 / 1e6);
+        match &self.kind {
+            EventKind::Send { id, conn, op } => write!(f, "{t} #{id:<5} c{conn} > {}", op.display()),
+            EventKind::Recv { id, reply } => write!(f, "{t} #{id:<5}    < {reply:?}"),
+            EventKind::Fail { id, err } => write!(f, "{t} #{id:<5}    ! {err}"),
+            EventKind::Connect { conn } => write!(f, "{t} connect c{conn}"),
+            EventKind::ConnectFailed { err } => write!(f, "{t} connect failed: {err}"),
+            EventKind::Kill => write!(f, "{t} === KILL server"),
+            EventKind::Restart => write!(f, "{t} === RESTART server (empty dataset)"),
+            EventKind::Clog => write!(f, "{t} === PARTITION server"),
+            EventKind::Unclog => write!(f, "{t} === HEAL server"),
+            EventKind::WorkloadDone => write!(f, "{t} workload done, quiet period"),
+        }
+    }
+}
+
+/// FNV-1a over the Debug form of every event: stable for one binary.
+pub fn trace_hash(events: &[Event]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for e in events {
+        for b in format!("{e:?}").bytes().chain(std::iter::once(b'\n')) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
