@@ -62,7 +62,8 @@ pub struct Client {
     pub reply_mode: ReplyMode,
     pub no_evict: bool,
     pub close_after_reply: bool,
-    pub last_cmd: String,
+    /// Index of the last command run (CLIENT LIST's cmd=), None before any.
+    pub last_cmd: Option<usize>,
     /// Bytes the shell reports for CLIENT LIST (qbuf, omem).
     pub qbuf: usize,
     pub omem: usize,
@@ -246,7 +247,7 @@ impl Server {
             reply_mode: ReplyMode::On,
             no_evict: false,
             close_after_reply: false,
-            last_cmd: "NULL".into(),
+            last_cmd: None,
             qbuf: 0,
             omem: 0,
         })
@@ -309,9 +310,9 @@ impl Server {
 
     /// Run one command from client `h` at time `now_ms`, appending the reply
     /// to `out`. Redis's `processCommand`: lookup, arity, auth, MULTI queue.
-    pub fn execute(&mut self, h: ClientHandle, argv: &[&[u8]], now_ms: i64, out: &mut Reply) {
+    pub fn execute(&mut self, h: ClientHandle, argv: &[&[u8]], now_ms: i64, out: &mut Reply) -> Option<usize> {
         if argv.is_empty() {
-            return;
+            return None;
         }
         self.ks.now_ms = now_ms;
         let (resp3, reply_mode, db) = {
@@ -324,7 +325,7 @@ impl Server {
         };
         out.resp3 = resp3;
         let mark = out.buf.len();
-        self.process(h, argv, db, out);
+        let ran = self.process(h, argv, db, out);
         let c = self.clients.get_mut(h);
         match reply_mode {
             ReplyMode::Off | ReplyMode::Skip => {
@@ -339,6 +340,14 @@ impl Server {
             _ => {}
         }
         self.flush_touched();
+        ran
+    }
+
+    /// Add a measured duration to a command's stats (the shell times calls).
+    pub fn record_duration(&mut self, cmd: usize, usec: u64) {
+        if let Some(s) = self.stats.cmds.get_mut(cmd) {
+            s.usec += usec;
+        }
     }
 
     fn reject(&mut self, out: &mut Reply, cmd: Option<usize>, e: &CmdError, in_multi: bool, h: ClientHandle) {
@@ -358,12 +367,13 @@ impl Server {
         *self.stats.errors.entry(error_code(text).to_string()).or_insert(0) += 1;
     }
 
-    fn process(&mut self, h: ClientHandle, argv: &[&[u8]], db: usize, out: &mut Reply) {
+    /// Returns the index of the command that ran (not rejected or queued).
+    fn process(&mut self, h: ClientHandle, argv: &[&[u8]], db: usize, out: &mut Reply) -> Option<usize> {
         let in_multi = self.clients.get(h).multi.is_some();
         let Some(top) = self.table.lookup_top(argv[0]) else {
             let e = unknown_command(argv);
             self.reject(out, None, &e, in_multi, h);
-            return;
+            return None;
         };
         let mut cmd = top;
         if self.table.cmds[top].is_container {
@@ -377,7 +387,7 @@ impl Server {
                             String::from_utf8_lossy(argv[0]).to_uppercase()
                         ));
                         self.reject(out, None, &e, in_multi, h);
-                        return;
+                        return None;
                     }
                 }
             }
@@ -387,15 +397,15 @@ impl Server {
         if (c.arity > 0 && argc != c.arity) || argc < -c.arity {
             let e = CmdError::Arity(c.fullname.clone());
             self.reject(out, Some(cmd), &e, in_multi, h);
-            return;
+            return None;
         }
         if !self.clients.get(h).authenticated && c.flags & spec::F_NO_AUTH == 0 {
             self.reject(out, Some(cmd), &CmdError::msg("NOAUTH Authentication required."), in_multi, h);
-            return;
+            return None;
         }
         if in_multi && c.flags & spec::F_NO_MULTI != 0 {
             self.reject(out, Some(cmd), &CmdError::msg("ERR Command not allowed inside a transaction"), in_multi, h);
-            return;
+            return None;
         }
         if in_multi {
             let name = c.fullname.as_str();
@@ -405,10 +415,11 @@ impl Server {
                     m.push(q);
                 }
                 out.simple("QUEUED");
-                return;
+                return None;
             }
         }
         self.call(h, cmd, argv, db, out, false);
+        Some(cmd)
     }
 
     /// Run a resolved command and record its stats (Redis's `call`).
@@ -432,8 +443,7 @@ impl Server {
             in_exec,
         };
         if let Some(c) = ctx.clients.try_get_mut(h) {
-            c.last_cmd.clear();
-            c.last_cmd.push_str(&ctx.table.cmds[cmd].fullname);
+            c.last_cmd = Some(cmd);
         }
         let r = handler(&mut ctx, argv);
         self.stats.total_commands += 1;
@@ -492,6 +502,7 @@ impl TestServer {
         let env = ServerEnv { start_ms: 1_700_000_000_000, version: "7.0.15".into(), ..Default::default() };
         let mut srv = Server::new(cfg, env);
         let h = srv.new_client("127.0.0.1:1".into(), "127.0.0.1:6379".into(), 1, 1_700_000_000_000);
+        srv.ks.now_ms = 1_700_000_000_000;
         TestServer { srv, h, now_ms: 1_700_000_000_000, out: Reply::new() }
     }
 

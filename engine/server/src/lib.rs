@@ -200,7 +200,10 @@ async fn handle_conn(
                 Parsed::Command { consumed } => {
                     let mut argv: SmallVec<[&[u8]; 8]> = SmallVec::new();
                     parser.args(&buf[start..start + consumed], &mut argv);
-                    srv.execute(h, &argv, now, &mut out);
+                    let t0 = tokio::time::Instant::now();
+                    if let Some(cmd) = srv.execute(h, &argv, now, &mut out) {
+                        srv.record_duration(cmd, t0.elapsed().as_micros() as u64);
+                    }
                     start += consumed;
                     if srv.client(h).close_after_reply {
                         close = true;

@@ -235,7 +235,7 @@ pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 /// One CLIENT LIST line, in Redis 7's field order.
-pub fn client_line(c: &Client, now_ms: i64, out: &mut String) {
+pub fn client_line(c: &Client, table: &super::CommandTable, now_ms: i64, out: &mut String) {
     use std::fmt::Write;
     let mut flags = String::new();
     if c.multi.is_some() {
@@ -268,7 +268,7 @@ pub fn client_line(c: &Client, now_ms: i64, out: &mut String) {
         c.multi.as_ref().map_or(-1, |m| m.len() as i64),
         c.qbuf,
         c.omem,
-        c.last_cmd,
+        c.last_cmd.map_or("NULL", |i| table.cmds[i].fullname.as_str()),
         if c.resp3 { 3 } else { 2 },
         String::from_utf8_lossy(&c.lib_name),
         String::from_utf8_lossy(&c.lib_ver),
@@ -303,7 +303,7 @@ pub fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     list.sort_by_key(|c| c.id);
     for c in list {
         if ids.as_ref().is_none_or(|v| v.contains(&c.id)) {
-            client_line(c, now, &mut s);
+            client_line(c, ctx.table, now, &mut s);
         }
     }
     ctx.out.verbatim(s.as_bytes());
@@ -312,7 +312,7 @@ pub fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub fn client_info(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     let mut s = String::new();
-    client_line(ctx.clients.get(ctx.h), ctx.ks.now_ms, &mut s);
+    client_line(ctx.clients.get(ctx.h), ctx.table, ctx.ks.now_ms, &mut s);
     ctx.out.verbatim(s.as_bytes());
     Ok(())
 }

@@ -16,7 +16,10 @@ pub mod spec;
 mod spec_gen;
 pub mod string;
 
-use std::collections::HashMap;
+use std::collections::HashMap as StdHashMap;
+
+/// Command-name maps use a fixed-seed fast hash: deterministic, no SipHash cost.
+type HashMap<K, V> = StdHashMap<K, V, foldhash::fast::FixedState>;
 
 use crate::config::Config;
 use crate::db::Keyspace;
@@ -181,8 +184,8 @@ const CLIENT_SETINFO_INFO: &[u8] = b"*10\r\n$14\r\nclient|setinfo\r\n:4\r\n~4\r\
 
 impl CommandTable {
     pub fn new() -> CommandTable {
-        let bind: HashMap<&str, Handler> = BINDINGS.iter().copied().collect();
-        let mut t = CommandTable { cmds: Vec::new(), top: HashMap::new(), toplevel: Vec::new() };
+        let bind: StdHashMap<&str, Handler> = BINDINGS.iter().copied().collect();
+        let mut t = CommandTable { cmds: Vec::new(), top: HashMap::default(), toplevel: Vec::new() };
         for s in spec_gen::SPECS {
             let id = t.cmds.len();
             let is_container = !s.subs.is_empty();
@@ -196,7 +199,7 @@ impl CommandTable {
                 handler: bind.get(s.name).copied(),
                 spec: Some(s),
                 info: s.info,
-                subs: HashMap::new(),
+                subs: HashMap::default(),
                 is_container,
                 id,
             });
@@ -218,7 +221,7 @@ impl CommandTable {
                     handler,
                     spec: None,
                     info: sub.info,
-                    subs: HashMap::new(),
+                    subs: HashMap::default(),
                     is_container: false,
                     id: sid,
                 });
@@ -237,7 +240,7 @@ impl CommandTable {
                 handler: Some(conn::client_setinfo),
                 spec: None,
                 info: CLIENT_SETINFO_INFO,
-                subs: HashMap::new(),
+                subs: HashMap::default(),
                 is_container: false,
                 id: sid,
             });
