@@ -39,6 +39,8 @@ pub struct KeyTable {
     len: usize,
     volatile: Vec<u32>,
     seed: u64,
+    /// Per-slot index, kept only in cluster mode (see `enable_slot_index`).
+    slot_index: Option<Box<super::slots::SlotIndex>>,
 }
 
 impl KeyTable {
@@ -50,7 +52,28 @@ impl KeyTable {
             len: 0,
             volatile: Vec::new(),
             seed,
+            slot_index: None,
         }
+    }
+
+    /// Start maintaining per-slot key lists (cluster mode).
+    pub fn enable_slot_index(&mut self) {
+        let mut idx = super::slots::SlotIndex::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            if let Some(e) = s {
+                idx.insert(i as u32, &e.key);
+            }
+        }
+        self.slot_index = Some(Box::new(idx));
+    }
+
+    pub fn count_in_slot(&self, slot: u16) -> Option<u32> {
+        self.slot_index.as_ref().map(|x| x.count(slot))
+    }
+
+    pub fn keys_in_slot(&self, slot: u16, limit: usize) -> Option<Vec<&[u8]>> {
+        let idx = self.slot_index.as_ref()?;
+        Some(idx.entries(slot, limit).into_iter().map(|i| &*self.entry(i).key).collect())
     }
 
     #[inline]
@@ -128,6 +151,9 @@ impl KeyTable {
         };
         self.heads[b] = i;
         self.len += 1;
+        if let Some(idx) = self.slot_index.as_mut() {
+            idx.insert(i, key);
+        }
         i
     }
 
@@ -170,6 +196,9 @@ impl KeyTable {
                 j = ej.next;
             }
         }
+        if let Some(idx) = self.slot_index.as_mut() {
+            idx.remove(i);
+        }
         let e = self.slots[i as usize].take().expect("live entry index");
         if i as usize + 1 == self.slots.len() {
             self.slots.pop();
@@ -208,7 +237,11 @@ impl KeyTable {
     }
 
     pub fn clear(&mut self) {
+        let indexed = self.slot_index.is_some();
         *self = KeyTable::new(self.seed);
+        if indexed {
+            self.enable_slot_index();
+        }
     }
 
     /// One step of Redis's `dictScan`: call `f` for each entry in the bucket
@@ -322,6 +355,20 @@ mod tests {
         for i in 0..500u32 {
             assert!(seen.contains(format!("k{i}").as_bytes()), "k{i} missed");
         }
+    }
+
+    #[test]
+    fn slot_index_counts_and_lists() {
+        let mut t = KeyTable::new(3);
+        t.insert_new(b"{a}1", Value::Int(1), 0);
+        t.enable_slot_index();
+        t.insert_new(b"{a}2", Value::Int(1), 0);
+        t.insert_new(b"other", Value::Int(1), 0);
+        let s = crate::db::slots::key_slot(b"a");
+        assert_eq!(t.count_in_slot(s), Some(2));
+        t.remove(b"{a}1");
+        assert_eq!(t.count_in_slot(s), Some(1));
+        assert_eq!(t.keys_in_slot(s, 10), Some(vec![b"{a}2".as_slice()]));
     }
 
     #[test]
