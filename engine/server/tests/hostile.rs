@@ -1,3 +1,4 @@
+#![cfg(not(madsim))]
 //! Hostile input against the real `redsim-server` binary over TCP: each case
 //! must get Redis's error text (or be disconnected, as Redis does), never
 //! crash the server, and never make it allocate what a client only declared.
