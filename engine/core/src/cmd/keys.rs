@@ -61,8 +61,19 @@ pub fn exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// Redis's lookupKeyReadWithFlags(LOOKUP_NOTOUCH): stats, no access clock.
+fn lookup_notouch(ctx: &mut Ctx, key: &[u8]) -> Option<u32> {
+    let i = ctx.ks.lookup(ctx.db, key);
+    if i.is_some() {
+        ctx.ks.stats.hits += 1;
+    } else {
+        ctx.ks.stats.misses += 1;
+    }
+    i
+}
+
 pub fn type_(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let t = match ctx.ks.lookup(ctx.db, argv[1]) {
+    let t = match lookup_notouch(ctx, argv[1]) {
         Some(i) => ctx.ks.entry(ctx.db, i).val.type_name(),
         None => "none",
     };
@@ -485,7 +496,7 @@ pub fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 /// OBJECT's lookup: no access-clock update, null reply when missing.
 fn object_lookup(ctx: &mut Ctx, key: &[u8]) -> Option<u32> {
-    let i = ctx.ks.lookup(ctx.db, key);
+    let i = lookup_notouch(ctx, key);
     if i.is_none() {
         ctx.out.null();
     }
@@ -514,8 +525,7 @@ pub fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let Some(i) = ctx.ks.lookup(ctx.db, argv[2]) else {
-        ctx.out.null();
+    let Some(i) = object_lookup(ctx, argv[2]) else {
         return Ok(());
     };
     if ctx.cfg.is_lfu() {
@@ -527,8 +537,7 @@ pub fn object_idletime(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let Some(i) = ctx.ks.lookup(ctx.db, argv[2]) else {
-        ctx.out.null();
+    let Some(i) = object_lookup(ctx, argv[2]) else {
         return Ok(());
     };
     if !ctx.cfg.is_lfu() {

@@ -345,6 +345,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let value = argv[3];
     let db = ctx.db;
+    let mut created = false;
     let i = match ctx.ks.lookup_write(db, argv[1]) {
         None => {
             if value.is_empty() {
@@ -352,6 +353,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 return Ok(());
             }
             check_len(ctx, offset as u64, value.len() as u64)?;
+            created = true;
             ctx.ks.add(db, argv[1], Value::raw(Vec::new()))
         }
         Some(i) => {
@@ -376,8 +378,11 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     data[off..off + value.len()].copy_from_slice(value);
     let n = data.len();
-    ctx.ks.signal_modified(db, argv[1]);
-    ctx.ks.dirty += 1;
+    if !created {
+        // `add` already counted the change and signalled watchers.
+        ctx.ks.signal_modified(db, argv[1]);
+        ctx.ks.dirty += 1;
+    }
     ctx.out.int(n as i64);
     Ok(())
 }
