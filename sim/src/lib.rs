@@ -1,1 +1,316 @@
+//! redsim-sim: the deterministic simulator for redsim.
+//!
+//! Under `RUSTFLAGS="--cfg madsim"` the real server shell (`redsim-server`'s
+//! `accept_loop` + `cron_loop` around the `redsim-core` engine) runs on a
+//! madsim node with a simulated network and clock. A client node runs a
+//! seeded random workload of string/TTL commands over simulated TCP while a
+//! supervisor kills and restarts the server (and optionally partitions it).
+//! Every op, reply and fault is recorded with simulated timestamps; the
+//! [`checker`] replays the history against a model; a trace hash makes
+//! determinism checkable (same seed, same hash).
+//!
+//! - [`resp`]: the client's own RESP2 encoder/decoder.
+//! - [`history`]: ops, events, trace hash.
+//! - [`checker`]: the model (strings with TTL intervals, restarts wipe data).
+//! - `scenario` (madsim only): nodes, workload, faults.
+//!
+//! The model, codec and checker are plain Rust and tested in both flavours;
+//! running a simulation requires the madsim flavour.
 
+pub mod checker;
+pub mod history;
+pub mod resp;
+#[cfg(madsim)]
+pub mod scenario;
+
+use std::fmt;
+
+/// Knobs of one run (the CLI flags of the same names).
+#[derive(Clone, Debug)]
+pub struct SimOptions {
+    /// Random ops per seed (plus one final DBSIZE).
+    pub ops: usize,
+    /// Key space size (`k0`..`k{keys-1}`).
+    pub keys: usize,
+    /// Server kill+restart faults per seed.
+    pub kills: usize,
+    /// Server partitions (clog both directions) per seed.
+    pub partitions: usize,
+    pub max_partition_ms: u64,
+    /// Usual think time between ops is `0..=max_think_ms` (plus rare long pauses).
+    pub max_think_ms: u64,
+    /// Simulated one-way network latency range.
+    pub latency_ms: (u64, u64),
+    /// Client gives up on a reply after this long (then reconnects).
+    pub op_timeout_ms: u64,
+    /// Quiet period before the final DBSIZE (active expiry must reclaim).
+    pub quiet_ms: u64,
+    /// Simulated-time budget for the whole run; `None` = derived from the rest.
+    pub budget_ms: Option<u64>,
+    /// Server `hz` (active expiry frequency).
+    pub hz: u32,
+    /// Let the server log at `notice` to stdout.
+    pub server_log: bool,
+    /// Deliberately break the run to prove a failure class is detected.
+    pub selftest: Option<SelfTest>,
+}
+
+/// Planted faults (`--selftest NAME`) that must make a seed fail with the
+/// matching class: they check the simulator's own detection and exit codes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfTest {
+    /// The client panics halfway through (exit 101).
+    Panic,
+    /// The client corrupts one reply before recording it (exit 2).
+    Safety,
+    /// The client stalls forever halfway through (exit 3).
+    Liveness,
+    /// Think times depend on process-global state that survives between
+    /// runs, a classic leak (exit 4 with --check-determinism).
+    Nondeterminism,
+}
+
+impl SelfTest {
+    pub fn parse(s: &str) -> Option<SelfTest> {
+        Some(match s {
+            "panic" => SelfTest::Panic,
+            "safety" => SelfTest::Safety,
+            "liveness" => SelfTest::Liveness,
+            "nondeterminism" => SelfTest::Nondeterminism,
+            _ => return None,
+        })
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            SelfTest::Panic => "panic",
+            SelfTest::Safety => "safety",
+            SelfTest::Liveness => "liveness",
+            SelfTest::Nondeterminism => "nondeterminism",
+        }
+    }
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            ops: 300,
+            keys: 6,
+            kills: 2,
+            partitions: 0,
+            max_partition_ms: 2000,
+            max_think_ms: 40,
+            latency_ms: (1, 10),
+            op_timeout_ms: 10_000,
+            quiet_ms: 3000,
+            budget_ms: None,
+            hz: 10,
+            server_log: false,
+            selftest: None,
+        }
+    }
+}
+
+impl SimOptions {
+    /// The simulated-time budget: generous for the expected duration (think
+    /// time averages well under 250 ms/op including rare long pauses).
+    pub fn budget_ms(&self) -> u64 {
+        self.budget_ms.unwrap_or_else(|| {
+            let per_op = self.max_think_ms + 2 * self.latency_ms.1 + 250;
+            60_000
+                + 2 * self.ops as u64 * per_op
+                + self.kills as u64 * 5_000
+                + self.partitions as u64 * (self.max_partition_ms + 5_000)
+                + self.quiet_ms
+        })
+    }
+
+    /// The flags that reproduce these options (defaults omitted).
+    pub fn flags(&self) -> String {
+        let d = SimOptions::default();
+        let mut f = Vec::new();
+        let mut add = |name: &str, v: String, dv: String| {
+            if v != dv {
+                f.push(format!("--{name} {v}"));
+            }
+        };
+        add("ops", self.ops.to_string(), d.ops.to_string());
+        add("keys", self.keys.to_string(), d.keys.to_string());
+        add("kills", self.kills.to_string(), d.kills.to_string());
+        add("partitions", self.partitions.to_string(), d.partitions.to_string());
+        add("max-partition-ms", self.max_partition_ms.to_string(), d.max_partition_ms.to_string());
+        add("max-think-ms", self.max_think_ms.to_string(), d.max_think_ms.to_string());
+        add(
+            "latency-ms",
+            format!("{}..{}", self.latency_ms.0, self.latency_ms.1),
+            format!("{}..{}", d.latency_ms.0, d.latency_ms.1),
+        );
+        add("op-timeout-ms", self.op_timeout_ms.to_string(), d.op_timeout_ms.to_string());
+        add("quiet-ms", self.quiet_ms.to_string(), d.quiet_ms.to_string());
+        add("hz", self.hz.to_string(), d.hz.to_string());
+        if let Some(b) = self.budget_ms {
+            f.push(format!("--budget-ms {b}"));
+        }
+        if let Some(t) = self.selftest {
+            f.push(format!("--selftest {}", t.name()));
+        }
+        f.join(" ")
+    }
+}
+
+/// Failure classes, each with its own exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailureKind {
+    /// A Rust panic inside the simulation (server, client or simulator).
+    Panic,
+    /// The checker found a reply no legal execution could produce.
+    Safety,
+    /// The workload did not finish within the simulated-time budget, or
+    /// expired keys were never reclaimed.
+    Liveness,
+    /// Two runs of one seed produced different traces.
+    Nondeterminism,
+}
+
+impl FailureKind {
+    pub fn exit_code(self) -> i32 {
+        match self {
+            FailureKind::Panic => 101,
+            FailureKind::Safety => 2,
+            FailureKind::Liveness => 3,
+            FailureKind::Nondeterminism => 4,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            FailureKind::Panic => "PANIC",
+            FailureKind::Safety => "SAFETY VIOLATION",
+            FailureKind::Liveness => "LIVENESS FAILURE",
+            FailureKind::Nondeterminism => "NONDETERMINISM",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub kind: FailureKind,
+    pub message: String,
+    /// The tail of the history leading to the failure, formatted.
+    pub context: Vec<String>,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "{}: {}", self.kind.name(), self.message)?;
+        for l in &self.context {
+            writeln!(f, "  {l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of one seed.
+#[derive(Clone, Debug)]
+pub struct SeedReport {
+    pub seed: u64,
+    /// One hash per run (two with the determinism check).
+    pub hashes: Vec<u64>,
+    pub events: usize,
+    pub sim_ms: u64,
+    pub stats: Option<checker::CheckStats>,
+    pub result: Result<(), Failure>,
+}
+
+/// Lines of history around event `idx` (the last `n` up to and including it).
+pub fn history_tail(events: &[history::Event], idx: usize, n: usize) -> Vec<String> {
+    let end = (idx + 1).min(events.len());
+    let start = end.saturating_sub(n);
+    events[start..end].iter().enumerate().map(|(i, e)| format!("[{}] {e}", start + i)).collect()
+}
+
+#[cfg(madsim)]
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".into()
+    }
+}
+
+/// Run `seed` once (twice with `check_determinism`), check it, classify.
+/// Panics are caught here.
+#[cfg(madsim)]
+pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedReport {
+    let mut report =
+        SeedReport { seed, hashes: Vec::new(), events: 0, sim_ms: 0, stats: None, result: Ok(()) };
+    let runs = if check_determinism { 2 } else { 1 };
+    let mut first: Option<Vec<history::Event>> = None;
+    for _ in 0..runs {
+        let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario::run(seed, opts))) {
+            Ok(o) => o,
+            Err(p) => {
+                report.result = Err(Failure {
+                    kind: FailureKind::Panic,
+                    message: panic_text(p.as_ref()),
+                    context: Vec::new(),
+                });
+                return report;
+            }
+        };
+        report.hashes.push(history::trace_hash(&out.events));
+        report.events = out.events.len();
+        report.sim_ms = out.sim_elapsed.as_millis() as u64;
+        match &first {
+            None => {
+                // Safety first: a wrong reply explains a stall better than the stall.
+                match checker::check(&out.events) {
+                    Err(v) => {
+                        let kind = match v.kind {
+                            checker::ViolationKind::Safety => FailureKind::Safety,
+                            checker::ViolationKind::Liveness => FailureKind::Liveness,
+                        };
+                        report.result = Err(Failure {
+                            kind,
+                            message: v.message,
+                            context: history_tail(&out.events, v.event_index, 25),
+                        });
+                        return report;
+                    }
+                    Ok(stats) => report.stats = Some(stats),
+                }
+                if !out.finished {
+                    report.result = Err(Failure {
+                        kind: FailureKind::Liveness,
+                        message: format!(
+                            "the workload did not finish within the simulated-time budget of {} ms",
+                            opts.budget_ms()
+                        ),
+                        context: history_tail(&out.events, out.events.len().saturating_sub(1), 25),
+                    });
+                    return report;
+                }
+                first = Some(out.events);
+            }
+            Some(a) => {
+                let b = &out.events;
+                if report.hashes[0] != report.hashes[1] {
+                    let i = a.iter().zip(b.iter()).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+                    let mut context = vec![format!("first difference at event {i} (run 1 has {}, run 2 has {} events)", a.len(), b.len())];
+                    context.extend(history_tail(a, i, 5).into_iter().map(|l| format!("run1 {l}")));
+                    context.extend(history_tail(b, i, 5).into_iter().map(|l| format!("run2 {l}")));
+                    report.result = Err(Failure {
+                        kind: FailureKind::Nondeterminism,
+                        message: format!(
+                            "trace hashes differ: {:016x} vs {:016x}",
+                            report.hashes[0], report.hashes[1]
+                        ),
+                        context,
+                    });
+                    return report;
+                }
+            }
+        }
+    }
+    report
+}

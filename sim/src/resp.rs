@@ -119,6 +119,7 @@ fn parse_at(buf: &[u8], at: usize) -> Result<Option<(Reply, usize)>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

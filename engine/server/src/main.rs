@@ -181,6 +181,7 @@ async fn run(cfg: Config, config_file: String) {
     log.notice("Server initialized");
     log.notice("Ready to accept connections tcp");
     tokio::spawn(cron_loop(shared.clone()));
+    #[cfg(not(madsim))]
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
@@ -188,10 +189,15 @@ async fn run(cfg: Config, config_file: String) {
             std::process::exit(1);
         }
     };
+    #[cfg(not(madsim))]
+    let sigterm = term.recv();
+    // madsim simulates no Unix signals (only ctrl_c): SIGTERM never arrives.
+    #[cfg(madsim)]
+    let sigterm = std::future::pending::<Option<()>>();
     tokio::select! {
         biased;
         _ = shared.shutdown.notified() => {}
-        _ = term.recv() => log.warning("Received SIGTERM scheduling shutdown..."),
+        _ = sigterm => log.warning("Received SIGTERM scheduling shutdown..."),
         _ = tokio::signal::ctrl_c() => log.warning("Received SIGINT scheduling shutdown..."),
     }
     log.warning("redsim is now ready to exit, bye bye...");

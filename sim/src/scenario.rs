@@ -1,0 +1,427 @@
+//! One seeded simulation run (only under `--cfg madsim`): a redsim server
+//! node, a client node running a random workload over simulated TCP, and a
+//! supervisor that kills/restarts (and optionally partitions) the server.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::net::NetSim;
+use madsim::rand::{thread_rng, Rng};
+use madsim::runtime::{Handle, Runtime};
+use madsim::task::NodeId;
+use madsim::time::{sleep, timeout, TimeHandle};
+use redsim_core::config::Config;
+use redsim_core::{Server, ServerEnv};
+use redsim_server::{accept_loop, cron_loop, Clock, Logger, Shared, SystemClock};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::history::{Cond, Event, EventKind, ExpFlag, Op, Ttl};
+use crate::resp::{encode_command, parse_reply, Reply};
+use crate::{SelfTest, SimOptions};
+
+const SERVER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+const PORT: u16 = 6379;
+
+/// Everything one run produced.
+pub struct RunOutput {
+    pub events: Vec<Event>,
+    /// False if the workload did not finish within the simulated budget.
+    pub finished: bool,
+    pub sim_elapsed: Duration,
+}
+
+/// The shared, append-only history.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<Event>>>);
+
+impl Recorder {
+    fn log(&self, kind: EventKind) {
+        let t_ns = TimeHandle::current().elapsed().as_nanos() as u64;
+        let t_ms = SystemClock.now_ms();
+        if let Ok(mut v) = self.0.lock() {
+            v.push(Event { t_ns, t_ms, kind });
+        }
+    }
+    fn take(&self) -> Vec<Event> {
+        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+    }
+}
+
+fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The server node's init task (re-run by every restart, `epoch` counts them).
+async fn server_main(seed: u64, epoch: u64, hz: u32, loglevel: &'static str) {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let mut cfg = Config::new();
+    if let Err(e) = cfg.load(None, &["--hz".to_string(), hz.to_string()]) {
+        panic!("server config: {e}");
+    }
+    let pid = 1000 + epoch as u32;
+    let env = ServerEnv {
+        pid,
+        tcp_port: PORT,
+        executable: "redsim-sim".into(),
+        config_file: String::new(),
+        os: "madsim".into(),
+        arch_bits: 64,
+        start_ms: clock.now_ms(),
+        run_id: String::new(),
+        version: "7.0.15".into(),
+        // Derived from the simulation seed, distinct per incarnation.
+        rng_seed: splitmix64(seed ^ splitmix64(epoch)),
+    };
+    let srv = Server::new(cfg, env);
+    let log = Logger::new(pid, loglevel, "", clock.clone()).expect("logger without a file cannot fail");
+    let shared = Shared::new(srv, clock, log);
+    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT))
+        .await
+        .expect("server bind 0.0.0.0:6379");
+    tokio::spawn(accept_loop(listener, shared.clone()));
+    tokio::spawn(cron_loop(shared.clone()));
+    shared.shutdown.notified().await;
+}
+
+const VALUES: &[&str] = &[
+    "0",
+    "1",
+    "-1",
+    "42",
+    "-7",
+    "9223372036854775806",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "007",
+    "-0",
+    "+1",
+    " 3",
+    "v",
+    "hello",
+    "",
+    "12abc",
+];
+const SUFFIXES: &[&str] = &["7", "0", "x", "-", "19", ""];
+
+fn gen_value(rng: &mut impl Rng) -> Vec<u8> {
+    if rng.gen_bool(0.4) {
+        rng.gen_range(-1000i64..1000).to_string().into_bytes()
+    } else {
+        VALUES[rng.gen_range(0..VALUES.len())].as_bytes().to_vec()
+    }
+}
+
+fn gen_keys(rng: &mut impl Rng, nkeys: usize, max: usize) -> Vec<String> {
+    let n = rng.gen_range(1..=max.min(nkeys));
+    let mut ks: Vec<usize> = Vec::with_capacity(n);
+    while ks.len() < n {
+        let k = rng.gen_range(0..nkeys);
+        if !ks.contains(&k) {
+            ks.push(k);
+        }
+    }
+    ks.into_iter().map(|k| format!("k{k}")).collect()
+}
+
+fn gen_op(rng: &mut impl Rng, nkeys: usize) -> Op {
+    let key = format!("k{}", rng.gen_range(0..nkeys));
+    match rng.gen_range(0..100) {
+        0..=21 => Op::Get { key },
+        22..=41 => {
+            let ttl = if rng.gen_bool(0.45) {
+                Some(if rng.gen_bool(0.75) { Ttl::Px(rng.gen_range(1..=400)) } else { Ttl::Ex(rng.gen_range(1..=2)) })
+            } else {
+                None
+            };
+            let cond = match rng.gen_range(0..10) {
+                0 => Some(Cond::Nx),
+                1 => Some(Cond::Xx),
+                _ => None,
+            };
+            let keepttl = ttl.is_none() && rng.gen_bool(0.2);
+            let get = rng.gen_bool(0.15);
+            Op::Set { key, val: gen_value(rng), ttl, cond, keepttl, get }
+        }
+        42..=53 => Op::Incr { key },
+        54..=60 => Op::Del { keys: gen_keys(rng, nkeys, 3) },
+        61..=74 => {
+            let millis = rng.gen_bool(0.6);
+            let amount = if rng.gen_bool(0.05) {
+                rng.gen_range(-5..=0)
+            } else if millis {
+                rng.gen_range(1..=500)
+            } else {
+                rng.gen_range(1..=2)
+            };
+            let flag = match rng.gen_range(0..12) {
+                0 => Some(ExpFlag::Nx),
+                1 => Some(ExpFlag::Xx),
+                2 => Some(ExpFlag::Gt),
+                3 => Some(ExpFlag::Lt),
+                _ => None,
+            };
+            Op::Expire { key, amount, millis, flag }
+        }
+        75..=82 => {
+            let pairs = gen_keys(rng, nkeys, 3).into_iter().map(|k| (k, gen_value(rng))).collect();
+            Op::MSet { pairs }
+        }
+        _ => Op::Append { key, val: SUFFIXES[rng.gen_range(0..SUFFIXES.len())].as_bytes().to_vec() },
+    }
+}
+
+/// Process-global state for `--selftest nondeterminism`.
+static LEAK: AtomicU64 = AtomicU64::new(0);
+
+/// Make a reply certainly wrong (for `--selftest safety`).
+fn corrupt(r: Reply) -> Reply {
+    match r {
+        Reply::Int(n) => Reply::Int(n.wrapping_add(1000)),
+        Reply::Bulk(Some(mut b)) => {
+            b.extend_from_slice(b"!corrupt");
+            Reply::Bulk(Some(b))
+        }
+        Reply::Bulk(None) => Reply::bulk(b"!corrupt"),
+        Reply::Simple(_) => Reply::Simple("CORRUPT".into()),
+        other => Reply::Error(format!("{other:?}!corrupt")),
+    }
+}
+
+/// The client's connection state.
+struct Client {
+    rec: Recorder,
+    addr: SocketAddr,
+    conn: Option<(TcpStream, u32)>,
+    rbuf: Vec<u8>,
+    next_conn: u32,
+    next_id: u64,
+    op_timeout: Duration,
+    corrupt_next: bool,
+    corrupted: bool,
+}
+
+async fn read_reply(stream: &mut TcpStream, rbuf: &mut Vec<u8>) -> std::io::Result<Reply> {
+    loop {
+        match parse_reply(rbuf) {
+            Ok(Some((r, n))) => {
+                rbuf.drain(..n);
+                return Ok(r);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)),
+        }
+        if stream.read_buf(rbuf).await? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+}
+
+impl Client {
+    async fn connect(&mut self) {
+        while self.conn.is_none() {
+            match timeout(Duration::from_secs(1), TcpStream::connect(self.addr)).await {
+                Ok(Ok(s)) => {
+                    let id = self.next_conn;
+                    self.next_conn += 1;
+                    self.rec.log(EventKind::Connect { conn: id });
+                    self.rbuf.clear();
+                    self.conn = Some((s, id));
+                }
+                Ok(Err(e)) => {
+                    self.rec.log(EventKind::ConnectFailed { err: e.kind().to_string() });
+                    sleep(Duration::from_millis(thread_rng().gen_range(20..200))).await;
+                }
+                Err(_) => self.rec.log(EventKind::ConnectFailed { err: "connect timeout".into() }),
+            }
+        }
+    }
+
+    /// Run one op; `Some(reply)` or `None` if it failed (connection dropped).
+    async fn exec(&mut self, op: Op) -> Option<Reply> {
+        self.connect().await;
+        let (stream, conn) = self.conn.as_mut()?;
+        let id = self.next_id;
+        self.next_id += 1;
+        let mut bytes = Vec::new();
+        encode_command(&op.argv(), &mut bytes);
+        self.rec.log(EventKind::Send { id, conn: *conn, op });
+        let rbuf = &mut self.rbuf;
+        let res = timeout(self.op_timeout, async {
+            stream.write_all(&bytes).await?;
+            stream.flush().await?;
+            read_reply(stream, rbuf).await
+        })
+        .await;
+        match res {
+            Ok(Ok(reply)) => {
+                let reply = if std::mem::take(&mut self.corrupt_next) {
+                    self.corrupted = true;
+                    corrupt(reply)
+                } else {
+                    reply
+                };
+                self.rec.log(EventKind::Recv { id, reply: reply.clone() });
+                Some(reply)
+            }
+            Ok(Err(e)) => {
+                self.rec.log(EventKind::Fail { id, err: e.kind().to_string() });
+                self.conn = None;
+                None
+            }
+            Err(_) => {
+                self.rec.log(EventKind::Fail { id, err: "timeout".into() });
+                self.conn = None;
+                None
+            }
+        }
+    }
+}
+
+async fn workload(opts: SimOptions, rec: Recorder, progress: Arc<AtomicUsize>, done: Arc<AtomicBool>) {
+    let mut c = Client {
+        rec: rec.clone(),
+        addr: SocketAddr::new(SERVER_IP, PORT),
+        conn: None,
+        rbuf: Vec::new(),
+        next_conn: 0,
+        next_id: 0,
+        op_timeout: Duration::from_millis(opts.op_timeout_ms),
+        corrupt_next: false,
+        corrupted: false,
+    };
+    let half = opts.ops / 2;
+    // Alternates between runs in one process: 0, 1, 0, ...
+    let leak = match opts.selftest {
+        Some(SelfTest::Nondeterminism) => LEAK.fetch_add(1, Ordering::Relaxed) % 2,
+        _ => 0,
+    };
+    for i in 0..opts.ops {
+        progress.store(i, Ordering::SeqCst);
+        let op = gen_op(&mut thread_rng(), opts.keys);
+        match opts.selftest {
+            Some(SelfTest::Panic) if i == half => panic!("selftest: planted panic in the client at op {i}"),
+            Some(SelfTest::Liveness) if i == half => std::future::pending::<()>().await,
+            Some(SelfTest::Safety) if i >= half && !c.corrupted => c.corrupt_next = true,
+            _ => {}
+        }
+        c.exec(op).await;
+        let think = {
+            let mut rng = thread_rng();
+            match rng.gen_range(0..100) {
+                0..=84 => rng.gen_range(0..=opts.max_think_ms),
+                85..=94 => rng.gen_range(100..600),
+                _ => rng.gen_range(800..2500),
+            }
+        };
+        let think = think + leak;
+        if think > 0 {
+            sleep(Duration::from_millis(think)).await;
+        }
+    }
+    progress.store(opts.ops, Ordering::SeqCst);
+    done.store(true, Ordering::SeqCst);
+    rec.log(EventKind::WorkloadDone);
+    // Quiet period: only active expiry can reclaim keys now.
+    sleep(Duration::from_millis(opts.quiet_ms)).await;
+    while c.exec(Op::DbSize).await.is_none() {
+        sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Fault {
+    Kill,
+    Partition,
+}
+
+async fn chaos(
+    opts: SimOptions,
+    server: NodeId,
+    rec: Recorder,
+    progress: Arc<AtomicUsize>,
+    done: Arc<AtomicBool>,
+) {
+    let handle = Handle::current();
+    let mut plan: Vec<(usize, Fault)> = {
+        let mut rng = thread_rng();
+        let n = opts.ops.max(1);
+        let mut v: Vec<(usize, Fault)> = (0..opts.kills).map(|_| (rng.gen_range(0..n), Fault::Kill)).collect();
+        v.extend((0..opts.partitions).map(|_| (rng.gen_range(0..n), Fault::Partition)));
+        v
+    };
+    plan.sort();
+    for (at, fault) in plan {
+        while progress.load(Ordering::SeqCst) < at && !done.load(Ordering::SeqCst) {
+            sleep(Duration::from_millis(5)).await;
+        }
+        // Land anywhere around that op, including while it is in flight.
+        let jitter = thread_rng().gen_range(0..30);
+        sleep(Duration::from_millis(jitter)).await;
+        if done.load(Ordering::SeqCst) {
+            break;
+        }
+        match fault {
+            Fault::Kill => {
+                rec.log(EventKind::Kill);
+                handle.kill(server);
+                let down = thread_rng().gen_range(0..1500);
+                sleep(Duration::from_millis(down)).await;
+                handle.restart(server);
+                rec.log(EventKind::Restart);
+            }
+            Fault::Partition => {
+                let net = NetSim::current();
+                rec.log(EventKind::Clog);
+                net.clog_node(server);
+                let len = thread_rng().gen_range(50..opts.max_partition_ms.max(51));
+                sleep(Duration::from_millis(len)).await;
+                net.unclog_node(server);
+                rec.log(EventKind::Unclog);
+            }
+        }
+    }
+}
+
+/// Run one seed. Panics inside the simulation propagate (the caller catches).
+pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
+    let mut config = madsim::Config::default();
+    config.net.send_latency =
+        Duration::from_millis(opts.latency_ms.0)..Duration::from_millis(opts.latency_ms.1.max(opts.latency_ms.0 + 1));
+    let rt = Runtime::with_seed_and_config(seed, config);
+    let rec = Recorder::default();
+    let budget = Duration::from_millis(opts.budget_ms());
+    let opts = opts.clone();
+    let rec2 = rec.clone();
+    let (finished, sim_elapsed) = rt.block_on(async move {
+        let handle = Handle::current();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let hz = opts.hz;
+        let loglevel = if opts.server_log { "notice" } else { "nothing" };
+        let server = handle
+            .create_node()
+            .name("redsim-1")
+            .ip(SERVER_IP)
+            .init(move || {
+                let e = epoch.fetch_add(1, Ordering::SeqCst);
+                server_main(seed, e, hz, loglevel)
+            })
+            .build();
+        let client = handle.create_node().name("client-1").ip(CLIENT_IP).build();
+        let progress = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(AtomicBool::new(false));
+        let _chaos = madsim::task::spawn(chaos(opts.clone(), server.id(), rec2.clone(), progress.clone(), done.clone()));
+        let w = client.spawn(workload(opts.clone(), rec2.clone(), progress, done));
+        let finished = matches!(timeout(budget, w).await, Ok(Ok(())));
+        (finished, TimeHandle::current().elapsed())
+    });
+    drop(rt);
+    RunOutput { events: rec.take(), finished, sim_elapsed }
+}
