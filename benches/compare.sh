@@ -30,7 +30,7 @@ run() { # name port pid pipeline test
   t1=$(cpu_ticks $3)
   local ops; ops=$(echo "$out" | cut -d, -f2 | tr -d '"')
   OPS[$1]="${OPS[$1]:-} $ops"
-  CPU[$1]="${CPU[$1]:-} $(awk -v a=$t0 -v b=$t1 -v n=$N 'BEGIN{printf "%.3f", (b-a)*10000000/n}')"
+  CPU[$1]="${CPU[$1]:-} $(awk -v a=$t0 -v b=$t1 -v n=$N 'BEGIN{printf "%.3f", (b-a)*10000/n}')"
 }
 for P in 1 16; do
   for T in set get incr mset; do
