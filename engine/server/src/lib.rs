@@ -131,6 +131,8 @@ fn fmt_addr(a: Option<SocketAddr>) -> String {
 }
 
 const READ_CHUNK_BYTES: usize = 16 * 1024;
+/// Replies buffered before they are written out (per connection).
+const OUT_BATCH_BYTES_MAX: usize = 1024 * 1024;
 
 async fn handle_conn(
     mut stream: TcpStream,
@@ -160,20 +162,26 @@ async fn handle_conn(
     let mut parser = RequestParser::new();
     let mut out = Reply::new();
     let mut need = 1usize;
+    let mut more_buffered = false;
+    let mut unaccounted_in = 0u64;
     let mut qbuf_max = usize::MAX;
     'conn: loop {
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 2 {
             // Grow with what arrived (doubling), never with what was declared.
             buf.reserve(READ_CHUNK_BYTES.max(buf.len()));
         }
-        let n = tokio::select! {
-            biased;
-            _ = kill.notified() => break 'conn,
-            r = stream.read_buf(&mut buf) => match r {
-                Ok(0) | Err(_) => break 'conn,
-                Ok(n) => n,
-            },
-        };
+        if !more_buffered {
+            let n = tokio::select! {
+                biased;
+                _ = kill.notified() => break 'conn,
+                r = stream.read_buf(&mut buf) => match r {
+                    Ok(0) | Err(_) => break 'conn,
+                    Ok(n) => n,
+                },
+            };
+            unaccounted_in += n as u64;
+        }
+        more_buffered = false;
         if buf.len() < need {
             if buf.len() > qbuf_max {
                 shared.log.warning("Closing client that reached max query buffer length");
@@ -182,7 +190,8 @@ async fn handle_conn(
             continue;
         }
         let mut srv = shared.srv.lock().await;
-        srv.stats.net_input_bytes += n as u64;
+        srv.stats.net_input_bytes += unaccounted_in;
+        unaccounted_in = 0;
         srv.stats.total_reads += 1;
         let now = shared.clock.now_ms();
         let max_bulk = srv.cfg.proto_max_bulk_len;
@@ -196,8 +205,12 @@ async fn handle_conn(
                     need = nd;
                     break;
                 }
-                Parsed::Empty { consumed } => start += consumed,
+                Parsed::Empty { consumed } => {
+                    start += consumed;
+                    need = 1;
+                }
                 Parsed::Command { consumed } => {
+                    need = 1;
                     let mut argv: SmallVec<[&[u8]; 8]> = SmallVec::new();
                     parser.args(&buf[start..start + consumed], &mut argv);
                     let t0 = tokio::time::Instant::now();
@@ -210,6 +223,12 @@ async fn handle_conn(
                         break;
                     }
                     if srv.effects.shutdown {
+                        break;
+                    }
+                    if out.buf.len() > OUT_BATCH_BYTES_MAX {
+                        // Write what we have before running more: a client that
+                        // pipelines without reading holds at most this much.
+                        more_buffered = true;
                         break;
                     }
                 }

@@ -219,3 +219,40 @@ fn version_flag_and_shutdown() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn pipelining_without_reading_keeps_memory_bounded() {
+    let s = start(&[]);
+    let mut c = conn(&s);
+    // A 1 MB value, then 300 GETs of it sent without reading any reply.
+    let mut set = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1048576\r\n".to_vec();
+    set.extend(vec![b'v'; 1 << 20]);
+    set.extend_from_slice(b"\r\n");
+    roundtrip(&mut c, &set, 5);
+    let before = rss_kb(s.child.id());
+    let gets = b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\n".repeat(300);
+    c.set_nonblocking(true).expect("nonblocking");
+    let mut sent = 0;
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while sent < gets.len() && Instant::now() < deadline {
+        match c.write(&gets[sent..]) {
+            Ok(n) => sent += n,
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let after = rss_kb(s.child.id());
+    assert!(after < before + 64 * 1024, "RSS grew from {before} kB to {after} kB");
+    // Now read everything: every reply arrives intact.
+    c.set_nonblocking(false).expect("blocking");
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 20];
+    let want = 300 * (1 + 7 + 2 + (1 << 20) + 2);
+    while total < want {
+        let n = c.read(&mut buf).expect("read");
+        assert!(n > 0, "closed early at {total}");
+        total += n;
+    }
+    assert_eq!(total, want);
+    alive(&s);
+}
