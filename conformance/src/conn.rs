@@ -37,13 +37,25 @@ impl fmt::Display for ReplyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ReplyError::Timeout { partial } => {
-                write!(f, "<timeout waiting for reply; got {}>", resp::escape_bytes(partial))
+                write!(
+                    f,
+                    "<timeout waiting for reply; got {}>",
+                    resp::escape_bytes(partial)
+                )
             }
             ReplyError::Closed { partial } => {
-                write!(f, "<connection closed; got {}>", resp::escape_bytes(partial))
+                write!(
+                    f,
+                    "<connection closed; got {}>",
+                    resp::escape_bytes(partial)
+                )
             }
             ReplyError::Protocol { msg, partial } => {
-                write!(f, "<malformed reply: {msg}; bytes {}>", resp::escape_bytes(partial))
+                write!(
+                    f,
+                    "<malformed reply: {msg}; bytes {}>",
+                    resp::escape_bytes(partial)
+                )
             }
             ReplyError::Io(e) => write!(f, "<io error: {e}>"),
         }
@@ -71,7 +83,11 @@ impl Conn {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
         stream.set_nodelay(true)?;
         stream.set_write_timeout(Some(Duration::from_secs(10)))?;
-        Ok(Conn { stream, buf: Vec::new(), read_timeout: DEFAULT_READ_TIMEOUT })
+        Ok(Conn {
+            stream,
+            buf: Vec::new(),
+            read_timeout: DEFAULT_READ_TIMEOUT,
+        })
     }
 
     pub fn set_read_timeout(&mut self, t: Duration) {
@@ -111,26 +127,39 @@ impl Conn {
                     }
                     Ok(None) => {}
                     Err(msg) => {
-                        return Err(ReplyError::Protocol { msg, partial: std::mem::take(&mut self.buf) })
+                        return Err(ReplyError::Protocol {
+                            msg,
+                            partial: std::mem::take(&mut self.buf),
+                        })
                     }
                 }
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(ReplyError::Timeout { partial: std::mem::take(&mut self.buf) });
+                return Err(ReplyError::Timeout {
+                    partial: std::mem::take(&mut self.buf),
+                });
             }
             if let Err(e) = self.stream.set_read_timeout(Some(deadline - now)) {
                 return Err(ReplyError::Io(e.to_string()));
             }
             match self.stream.read(&mut chunk) {
-                Ok(0) => return Err(ReplyError::Closed { partial: std::mem::take(&mut self.buf) }),
+                Ok(0) => {
+                    return Err(ReplyError::Closed {
+                        partial: std::mem::take(&mut self.buf),
+                    })
+                }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(ReplyError::Timeout { partial: std::mem::take(&mut self.buf) })
+                    return Err(ReplyError::Timeout {
+                        partial: std::mem::take(&mut self.buf),
+                    })
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) if is_reset(&e) => {
-                    return Err(ReplyError::Closed { partial: std::mem::take(&mut self.buf) })
+                    return Err(ReplyError::Closed {
+                        partial: std::mem::take(&mut self.buf),
+                    })
                 }
                 Err(e) => return Err(ReplyError::Io(e.to_string())),
             }
@@ -141,7 +170,9 @@ impl Conn {
     pub fn call<A: AsRef<[u8]>>(&mut self, args: &[A]) -> Result<Reply, ReplyError> {
         self.send(args).map_err(|e| {
             if is_reset(&e) {
-                ReplyError::Closed { partial: Vec::new() }
+                ReplyError::Closed {
+                    partial: Vec::new(),
+                }
             } else {
                 ReplyError::Io(e.to_string())
             }
@@ -163,22 +194,41 @@ impl Conn {
             let until_max = (start + max).saturating_duration_since(now);
             let wait = until_idle.min(until_max);
             if wait.is_zero() {
-                return RawRead { bytes, closed: false };
+                return RawRead {
+                    bytes,
+                    closed: false,
+                };
             }
             if self.stream.set_read_timeout(Some(wait)).is_err() {
-                return RawRead { bytes, closed: true };
+                return RawRead {
+                    bytes,
+                    closed: true,
+                };
             }
             match self.stream.read(&mut chunk) {
-                Ok(0) => return RawRead { bytes, closed: true },
+                Ok(0) => {
+                    return RawRead {
+                        bytes,
+                        closed: true,
+                    }
+                }
                 Ok(n) => {
                     bytes.extend_from_slice(&chunk[..n]);
                     last = Instant::now();
                 }
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return RawRead { bytes, closed: false }
+                    return RawRead {
+                        bytes,
+                        closed: false,
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => return RawRead { bytes, closed: true },
+                Err(_) => {
+                    return RawRead {
+                        bytes,
+                        closed: true,
+                    }
+                }
             }
         }
     }
@@ -187,6 +237,9 @@ impl Conn {
 fn is_reset(e: &io::Error) -> bool {
     matches!(
         e.kind(),
-        ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted | ErrorKind::BrokenPipe | ErrorKind::UnexpectedEof
+        ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::BrokenPipe
+            | ErrorKind::UnexpectedEof
     )
 }

@@ -20,8 +20,15 @@ pub enum Compare {
     Unordered,
     /// Like `Unordered` but a RESP2 flat array is taken as key/value pairs
     /// (CONFIG GET). Entries whose key is in `except` are dropped from the
-    /// comparison and their values masked in transcripts (e.g. `port`).
-    UnorderedMap { except: Vec<Vec<u8>> },
+    /// comparison and their values masked in transcripts (e.g. `port`); keys in
+    /// `mask` are compared but masked in transcripts (e.g. `dir`, a temp dir).
+    UnorderedMap {
+        except: Vec<Vec<u8>>,
+        mask: Vec<Vec<u8>>,
+    },
+    /// Every aggregate at every depth compared as a multiset (COMMAND INFO
+    /// of container commands, whose subcommands come in hash-table order).
+    UnorderedDeep,
     /// Only the reply's type tree must match (TIME, CLIENT ID, INFO, HELLO).
     Shape,
     /// Integers within +-tolerance (PTTL, EXPIRETIME after a relative expire);
@@ -35,11 +42,23 @@ impl Compare {
         match self {
             Compare::Exact => String::new(),
             Compare::Unordered => "@unordered ".into(),
-            Compare::UnorderedMap { except } if except.is_empty() => "@unordered-map ".into(),
-            Compare::UnorderedMap { except } => format!(
-                "@unordered-map except={} ",
-                except.iter().map(|e| String::from_utf8_lossy(e).into_owned()).collect::<Vec<_>>().join(",")
-            ),
+            Compare::UnorderedMap { except, mask } => {
+                let list = |v: &[Vec<u8>]| {
+                    v.iter()
+                        .map(|e| String::from_utf8_lossy(e).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                };
+                let mut s = "@unordered-map ".to_string();
+                if !except.is_empty() {
+                    s.push_str(&format!("except={} ", list(except)));
+                }
+                if !mask.is_empty() {
+                    s.push_str(&format!("mask={} ", list(mask)));
+                }
+                s
+            }
+            Compare::UnorderedDeep => "@unordered-deep ".into(),
             Compare::Shape => "@shape ".into(),
             Compare::Approx(t) => format!("@approx {t} "),
         }
@@ -67,20 +86,54 @@ fn enc(v: &Value) -> Vec<u8> {
     v.encode()
 }
 
+/// Recursively sort every aggregate's elements (maps by entry).
+pub fn canonical(v: &Value) -> Value {
+    let sorted = |items: &[Value]| {
+        let mut c: Vec<Value> = items.iter().map(canonical).collect();
+        c.sort_by_key(enc);
+        c
+    };
+    let sorted_pairs = |pairs: &[(Value, Value)]| {
+        let mut c: Vec<(Value, Value)> = pairs
+            .iter()
+            .map(|(k, v)| (canonical(k), canonical(v)))
+            .collect();
+        c.sort_by_key(|(k, v)| [enc(k), enc(v)].concat());
+        c
+    };
+    match v {
+        Value::Array(i) => Value::Array(sorted(i)),
+        Value::Set(i) => Value::Set(sorted(i)),
+        Value::Push(i) => Value::Push(sorted(i)),
+        Value::Map(p) => Value::Map(sorted_pairs(p)),
+        Value::Attribute(p, inner) => Value::Attribute(sorted_pairs(p), Box::new(canonical(inner))),
+        other => other.clone(),
+    }
+}
+
 /// The multiset view of a reply for the unordered modes, or None if the
 /// reply is not an aggregate (then it is compared exactly).
 fn multiset(v: &Value, as_map: bool, except: &[Vec<u8>]) -> Option<(char, Vec<Vec<u8>>)> {
-    let keep = |k: &Value| k.as_bytes().map_or(true, |b| !except.iter().any(|e| e.eq_ignore_ascii_case(b)));
+    let keep = |k: &Value| {
+        k.as_bytes()
+            .is_none_or(|b| !except.iter().any(|e| e.eq_ignore_ascii_case(b)))
+    };
     match v {
         Value::Map(pairs) => {
-            let mut items: Vec<Vec<u8>> =
-                pairs.iter().filter(|(k, _)| keep(k)).map(|(k, v)| [enc(k), enc(v)].concat()).collect();
+            let mut items: Vec<Vec<u8>> = pairs
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| [enc(k), enc(v)].concat())
+                .collect();
             items.sort();
             Some(('%', items))
         }
         Value::Array(items) if as_map && items.len() % 2 == 0 => {
-            let mut out: Vec<Vec<u8>> =
-                items.chunks(2).filter(|c| keep(&c[0])).map(|c| [enc(&c[0]), enc(&c[1])].concat()).collect();
+            let mut out: Vec<Vec<u8>> = items
+                .chunks(2)
+                .filter(|c| keep(&c[0]))
+                .map(|c| [enc(&c[0]), enc(&c[1])].concat())
+                .collect();
             out.sort();
             Some(('*', out))
         }
@@ -131,22 +184,63 @@ fn multiset_diff(a: &[Vec<u8>], b: &[Vec<u8>]) -> String {
     )
 }
 
+/// For long replies, point at the first differing byte with some context.
+pub fn first_difference(a: &[u8], b: &[u8]) -> String {
+    if a.len() + b.len() < 240 {
+        return String::new();
+    }
+    let i = a
+        .iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()));
+    let lo = i.saturating_sub(80);
+    let ctx = |s: &[u8]| resp::quote(&s[lo.min(s.len())..(i + 80).min(s.len())]);
+    format!(
+        "\n  first difference at byte {i} (of {} vs {}):\n    redis:  ...{}...\n    redsim: ...{}...",
+        a.len(),
+        b.len(),
+        ctx(a),
+        ctx(b)
+    )
+}
+
 /// Compare two replies under `mode`; `None` if they agree.
-pub fn compare(mode: &Compare, redis: &Result<Reply, ReplyError>, redsim: &Result<Reply, ReplyError>) -> Option<String> {
+pub fn compare(
+    mode: &Compare,
+    redis: &Result<Reply, ReplyError>,
+    redsim: &Result<Reply, ReplyError>,
+) -> Option<String> {
     let (a, b) = match (redis, redsim) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(a), Err(b)) if a == b => return None,
-        _ => return Some(format!("  redis:  {}\n  redsim: {}", side(redis), side(redsim))),
+        _ => {
+            return Some(format!(
+                "  redis:  {}\n  redsim: {}",
+                side(redis),
+                side(redsim)
+            ))
+        }
     };
-    let plain = || Some(format!("  redis:  {}\n  redsim: {}", resp::escape_bytes(&a.raw), resp::escape_bytes(&b.raw)));
+    let plain = || {
+        Some(format!(
+            "  redis:  {}\n  redsim: {}{}",
+            resp::escape_bytes(&a.raw),
+            resp::escape_bytes(&b.raw),
+            first_difference(&a.raw, &b.raw)
+        ))
+    };
     match mode {
         Compare::Exact => (a.raw != b.raw).then(plain).flatten(),
         Compare::Unordered | Compare::UnorderedMap { .. } => {
             let (as_map, except): (bool, &[Vec<u8>]) = match mode {
-                Compare::UnorderedMap { except } => (true, except),
+                Compare::UnorderedMap { except, .. } => (true, except),
                 _ => (false, &[]),
             };
-            match (multiset(&a.value, as_map, except), multiset(&b.value, as_map, except)) {
+            match (
+                multiset(&a.value, as_map, except),
+                multiset(&b.value, as_map, except),
+            ) {
                 (Some((ta, ma)), Some((tb, mb))) => {
                     if ta != tb {
                         Some(format!(
@@ -170,6 +264,16 @@ pub fn compare(mode: &Compare, redis: &Result<Reply, ReplyError>, redsim: &Resul
                 _ => (a.raw != b.raw).then(plain).flatten(),
             }
         }
+        Compare::UnorderedDeep => {
+            let (ca, cb) = (canonical(&a.value).encode(), canonical(&b.value).encode());
+            (ca != cb).then(|| {
+                format!(
+                    "  deep-unordered contents differ (canonicalised):\n  redis:  {}\n  redsim: {}",
+                    resp::escape_bytes(&ca),
+                    resp::escape_bytes(&cb)
+                )
+            })
+        }
         Compare::Shape => {
             let (sa, sb) = (a.value.shape(), b.value.shape());
             (sa != sb).then(|| {
@@ -181,9 +285,8 @@ pub fn compare(mode: &Compare, redis: &Result<Reply, ReplyError>, redsim: &Resul
             })
         }
         Compare::Approx(tol) => match (&a.value, &b.value) {
-            (Value::Integer(x), Value::Integer(y)) if *x >= 0 && *y >= 0 => {
-                ((x - y).abs() > *tol).then(|| format!("  redis:  {x}\n  redsim: {y}\n  (tolerance {tol})"))
-            }
+            (Value::Integer(x), Value::Integer(y)) if *x >= 0 && *y >= 0 => ((x - y).abs() > *tol)
+                .then(|| format!("  redis:  {x}\n  redsim: {y}\n  (tolerance {tol})")),
             _ => (a.raw != b.raw).then(plain).flatten(),
         },
     }
@@ -200,31 +303,41 @@ pub fn render(mode: &Compare, r: &Result<Reply, ReplyError>) -> String {
     match mode {
         Compare::Exact => v.human(),
         Compare::Shape => format!("(shape) {}", v.shape()),
+        Compare::UnorderedDeep => canonical(v).human(),
         Compare::Approx(t) => match v {
             Value::Integer(i) if *i >= 0 => format!("(integer) >= 0 (approx +-{t})"),
             _ => v.human(),
         },
         Compare::Unordered | Compare::UnorderedMap { .. } => {
-            let except: &[Vec<u8>] = match mode {
-                Compare::UnorderedMap { except } => except,
-                _ => &[],
+            let hidden: Vec<Vec<u8>> = match mode {
+                Compare::UnorderedMap { except, mask } => {
+                    except.iter().chain(mask).cloned().collect()
+                }
+                _ => vec![],
             };
             let as_map = matches!(mode, Compare::UnorderedMap { .. });
             let mask = |k: &Value, val: &Value| -> Value {
                 match k.as_bytes() {
-                    Some(b) if except.iter().any(|e| e.eq_ignore_ascii_case(b)) => Value::Simple(b"<masked>".to_vec()),
+                    Some(b) if hidden.iter().any(|e| e.eq_ignore_ascii_case(b)) => {
+                        Value::Simple(b"<masked>".to_vec())
+                    }
                     _ => val.clone(),
                 }
             };
             let sorted = match v {
                 Value::Map(pairs) => {
-                    let mut p: Vec<(Value, Value)> = pairs.iter().map(|(k, val)| (k.clone(), mask(k, val))).collect();
+                    let mut p: Vec<(Value, Value)> = pairs
+                        .iter()
+                        .map(|(k, val)| (k.clone(), mask(k, val)))
+                        .collect();
                     p.sort_by_key(|(k, val)| [enc(k), enc(val)].concat());
                     Value::Map(p)
                 }
                 Value::Array(items) if as_map && items.len() % 2 == 0 => {
-                    let mut p: Vec<(Value, Value)> =
-                        items.chunks(2).map(|c| (c[0].clone(), mask(&c[0], &c[1]))).collect();
+                    let mut p: Vec<(Value, Value)> = items
+                        .chunks(2)
+                        .map(|c| (c[0].clone(), mask(&c[0], &c[1])))
+                        .collect();
                     p.sort_by_key(|(k, val)| [enc(k), enc(val)].concat());
                     Value::Array(p.into_iter().flat_map(|(k, val)| [k, val]).collect())
                 }
@@ -256,7 +369,11 @@ impl ConnPair {
         let redis = self.redis.call(args);
         let redsim = self.redsim.call(args);
         let mismatch = compare(mode, &redis, &redsim);
-        Outcome { redis, redsim, mismatch }
+        Outcome {
+            redis,
+            redsim,
+            mismatch,
+        }
     }
 
     /// Send a command to both servers without reading any reply
@@ -273,7 +390,11 @@ impl ConnPair {
         let redis = scan_side(&mut self.redis, cmd, args);
         let redsim = scan_side(&mut self.redsim, cmd, args);
         let mismatch = compare(&Compare::Exact, &redis, &redsim);
-        Outcome { redis, redsim, mismatch }
+        Outcome {
+            redis,
+            redsim,
+            mismatch,
+        }
     }
 }
 
@@ -298,11 +419,16 @@ fn scan_side<A: AsRef<[u8]>>(conn: &mut Conn, cmd: &[u8], args: &[A]) -> Result<
                 .filter_map(|e| resp::parse(&e).ok().flatten().map(|(v, _)| v))
                 .collect();
             let value = Value::Array(items);
-            return Ok(Reply { raw: value.encode(), value });
+            return Ok(Reply {
+                raw: value.encode(),
+                value,
+            });
         }
         cursor = next;
     }
-    Err(ReplyError::Io("SCAN did not terminate after 100000 pages".into()))
+    Err(ReplyError::Io(
+        "SCAN did not terminate after 100000 pages".into(),
+    ))
 }
 
 /// A real Redis and a redsim server started with the same extra arguments,
@@ -327,7 +453,12 @@ impl Pair {
         let dir = TempDir::new("pair")?;
         let redis = Server::start(Flavor::Redis, dir.path(), extra)?;
         let redsim = Server::start(Flavor::Redsim, dir.path(), extra)?;
-        Ok(Pair { redis, redsim, extra_args: extra.to_vec(), dir })
+        Ok(Pair {
+            redis,
+            redsim,
+            extra_args: extra.to_vec(),
+            dir,
+        })
     }
 
     pub fn dir(&self) -> &std::path::Path {
@@ -336,7 +467,10 @@ impl Pair {
 
     /// Open one new connection to each server.
     pub fn connect(&self) -> Result<ConnPair, String> {
-        Ok(ConnPair { redis: self.redis.connect()?, redsim: self.redsim.connect()? })
+        Ok(ConnPair {
+            redis: self.redis.connect()?,
+            redsim: self.redsim.connect()?,
+        })
     }
 
     /// `Err` with the log tail if either server process has exited.
@@ -357,7 +491,10 @@ mod tests {
 
     fn rep(raw: &[u8]) -> Result<Reply, ReplyError> {
         let (value, _) = resp::parse(raw).expect("valid").expect("complete");
-        Ok(Reply { raw: raw.to_vec(), value })
+        Ok(Reply {
+            raw: raw.to_vec(),
+            value,
+        })
     }
 
     #[test]
@@ -374,9 +511,20 @@ mod tests {
     fn unordered_map_pairs_and_except() {
         let a = rep(b"*4\r\n$4\r\nport\r\n$1\r\n1\r\n$2\r\nhz\r\n$2\r\n10\r\n");
         let b = rep(b"*4\r\n$2\r\nhz\r\n$2\r\n10\r\n$4\r\nport\r\n$1\r\n2\r\n");
-        let except = Compare::UnorderedMap { except: vec![b"port".to_vec()] };
+        let except = Compare::UnorderedMap {
+            except: vec![b"port".to_vec()],
+            mask: vec![],
+        };
         assert!(compare(&except, &a, &b).is_none());
-        assert!(compare(&Compare::UnorderedMap { except: vec![] }, &a, &b).is_some());
+        assert!(compare(
+            &Compare::UnorderedMap {
+                except: vec![],
+                mask: vec![b"port".to_vec()]
+            },
+            &a,
+            &b
+        )
+        .is_some());
         assert_eq!(render(&except, &a), render(&except, &b));
     }
 

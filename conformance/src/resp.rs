@@ -210,21 +210,29 @@ impl Value {
             Value::Simple(s) => String::from_utf8_lossy(s).into_owned(),
             Value::Error(e) => format!("(error) {}", String::from_utf8_lossy(e)),
             Value::Integer(i) => format!("(integer) {i}"),
-            Value::Bulk(b) => quote(b),
+            Value::Bulk(b) => quote_capped(b),
             Value::NullBulk => "(nil)".into(),
             Value::NullArray => "(nil array)".into(),
             Value::Null => "(null)".into(),
             Value::Double(d) => format!("(double) {}", String::from_utf8_lossy(d)),
             Value::Boolean(b) => format!("({b})"),
-            Value::BlobError(e) => format!("(blob error) {}", quote(e)),
-            Value::Verbatim(f, b) => format!("(verbatim {}) {}", String::from_utf8_lossy(f), quote(b)),
+            Value::BlobError(e) => format!("(blob error) {}", quote_capped(e)),
+            Value::Verbatim(f, b) => format!(
+                "(verbatim {}) {}",
+                String::from_utf8_lossy(f),
+                quote_capped(b)
+            ),
             Value::BigNumber(n) => format!("(big number) {}", String::from_utf8_lossy(n)),
             Value::Array(items) => human_list(items, ")", "(empty array)"),
             Value::Set(items) => human_list(items, "~", "(empty set)"),
             Value::Push(items) => human_list(items, ">", "(empty push)"),
             Value::Map(pairs) => human_map(pairs, "#", "(empty map)"),
             Value::Attribute(pairs, inner) => {
-                format!("(attributes) {}\n{}", human_map(pairs, "|", "(empty)"), inner.human())
+                format!(
+                    "(attributes) {}\n{}",
+                    human_map(pairs, "|", "(empty)"),
+                    inner.human()
+                )
             }
         }
     }
@@ -305,6 +313,22 @@ pub fn quote(b: &[u8]) -> String {
     s
 }
 
+/// `quote`, but strings over 2 KiB are shown as their head and tail with the
+/// total length, so a huge value cannot blow up a transcript.
+pub fn quote_capped(b: &[u8]) -> String {
+    const MAX: usize = 2048;
+    if b.len() <= MAX {
+        quote(b)
+    } else {
+        format!(
+            "{} ...[{} bytes total]... {}",
+            quote(&b[..64]),
+            b.len(),
+            quote(&b[b.len() - 64..])
+        )
+    }
+}
+
 /// Escape raw protocol bytes for diagnostics (no surrounding quotes added
 /// beyond `quote`'s; long inputs are truncated in the middle).
 pub fn escape_bytes(b: &[u8]) -> String {
@@ -327,7 +351,8 @@ pub fn render_args(args: &[Vec<u8>]) -> String {
     args.iter()
         .map(|a| {
             let bare = !a.is_empty()
-                && a.iter().all(|&c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\');
+                && a.iter()
+                    .all(|&c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\');
             if bare {
                 String::from_utf8_lossy(a).into_owned()
             } else {
@@ -515,7 +540,10 @@ mod tests {
         assert_eq!(v.encode(), raw, "re-encoding is byte-exact");
         // Every strict prefix is incomplete.
         for i in 0..raw.len() {
-            assert!(matches!(parse(&raw[..i]), Ok(None)), "prefix {i} should be incomplete");
+            assert!(
+                matches!(parse(&raw[..i]), Ok(None)),
+                "prefix {i} should be incomplete"
+            );
         }
         v
     }

@@ -13,13 +13,14 @@
 //! | `@conn N [CMD...]` | switch to connection N (opened lazily, in the run's protocol); optional command runs on it |
 //! | `@resp2 CMD` / `@resp3 CMD` | run this line only in that protocol run |
 //! | `@unordered CMD` | compare top-level aggregate as a multiset |
-//! | `@unordered-map [except=k1,k2] CMD` | multiset of key/value pairs (flat RESP2 arrays paired), keys in `except` ignored and masked |
+//! | `@unordered-map [except=k1,k2] [mask=k3] CMD` | multiset of key/value pairs (flat RESP2 arrays paired); keys in `except` not compared and masked in the transcript, keys in `mask` compared but masked |
+//! | `@unordered-deep CMD` | every aggregate at every depth compared as a multiset |
 //! | `@shape CMD` | compare only the reply's type tree |
 //! | `@approx TOL CMD` | non-negative integers within +-TOL |
 //! | `@noreply CMD` | send without reading a reply (CLIENT REPLY OFF/SKIP) |
 //! | `@scan [ARGS...]` | full `SCAN cursor ARGS...` iteration, union of keys compared as a set |
 //! | `@sleep MS` | pause |
-//! | `@raw BYTES...` | send the bytes (tokens concatenated, use `"\r\n"` escapes) on a fresh connection; compare everything read until close or 250 ms idle, and whether the server closed |
+//! | `@raw BYTES...` | send the bytes (tokens concatenated, use `"\r\n"` escapes) on a fresh connection; compare everything read until close or 200 ms idle, and whether the server closed |
 //! | `@raw-repeat N UNIT [BYTES...]` | like `@raw` with UNIT repeated N times, then BYTES |
 
 use std::collections::{BTreeSet, HashMap};
@@ -33,7 +34,7 @@ use crate::resp::{self, Value};
 use crate::split::split_args;
 
 /// Idle time after which a raw protocol case stops reading.
-pub const RAW_IDLE: Duration = Duration::from_millis(250);
+pub const RAW_IDLE: Duration = Duration::from_millis(200);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Proto {
@@ -53,8 +54,14 @@ impl Proto {
 /// What one script line does.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
-    Cmd { args: Vec<Vec<u8>>, mode: Compare, noreply: bool },
-    Scan { args: Vec<Vec<u8>> },
+    Cmd {
+        args: Vec<Vec<u8>>,
+        mode: Compare,
+        noreply: bool,
+    },
+    Scan {
+        args: Vec<Vec<u8>>,
+    },
     Sleep(u64),
     Raw(Vec<u8>),
 }
@@ -77,14 +84,23 @@ pub struct Script {
 
 impl Script {
     pub fn load(path: &Path) -> Result<Script, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-        let name = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         Script::parse(&name, &text).map_err(|e| format!("{}:{e}", path.display()))
     }
 
     /// Parse script text. Errors are `line: message`.
     pub fn parse(name: &str, text: &str) -> Result<Script, String> {
-        let mut s = Script { name: name.into(), protocols: vec![Proto::Resp2, Proto::Resp3], server_args: vec![], steps: vec![] };
+        let mut s = Script {
+            name: name.into(),
+            protocols: vec![Proto::Resp2, Proto::Resp3],
+            server_args: vec![],
+            steps: vec![],
+        };
         let mut conn = 1usize;
         for (i, line) in text.lines().enumerate() {
             let lineno = i + 1;
@@ -136,28 +152,44 @@ impl Script {
                     "@resp3" => only = Some(Proto::Resp3),
                     "@unordered" => mode = Compare::Unordered,
                     "@unordered-map" => {
-                        let mut except = vec![];
-                        if let Some(t) = it.peek() {
+                        let (mut except, mut mask) = (vec![], vec![]);
+                        while let Some(t) = it.peek() {
+                            let split = |l: &[u8]| {
+                                l.split(|&c| c == b',')
+                                    .map(<[u8]>::to_vec)
+                                    .collect::<Vec<_>>()
+                            };
                             if let Some(list) = t.strip_prefix(b"except=") {
-                                except = list.split(|&c| c == b',').map(<[u8]>::to_vec).collect();
-                                it.next();
+                                except = split(list);
+                            } else if let Some(list) = t.strip_prefix(b"mask=") {
+                                mask = split(list);
+                            } else {
+                                break;
                             }
+                            it.next();
                         }
-                        mode = Compare::UnorderedMap { except };
+                        mode = Compare::UnorderedMap { except, mask };
                     }
                     "@shape" => mode = Compare::Shape,
+                    "@unordered-deep" => mode = Compare::UnorderedDeep,
                     "@approx" => mode = Compare::Approx(num("tolerance")? as i64),
                     "@noreply" => noreply = true,
                     "@sleep" => action = Some(Some(Action::Sleep(num("milliseconds")?))),
                     "@raw" => action = Some(Some(Action::Raw(it.by_ref().flatten().collect()))),
                     "@raw-repeat" => {
                         let n = num("count")? as usize;
-                        let unit = it.next().ok_or_else(|| err("@raw-repeat needs bytes to repeat"))?;
+                        let unit = it
+                            .next()
+                            .ok_or_else(|| err("@raw-repeat needs bytes to repeat"))?;
                         let mut bytes = unit.repeat(n);
                         bytes.extend(it.by_ref().flatten());
                         action = Some(Some(Action::Raw(bytes)));
                     }
-                    "@scan" => action = Some(Some(Action::Scan { args: it.by_ref().collect() })),
+                    "@scan" => {
+                        action = Some(Some(Action::Scan {
+                            args: it.by_ref().collect(),
+                        }))
+                    }
                     other => return Err(err(&format!("unknown directive {other}"))),
                 }
             }
@@ -169,10 +201,19 @@ impl Script {
                     if args.is_empty() {
                         continue; // a bare `@conn N`
                     }
-                    Action::Cmd { args, mode, noreply }
+                    Action::Cmd {
+                        args,
+                        mode,
+                        noreply,
+                    }
                 }
             };
-            s.steps.push(Step { line: lineno, only, conn, action });
+            s.steps.push(Step {
+                line: lineno,
+                only,
+                conn,
+                action,
+            });
         }
         Ok(s)
     }
@@ -181,28 +222,37 @@ impl Script {
     pub fn cases_for(&self, proto: Proto) -> usize {
         self.steps
             .iter()
-            .filter(|s| s.only.map_or(true, |p| p == proto))
-            .filter(|s| !matches!(s.action, Action::Sleep(_) | Action::Cmd { noreply: true, .. }))
+            .filter(|s| s.only.is_none_or(|p| p == proto))
+            .filter(|s| {
+                !matches!(
+                    s.action,
+                    Action::Sleep(_) | Action::Cmd { noreply: true, .. }
+                )
+            })
             .count()
     }
 }
 
 fn num_or_word(t: Option<Vec<u8>>) -> String {
-    t.map(|t| String::from_utf8_lossy(&t).to_lowercase()).unwrap_or_default()
+    t.map(|t| String::from_utf8_lossy(&t).to_lowercase())
+        .unwrap_or_default()
 }
 
 /// Commands whose first argument is a subcommand (for coverage counting).
 const CONTAINERS: &[&str] = &[
-    "CLIENT", "CONFIG", "OBJECT", "COMMAND", "DEBUG", "MEMORY", "ACL", "SCRIPT", "FUNCTION", "LATENCY", "SLOWLOG",
-    "PUBSUB", "MODULE", "CLUSTER", "XINFO", "XGROUP",
+    "CLIENT", "CONFIG", "OBJECT", "COMMAND", "DEBUG", "MEMORY", "ACL", "SCRIPT", "FUNCTION",
+    "LATENCY", "SLOWLOG", "PUBSUB", "MODULE", "CLUSTER", "XINFO", "XGROUP",
 ];
 
 /// Coverage key(s) of a command line: `GET`, and `CONFIG GET` for containers.
 pub fn command_names(args: &[Vec<u8>]) -> (Option<String>, Option<String>) {
-    let Some(first) = args.first() else { return (None, None) };
+    let Some(first) = args.first() else {
+        return (None, None);
+    };
     let top = String::from_utf8_lossy(first).to_uppercase();
     let sub = if CONTAINERS.contains(&top.as_str()) {
-        args.get(1).map(|s| format!("{top} {}", String::from_utf8_lossy(s).to_uppercase()))
+        args.get(1)
+            .map(|s| format!("{top} {}", String::from_utf8_lossy(s).to_uppercase()))
     } else {
         None
     };
@@ -221,7 +271,15 @@ pub struct Mismatch {
 
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "[{}.txt:{} {}] {}\n{}", self.script, self.line, self.proto.name(), self.command, self.detail)
+        write!(
+            f,
+            "[{}.txt:{} {}] {}\n{}",
+            self.script,
+            self.line,
+            self.proto.name(),
+            self.command,
+            self.detail
+        )
     }
 }
 
@@ -246,6 +304,8 @@ struct Runner<'a> {
     proto: Proto,
     pair: Pair,
     conns: HashMap<usize, ConnPair>,
+    /// Connections whose previous step was `@noreply` (stray replies likely).
+    after_noreply: std::collections::HashSet<usize>,
     report: Report,
 }
 
@@ -262,7 +322,11 @@ impl<'a> Runner<'a> {
 
     /// Open a connection to one server in the run's protocol.
     fn open(&self, redsim: bool) -> Result<(Conn, Result<crate::conn::Reply, ReplyError>), String> {
-        let server = if redsim { &self.pair.redsim } else { &self.pair.redis };
+        let server = if redsim {
+            &self.pair.redsim
+        } else {
+            &self.pair.redis
+        };
         let mut c = server.connect()?;
         let hello = match self.proto {
             Proto::Resp3 => c.call(&["HELLO", "3"]),
@@ -282,7 +346,9 @@ impl<'a> Runner<'a> {
             }
             self.conns.insert(n, ConnPair { redis, redsim });
         }
-        self.conns.get_mut(&n).ok_or_else(|| "connection vanished".to_string())
+        self.conns
+            .get_mut(&n)
+            .ok_or_else(|| "connection vanished".to_string())
     }
 
     /// After a side's read failed its stream is unusable: reopen just that side,
@@ -292,8 +358,16 @@ impl<'a> Runner<'a> {
         if !redis_bad && !redsim_bad {
             return Ok(());
         }
-        let fresh_redis = if redis_bad { Some(self.open(false)?.0) } else { None };
-        let fresh_redsim = if redsim_bad { Some(self.open(true)?.0) } else { None };
+        let fresh_redis = if redis_bad {
+            Some(self.open(false)?.0)
+        } else {
+            None
+        };
+        let fresh_redsim = if redsim_bad {
+            Some(self.open(true)?.0)
+        } else {
+            None
+        };
         if let Some(cp) = self.conns.get_mut(&n) {
             if let Some(c) = fresh_redis {
                 cp.redis = c;
@@ -305,19 +379,71 @@ impl<'a> Runner<'a> {
         self.pair.check_alive()
     }
 
+    /// Detect replies a server sent beyond the one expected (e.g. a reply to a
+    /// command that CLIENT REPLY should have silenced) and drain them, so that
+    /// one stray reply is reported once instead of shifting every later reply.
+    /// Bytes already buffered are always checked; after a mismatch we also wait
+    /// briefly for late ones.
+    fn resync(&mut self, n: usize, after_mismatch: bool) -> Option<String> {
+        let suspicious = after_mismatch || self.after_noreply.remove(&n);
+        let cp = self.conns.get_mut(&n)?;
+        let wait = if suspicious {
+            Duration::from_millis(30)
+        } else {
+            Duration::ZERO
+        };
+        let drain = |c: &mut Conn| -> Vec<u8> {
+            if wait.is_zero() {
+                if c.pending().is_empty() {
+                    return Vec::new();
+                }
+                c.read_until_close_or_idle(Duration::from_millis(1), Duration::from_millis(1))
+                    .bytes
+            } else {
+                c.read_until_close_or_idle(wait, Duration::from_secs(1))
+                    .bytes
+            }
+        };
+        let (ra, rb) = (drain(&mut cp.redis), drain(&mut cp.redsim));
+        if ra.is_empty() && rb.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "\n  extra bytes after this reply (drained): redis {} / redsim {}",
+            resp::escape_bytes(&ra),
+            resp::escape_bytes(&rb)
+        ))
+    }
+
     fn step(&mut self, step: &Step) -> Result<(), String> {
-        let prefix = if step.conn == 1 { "> ".to_string() } else { format!("[conn {}]> ", step.conn) };
+        let prefix = if step.conn == 1 {
+            "> ".to_string()
+        } else {
+            format!("[conn {}]> ", step.conn)
+        };
         match &step.action {
             Action::Sleep(ms) => {
                 std::thread::sleep(Duration::from_millis(*ms));
                 let _ = writeln!(self.report.transcript, "@sleep {ms}");
             }
-            Action::Cmd { args, noreply: true, .. } => {
+            Action::Cmd {
+                args,
+                noreply: true,
+                ..
+            } => {
                 let shown = resp::render_args(args);
                 self.conn(step.conn, step.line)?.send_only(args)?;
-                let _ = writeln!(self.report.transcript, "{prefix}@noreply {shown}\n(no reply read)");
+                self.after_noreply.insert(step.conn);
+                let _ = writeln!(
+                    self.report.transcript,
+                    "{prefix}@noreply {shown}\n(no reply read)"
+                );
             }
-            Action::Cmd { args, mode, noreply: false } => {
+            Action::Cmd {
+                args,
+                mode,
+                noreply: false,
+            } => {
                 let shown = format!("{}{}", mode.tag(), resp::render_args(args));
                 let o = self.conn(step.conn, step.line)?.run(args, mode);
                 self.report.cases += 1;
@@ -328,9 +454,18 @@ impl<'a> Runner<'a> {
                         self.report.subcommands.extend(sub);
                     }
                 }
-                let _ = writeln!(self.report.transcript, "{prefix}{shown}\n{}", pair::render(mode, &o.redis));
-                if let Some(d) = o.mismatch.clone() {
-                    self.mismatch(step.line, shown, d);
+                let _ = writeln!(
+                    self.report.transcript,
+                    "{prefix}{shown}\n{}",
+                    pair::render(mode, &o.redis)
+                );
+                let extra = self.resync(step.conn, o.mismatch.is_some());
+                match (o.mismatch.clone(), extra) {
+                    (Some(d), e) => self.mismatch(step.line, shown, d + &e.unwrap_or_default()),
+                    (None, Some(e)) => {
+                        self.mismatch(step.line, shown, format!("  replies matched, but{e}"))
+                    }
+                    (None, None) => {}
                 }
                 self.heal(step.conn, &o)?;
             }
@@ -339,7 +474,11 @@ impl<'a> Runner<'a> {
                 let o = self.conn(step.conn, step.line)?.scan_all(b"SCAN", args);
                 self.report.cases += 1;
                 self.report.commands.insert("SCAN".into());
-                let _ = writeln!(self.report.transcript, "{prefix}{shown}\n{}", pair::render(&Compare::Exact, &o.redis));
+                let _ = writeln!(
+                    self.report.transcript,
+                    "{prefix}{shown}\n{}",
+                    pair::render(&Compare::Exact, &o.redis)
+                );
                 if let Some(d) = o.mismatch.clone() {
                     self.mismatch(step.line, shown, d);
                 }
@@ -350,15 +489,26 @@ impl<'a> Runner<'a> {
                 let mut b = self.pair.redsim.connect()?;
                 let sa = a.send_raw(bytes);
                 let sb = b.send_raw(bytes);
-                let ra = a.read_until_close_or_idle(RAW_IDLE, Duration::from_secs(5));
-                let rb = b.read_until_close_or_idle(RAW_IDLE, Duration::from_secs(5));
+                // Read both sides concurrently: each may wait out the idle time.
+                let (ra, rb) = std::thread::scope(|s| {
+                    let h =
+                        s.spawn(|| b.read_until_close_or_idle(RAW_IDLE, Duration::from_secs(5)));
+                    let ra = a.read_until_close_or_idle(RAW_IDLE, Duration::from_secs(5));
+                    (
+                        ra,
+                        h.join().unwrap_or(crate::conn::RawRead {
+                            bytes: b"<reader thread panicked>".to_vec(),
+                            closed: true,
+                        }),
+                    )
+                });
                 self.report.cases += 1;
                 let state = |closed: bool| if closed { "[closed]" } else { "[open]" };
                 let _ = writeln!(
                     self.report.transcript,
                     "raw> {}\n{} {}",
-                    resp::escape_bytes(bytes),
-                    resp::escape_bytes(&ra.bytes),
+                    resp::quote_capped(bytes),
+                    resp::quote_capped(&ra.bytes),
                     state(ra.closed)
                 );
                 if ra != rb || sa.is_ok() != sb.is_ok() {
@@ -386,7 +536,14 @@ impl<'a> Runner<'a> {
 /// recorded as a mismatch and ends the run.
 pub fn run(script: &Script, proto: Proto) -> Result<Report, String> {
     let pair = Pair::start_with(&script.server_args)?;
-    let mut r = Runner { script, proto, pair, conns: HashMap::new(), report: Report::default() };
+    let mut r = Runner {
+        script,
+        proto,
+        pair,
+        conns: HashMap::new(),
+        after_noreply: Default::default(),
+        report: Report::default(),
+    };
     let _ = writeln!(r.report.transcript, "# {} ({})", script.name, proto.name());
     // Start from an empty dataset (ignored when a password is required).
     {
@@ -413,7 +570,11 @@ pub fn run(script: &Script, proto: Proto) -> Result<Report, String> {
         if let Some(cp) = r.conns.get_mut(&n) {
             let o = cp.run(&["PING", "sync-check"], &Compare::Exact);
             if let Some(d) = o.mismatch {
-                r.mismatch(0, format!("(end-of-script sync check on connection {n}: PING sync-check)"), d);
+                r.mismatch(
+                    0,
+                    format!("(end-of-script sync check on connection {n}: PING sync-check)"),
+                    d,
+                );
             }
         }
     }
@@ -439,12 +600,36 @@ mod tests {
         assert_eq!(s.server_args, vec!["--requirepass", "x"]);
         let acts: Vec<_> = s.steps.iter().map(|s| (s.conn, s.action.clone())).collect();
         assert_eq!(acts.len(), 11);
-        assert_eq!(acts[0], (1, Action::Cmd { args: vec![b"SET".to_vec(), b"a".to_vec(), b"b c".to_vec()], mode: Compare::Exact, noreply: false }));
-        assert!(matches!(&acts[1].1, Action::Cmd { mode: Compare::Unordered, .. }));
+        assert_eq!(
+            acts[0],
+            (
+                1,
+                Action::Cmd {
+                    args: vec![b"SET".to_vec(), b"a".to_vec(), b"b c".to_vec()],
+                    mode: Compare::Exact,
+                    noreply: false
+                }
+            )
+        );
+        assert!(matches!(
+            &acts[1].1,
+            Action::Cmd {
+                mode: Compare::Unordered,
+                ..
+            }
+        ));
         assert_eq!(acts[2].0, 2);
-        assert!(matches!(&acts[3].1, Action::Cmd { mode: Compare::UnorderedMap { except }, .. } if except.len() == 2));
+        assert!(
+            matches!(&acts[3].1, Action::Cmd { mode: Compare::UnorderedMap { except, .. }, .. } if except.len() == 2)
+        );
         assert_eq!(s.steps[4].only, Some(Proto::Resp3));
-        assert!(matches!(&acts[5].1, Action::Cmd { mode: Compare::Approx(5), .. }));
+        assert!(matches!(
+            &acts[5].1,
+            Action::Cmd {
+                mode: Compare::Approx(5),
+                ..
+            }
+        ));
         assert_eq!(acts[6].1, Action::Sleep(3));
         assert_eq!(acts[7].1, Action::Raw(b"PING\r\n".to_vec()));
         assert!(matches!(&acts[8].1, Action::Scan { args } if args.len() == 2));

@@ -36,7 +36,9 @@ impl Flavor {
 /// The cargo workspace root (the parent of this crate).
 pub fn workspace_root() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.parent().map(Path::to_path_buf).unwrap_or_else(|| here.to_path_buf())
+    here.parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| here.to_path_buf())
 }
 
 /// Locate the redsim-server binary, or explain why it cannot be found.
@@ -46,11 +48,17 @@ pub fn redsim_binary() -> Result<PathBuf, String> {
         return if p.is_file() {
             Ok(p)
         } else {
-            Err(format!("REDSIM_SERVER_BIN={} does not exist or is not a file", p.display()))
+            Err(format!(
+                "REDSIM_SERVER_BIN={} does not exist or is not a file",
+                p.display()
+            ))
         };
     }
     let root = workspace_root();
-    let candidates = [root.join("target/release/redsim-server"), root.join("target/debug/redsim-server")];
+    let candidates = [
+        root.join("target/release/redsim-server"),
+        root.join("target/debug/redsim-server"),
+    ];
     for c in &candidates {
         if c.is_file() {
             return Ok(c.clone());
@@ -89,7 +97,10 @@ pub struct TempDir(PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Result<TempDir, String> {
-        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
         let p = std::env::temp_dir().join(format!(
             "redsim-conformance-{tag}-{}-{}-{nanos}",
             std::process::id(),
@@ -134,14 +145,29 @@ impl Server {
         Err(last_err)
     }
 
-    fn start_once(flavor: Flavor, dir: &Path, extra: &[String], attempt: u32) -> Result<Server, String> {
+    fn start_once(
+        flavor: Flavor,
+        dir: &Path,
+        extra: &[String],
+        attempt: u32,
+    ) -> Result<Server, String> {
         let port = free_port()?;
         let (program, mut args): (PathBuf, Vec<String>) = match flavor {
             Flavor::Redis => (
                 PathBuf::from("redis-server"),
                 [
-                    "--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                    "--enable-debug-command", "yes", "--daemonize", "no",
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--enable-debug-command",
+                    "yes",
+                    "--daemonize",
+                    "no",
                 ]
                 .iter()
                 .map(|s| s.to_string())
@@ -149,15 +175,23 @@ impl Server {
             ),
             Flavor::Redsim => (
                 redsim_binary()?,
-                ["--port", &port.to_string(), "--bind", "127.0.0.1", "--enable-debug-command", "yes"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                [
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--enable-debug-command",
+                    "yes",
+                ]
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             ),
         };
         args.extend(extra.iter().cloned());
         let log_path = dir.join(format!("{}-{port}-{attempt}.log", flavor.name()));
-        let log = File::create(&log_path).map_err(|e| format!("create {}: {e}", log_path.display()))?;
+        let log =
+            File::create(&log_path).map_err(|e| format!("create {}: {e}", log_path.display()))?;
         let log2 = log.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(&program)
             .args(&args)
@@ -167,7 +201,13 @@ impl Server {
             .stderr(Stdio::from(log2))
             .spawn()
             .map_err(|e| format!("spawn {} {:?}: {e}", program.display(), args))?;
-        let mut server = Server { flavor, port, log_path, args, child };
+        let mut server = Server {
+            flavor,
+            port,
+            log_path,
+            args,
+            child,
+        };
         server.wait_ready(&program)?;
         Ok(server)
     }
@@ -206,20 +246,27 @@ impl Server {
 
     /// Open a new client connection.
     pub fn connect(&self) -> Result<Conn, String> {
-        Conn::connect(self.port).map_err(|e| format!("connect to {} on {}: {e}", self.flavor.name(), self.port))
+        Conn::connect(self.port)
+            .map_err(|e| format!("connect to {} on {}: {e}", self.flavor.name(), self.port))
     }
 
     /// `Some(description)` if the process has exited.
     pub fn exited(&mut self) -> Option<String> {
         match self.child.try_wait() {
-            Ok(Some(st)) => Some(format!("{} exited with {st}; log tail:\n{}", self.flavor.name(), self.log_tail())),
+            Ok(Some(st)) => Some(format!(
+                "{} exited with {st}; log tail:\n{}",
+                self.flavor.name(),
+                self.log_tail()
+            )),
             _ => None,
         }
     }
 
     /// The last ~40 lines of the server's output.
     pub fn log_tail(&self) -> String {
-        let text = fs::read(&self.log_path).map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+        let text = fs::read(&self.log_path)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(40)..].join("\n")
     }

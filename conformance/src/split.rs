@@ -46,7 +46,9 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
                     });
                 } else if b[i] == b'"' {
                     if i + 1 < b.len() && !is_space(b[i + 1]) {
-                        return Err(format!("closing quote must be followed by a space in: {line}"));
+                        return Err(format!(
+                            "closing quote must be followed by a space in: {line}"
+                        ));
                     }
                     i += 1;
                     break;
@@ -62,7 +64,9 @@ pub fn split_args(line: &str) -> Result<Vec<Vec<u8>>, String> {
                     cur.push(b'\'');
                 } else if b[i] == b'\'' {
                     if i + 1 < b.len() && !is_space(b[i + 1]) {
-                        return Err(format!("closing quote must be followed by a space in: {line}"));
+                        return Err(format!(
+                            "closing quote must be followed by a space in: {line}"
+                        ));
                     }
                     i += 1;
                     break;
@@ -95,7 +99,11 @@ mod tests {
     use super::split_args;
 
     fn s(line: &str) -> Vec<String> {
-        split_args(line).expect("ok").into_iter().map(|a| String::from_utf8_lossy(&a).into_owned()).collect()
+        split_args(line)
+            .expect("ok")
+            .into_iter()
+            .map(|a| String::from_utf8_lossy(&a).into_owned())
+            .collect()
     }
 
     #[test]
@@ -103,7 +111,10 @@ mod tests {
         assert_eq!(s("SET a b"), ["SET", "a", "b"]);
         assert_eq!(s("  SET   \"a b\"  'c d' "), ["SET", "a b", "c d"]);
         assert_eq!(s("SET \"\" ''"), ["SET", "", ""]);
-        assert_eq!(split_args("SET k \"\\x00\\xff\\n\"").expect("ok")[2], vec![0u8, 0xff, b'\n']);
+        assert_eq!(
+            split_args("SET k \"\\x00\\xff\\n\"").expect("ok")[2],
+            vec![0u8, 0xff, b'\n']
+        );
         assert_eq!(s("SET k 'it\\'s'"), ["SET", "k", "it's"]);
         assert_eq!(s("SET k a\"b c\""), ["SET", "k", "ab c"]);
         assert!(split_args("SET \"a").is_err());

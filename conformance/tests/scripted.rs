@@ -16,7 +16,8 @@ fn run_case(name: &str) {
     let mut transcripts = Vec::new();
     let (mut cases, mut cmds, mut subs) = (0, BTreeSet::new(), BTreeSet::new());
     for &proto in &script.protocols {
-        let report = script::run(&script, proto).unwrap_or_else(|e| panic!("{name} ({}): harness failure: {e}", proto.name()));
+        let report = script::run(&script, proto)
+            .unwrap_or_else(|e| panic!("{name} ({}): harness failure: {e}", proto.name()));
         cases += report.cases;
         cmds.extend(report.commands);
         subs.extend(report.subcommands);
@@ -36,13 +37,28 @@ fn run_case(name: &str) {
     let mut snapshot_failures = Vec::new();
     for (proto, t) in transcripts {
         let snap = format!("{name}_{}", proto.name());
-        let r = std::panic::catch_unwind(|| insta::assert_snapshot!(snap.clone(), t));
+        let mut settings = insta::Settings::clone_current();
+        settings.set_description(format!(
+            "Redis-side transcript of conformance/cases/{name}.txt ({})",
+            proto.name()
+        ));
+        settings.set_omit_expression(true);
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            settings.bind(|| insta::assert_snapshot!(snap.clone(), t))
+        }));
         if r.is_err() {
             snapshot_failures.push(snap);
         }
     }
-    assert!(snapshot_failures.is_empty(), "{name}: Redis transcript snapshot(s) changed: {snapshot_failures:?}");
-    assert!(mismatches.is_empty(), "{name}: {} mismatch(es) between redis and redsim (see stderr above)", mismatches.len());
+    assert!(
+        snapshot_failures.is_empty(),
+        "{name}: Redis transcript snapshot(s) changed: {snapshot_failures:?}"
+    );
+    assert!(
+        mismatches.is_empty(),
+        "{name}: {} mismatch(es) between redis and redsim (see stderr above)",
+        mismatches.len()
+    );
 }
 
 macro_rules! case_files {
@@ -52,7 +68,18 @@ macro_rules! case_files {
     };
 }
 
-case_files!(strings, numeric, bitmaps, keys, expire, connection, server, transactions, protocol, auth);
+case_files!(
+    strings,
+    numeric,
+    bitmaps,
+    keys,
+    expire,
+    connection,
+    server,
+    transactions,
+    protocol,
+    auth
+);
 
 /// WRONGTYPE cases need a non-string type (lists, hashes, sets) in redsim.
 #[test]
@@ -67,8 +94,14 @@ fn every_case_file_has_a_test() {
     for e in dir.flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "txt") {
-            let stem = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-            assert!(ALL.contains(&stem.as_str()) || stem == "wrongtype", "case file {stem}.txt has no #[test] in tests/scripted.rs");
+            let stem = p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            assert!(
+                ALL.contains(&stem.as_str()) || stem == "wrongtype",
+                "case file {stem}.txt has no #[test] in tests/scripted.rs"
+            );
         }
     }
 }
@@ -79,7 +112,8 @@ fn summary() {
     let mut cmds = BTreeSet::new();
     let mut cases = 0;
     for name in ALL.iter().chain(["wrongtype"].iter()) {
-        let s = Script::load(&cases_dir().join(format!("{name}.txt"))).unwrap_or_else(|e| panic!("{e}"));
+        let s = Script::load(&cases_dir().join(format!("{name}.txt")))
+            .unwrap_or_else(|e| panic!("{e}"));
         for p in &s.protocols {
             cases += s.cases_for(*p);
         }
