@@ -22,6 +22,7 @@ static int string2ld(const char *s, size_t slen, long double *dp) {
     errno = 0;
     value = strtold(buf, &eptr);
     if (isspace((unsigned char)buf[0]) || eptr[0] != '\0' ||
+        (size_t)(eptr - buf) != slen ||
         ((errno == ERANGE) &&
          (value == HUGE_VALL || value == -HUGE_VALL || fpclassify(value) == FP_ZERO)) ||
         errno == EINVAL || isnan(value))
@@ -87,7 +88,7 @@ int redsim_string2d(const char *s, size_t slen, double *dp) {
     if (isspace((unsigned char)buf[0])) return 0;
     errno = 0;
     value = strtod(buf, &eptr);
-    if (eptr[0] != '\0' ||
+    if (eptr[0] != '\0' || (size_t)(eptr - buf) != slen ||
         (errno == ERANGE && (value == HUGE_VAL || value == -HUGE_VAL || fpclassify(value) == FP_ZERO)) ||
         isnan(value))
         return 0;

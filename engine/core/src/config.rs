@@ -20,6 +20,10 @@ pub enum Kind {
 pub const IMMUTABLE: u8 = 1;
 /// Only values that mean "off" are accepted until the feature lands.
 pub const OFF_ONLY: u8 = 2;
+/// Stored and reported for compatibility; redsim does not act on it yet.
+pub const PASSIVE: u8 = 4;
+/// Only the default value is accepted (see DEFS).
+pub const DEFAULT_ONLY: u8 = 8;
 
 pub struct Def {
     pub name: &'static str,
@@ -93,12 +97,143 @@ pub static DEFS: &[Def] = &[
     def!("always-show-logo", Kind::Bool, "no", IMMUTABLE),
     def!("lazyfree-lazy-user-del", Kind::Bool, "no"),
     def!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
-    def!("hash-max-listpack-entries", Kind::Int(0, i64::MAX), "512"),
-    def!("hash-max-listpack-value", Kind::Int(0, i64::MAX), "64"),
-    def!("list-max-listpack-size", Kind::Int(i32::MIN as i64, I32), "-2"),
+    Def { name: "hash-max-listpack-entries", alias: "hash-max-ziplist-entries", kind: Kind::Int(0, i64::MAX), default: "512", flags: 0 },
+    Def { name: "hash-max-listpack-value", alias: "hash-max-ziplist-value", kind: Kind::Int(0, i64::MAX), default: "64", flags: 0 },
+    Def { name: "list-max-listpack-size", alias: "list-max-ziplist-size", kind: Kind::Int(i32::MIN as i64, I32), default: "-2", flags: 0 },
     def!("set-max-intset-entries", Kind::Int(0, i64::MAX), "512"),
-    def!("zset-max-listpack-entries", Kind::Int(0, i64::MAX), "128"),
-    def!("zset-max-listpack-value", Kind::Int(0, i64::MAX), "64"),
+    Def { name: "zset-max-listpack-entries", alias: "zset-max-ziplist-entries", kind: Kind::Int(0, i64::MAX), default: "128", flags: 0 },
+    Def { name: "zset-max-listpack-value", alias: "zset-max-ziplist-value", kind: Kind::Int(0, i64::MAX), default: "64", flags: 0 },
+    // Every other Redis 7.0 parameter, so CONFIG GET * and tools see the full
+    // set. PASSIVE: stored and reported, no effect in redsim yet.
+    // DEFAULT_ONLY: only the default is accepted (the feature is missing and
+    // silently ignoring another value would mislead).
+    Def { name: "acl-pubsub-default", alias: "", kind: Kind::Str, default: "resetchannels", flags: PASSIVE },
+    Def { name: "aclfile", alias: "", kind: Kind::Str, default: "", flags: PASSIVE | DEFAULT_ONLY },
+    Def { name: "acllog-max-len", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "128", flags: PASSIVE },
+    Def { name: "active-defrag-cycle-max", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "25", flags: PASSIVE },
+    Def { name: "active-defrag-cycle-min", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1", flags: PASSIVE },
+    Def { name: "active-defrag-ignore-bytes", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "104857600", flags: PASSIVE },
+    Def { name: "active-defrag-max-scan-fields", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1000", flags: PASSIVE },
+    Def { name: "active-defrag-threshold-lower", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
+    Def { name: "active-defrag-threshold-upper", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "100", flags: PASSIVE },
+    Def { name: "activedefrag", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "activerehashing", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "aof-disable-auto-gc", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "aof-load-truncated", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "aof-rewrite-incremental-fsync", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "aof-timestamp-enabled", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "aof-use-rdb-preamble", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "aof_rewrite_cpulist", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "appenddirname", alias: "", kind: Kind::Str, default: "appendonlydir", flags: PASSIVE },
+    Def { name: "auto-aof-rewrite-min-size", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "67108864", flags: PASSIVE },
+    Def { name: "auto-aof-rewrite-percentage", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "100", flags: PASSIVE },
+    Def { name: "bgsave_cpulist", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "bind-source-addr", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "bio_cpulist", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "busy-reply-threshold", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "5000", flags: PASSIVE },
+    Def { name: "client-output-buffer-limit", alias: "", kind: Kind::Str, default: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", flags: PASSIVE },
+    Def { name: "cluster-allow-pubsubshard-when-down", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "cluster-allow-reads-when-down", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "cluster-allow-replica-migration", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "cluster-announce-bus-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "cluster-announce-hostname", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "cluster-announce-ip", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "cluster-announce-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "cluster-announce-tls-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "cluster-config-file", alias: "", kind: Kind::Str, default: "nodes.conf", flags: PASSIVE },
+    Def { name: "cluster-link-sendbuf-limit", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "cluster-migration-barrier", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1", flags: PASSIVE },
+    Def { name: "cluster-node-timeout", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "15000", flags: PASSIVE },
+    Def { name: "cluster-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "cluster-preferred-endpoint-type", alias: "", kind: Kind::Str, default: "ip", flags: PASSIVE },
+    Def { name: "cluster-replica-no-failover", alias: "cluster-slave-no-failover", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "cluster-replica-validity-factor", alias: "cluster-slave-validity-factor", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
+    Def { name: "cluster-require-full-coverage", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "crash-log-enabled", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "crash-memcheck-enabled", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "disable-thp", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "enable-module-command", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "enable-protected-configs", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "hll-sparse-max-bytes", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "3000", flags: PASSIVE },
+    Def { name: "ignore-warnings", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "io-threads-do-reads", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "jemalloc-bg-thread", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "latency-tracking", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "latency-tracking-info-percentiles", alias: "", kind: Kind::Str, default: "50 99 99.9", flags: PASSIVE },
+    Def { name: "lazyfree-lazy-eviction", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "lazyfree-lazy-expire", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "lazyfree-lazy-server-del", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "list-compress-depth", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "lua-time-limit", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "5000", flags: PASSIVE },
+    Def { name: "masterauth", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "masteruser", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "maxmemory-clients", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "min-replicas-max-lag", alias: "min-slaves-max-lag", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
+    Def { name: "min-replicas-to-write", alias: "min-slaves-to-write", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "no-appendfsync-on-rewrite", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "oom-score-adj", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "oom-score-adj-values", alias: "", kind: Kind::Str, default: "0 200 800", flags: PASSIVE },
+    Def { name: "proc-title-template", alias: "", kind: Kind::Str, default: "{title} {listen-addr} {server-mode}", flags: PASSIVE },
+    Def { name: "propagation-error-behavior", alias: "", kind: Kind::Str, default: "ignore", flags: PASSIVE },
+    Def { name: "rdb-del-sync-files", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "rdb-save-incremental-fsync", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "rdbchecksum", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "rdbcompression", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "repl-backlog-size", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1048576", flags: PASSIVE },
+    Def { name: "repl-backlog-ttl", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "3600", flags: PASSIVE },
+    Def { name: "repl-disable-tcp-nodelay", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "repl-diskless-load", alias: "", kind: Kind::Str, default: "disabled", flags: PASSIVE },
+    Def { name: "repl-diskless-sync", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "repl-diskless-sync-delay", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "5", flags: PASSIVE },
+    Def { name: "repl-diskless-sync-max-replicas", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "repl-ping-replica-period", alias: "repl-ping-slave-period", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
+    Def { name: "repl-timeout", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "60", flags: PASSIVE },
+    Def { name: "replica-announce-ip", alias: "slave-announce-ip", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "replica-announce-port", alias: "slave-announce-port", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "replica-announced", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "replica-ignore-disk-write-errors", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "replica-ignore-maxmemory", alias: "slave-ignore-maxmemory", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "replica-lazy-flush", alias: "slave-lazy-flush", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "replica-priority", alias: "slave-priority", kind: Kind::Int(i64::MIN, i64::MAX), default: "100", flags: PASSIVE },
+    Def { name: "replica-read-only", alias: "slave-read-only", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "replica-serve-stale-data", alias: "slave-serve-stale-data", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "replicaof", alias: "slaveof", kind: Kind::Str, default: "", flags: PASSIVE | DEFAULT_ONLY },
+    Def { name: "sanitize-dump-payload", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "server_cpulist", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "set-proc-title", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "shutdown-on-sigint", alias: "", kind: Kind::Str, default: "default", flags: PASSIVE },
+    Def { name: "shutdown-on-sigterm", alias: "", kind: Kind::Str, default: "default", flags: PASSIVE },
+    Def { name: "shutdown-timeout", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
+    Def { name: "socket-mark-id", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def { name: "stop-writes-on-bgsave-error", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "stream-node-max-bytes", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "4096", flags: PASSIVE },
+    Def { name: "stream-node-max-entries", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "100", flags: PASSIVE },
+    Def { name: "syslog-enabled", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "syslog-facility", alias: "", kind: Kind::Str, default: "local0", flags: PASSIVE },
+    Def { name: "syslog-ident", alias: "", kind: Kind::Str, default: "redis", flags: PASSIVE },
+    Def { name: "tls-auth-clients", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "tls-ca-cert-dir", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-ca-cert-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-cert-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-ciphers", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-ciphersuites", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-client-cert-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-client-key-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-client-key-file-pass", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-cluster", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE | DEFAULT_ONLY },
+    Def { name: "tls-dh-params-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-key-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-key-file-pass", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE | DEFAULT_ONLY },
+    Def { name: "tls-prefer-server-ciphers", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
+    Def { name: "tls-protocols", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
+    Def { name: "tls-replication", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE | DEFAULT_ONLY },
+    Def { name: "tls-session-cache-size", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "20480", flags: PASSIVE },
+    Def { name: "tls-session-cache-timeout", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "300", flags: PASSIVE },
+    Def { name: "tls-session-caching", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
+    Def { name: "tracking-table-max-keys", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1000000", flags: PASSIVE },
+    Def { name: "unixsocket", alias: "", kind: Kind::Str, default: "", flags: PASSIVE | DEFAULT_ONLY },
+    Def { name: "unixsocketperm", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -160,8 +295,10 @@ fn canonical(d: &Def, v: &str) -> Result<String, String> {
             n.clamp(clo, chi).to_string()
         }
         Kind::Mem(lo, hi) => {
-            let n = if let Some(neg) = v.strip_prefix('-') {
-                let _ = neg;
+            // Redis's memtoull reads "" as 0.
+            let n = if v.is_empty() {
+                0
+            } else if v.starts_with('-') {
                 return Err("argument must be a memory value".into());
             } else {
                 parse_memory(v).ok_or_else(|| "argument must be a memory value".to_string())?
@@ -185,6 +322,9 @@ fn canonical(d: &Def, v: &str) -> Result<String, String> {
         }
         Kind::Str => v.to_string(),
     };
+    if d.flags & DEFAULT_ONLY != 0 && out != d.default {
+        return Err(format!("redsim does not support '{}' yet", d.name));
+    }
     if d.flags & OFF_ONLY != 0 && out != "no" {
         return Err(format!("redsim does not support '{} {}' yet", d.name, out));
     }
@@ -288,17 +428,28 @@ impl Config {
     }
 
     /// CONFIG GET: (name, value) pairs for every setting matching any pattern.
-    pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(&'static str, &str)> {
-        let mut out = Vec::new();
-        for (i, d) in DEFS.iter().enumerate() {
-            for name in [d.name, d.alias] {
-                if name.is_empty() {
+    /// Like Redis 7.0, a pattern without glob characters is looked up directly
+    /// and echoed as typed; a glob lists canonical names and aliases.
+    pub fn matching(&self, patterns: &[&[u8]]) -> Vec<(Vec<u8>, &str)> {
+        let mut out: Vec<(Vec<u8>, &str)> = Vec::new();
+        for p in patterns {
+            if !p.iter().any(|c| matches!(c, b'[' | b'*' | b'?')) {
+                if out.iter().any(|(n, _)| n == p) {
                     continue;
                 }
-                if patterns.iter().any(|p| glob_match(p, name.as_bytes(), true))
-                    && !out.iter().any(|(n, _)| *n == name)
-                {
-                    out.push((name, self.vals[i].as_str()));
+                if let Some(i) = find_def(&String::from_utf8_lossy(p)) {
+                    out.push((p.to_vec(), self.vals[i].as_str()));
+                }
+                continue;
+            }
+            for (i, d) in DEFS.iter().enumerate() {
+                for name in [d.name, d.alias] {
+                    if name.is_empty() || !glob_match(p, name.as_bytes(), true) {
+                        continue;
+                    }
+                    if !out.iter().any(|(n, _)| n == name.as_bytes()) {
+                        out.push((name.as_bytes().to_vec(), self.vals[i].as_str()));
+                    }
                 }
             }
         }

@@ -82,7 +82,7 @@ impl RequestParser {
                 _ => return Parsed::Error("invalid multibulk length".into()),
             };
             if n > UNAUTH_ARGS_MAX && !authenticated {
-                return Parsed::Error("invalid multibulk length".into());
+                return Parsed::Error("unauthenticated multibulk length".into());
             }
             if n <= 0 {
                 return Parsed::Empty { consumed: cr + 2 };
@@ -117,7 +117,7 @@ impl RequestParser {
             };
             if len > UNAUTH_BULK_BYTES_MAX && !authenticated {
                 self.reset();
-                return Parsed::Error("invalid bulk length".into());
+                return Parsed::Error("unauthenticated bulk length".into());
             }
             let start = cr + 2;
             let end = start + len as usize;
@@ -412,12 +412,12 @@ mod tests {
         );
         assert_eq!(
             p.parse(b"*11\r\n", 1 << 20, false),
-            Parsed::Error("invalid multibulk length".into())
+            Parsed::Error("unauthenticated multibulk length".into())
         );
         let mut p = RequestParser::new();
         assert_eq!(
             p.parse(b"*1\r\n$16385\r\n", 1 << 20, false),
-            Parsed::Error("invalid bulk length".into())
+            Parsed::Error("unauthenticated bulk length".into())
         );
         let mut p = RequestParser::new();
         assert_eq!(

@@ -29,14 +29,15 @@ pub struct ServerEnv {
     pub rng_seed: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ReplyMode {
-    On,
-    Off,
-    /// Skip the reply of the next command (CLIENT REPLY SKIP).
-    SkipNext,
-    /// Skipping the current command's reply.
-    Skip,
+/// CLIENT REPLY state, as Redis's three flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReplyMode {
+    /// CLIENT REPLY OFF: no replies until ON.
+    pub off: bool,
+    /// CLIENT REPLY SKIP: drop the next command's reply.
+    pub skip_next: bool,
+    /// Dropping the current command's reply.
+    pub skip: bool,
 }
 
 #[derive(Debug)]
@@ -244,7 +245,7 @@ impl Server {
             multi_error: false,
             dirty_cas: false,
             watched: Vec::new(),
-            reply_mode: ReplyMode::On,
+            reply_mode: ReplyMode::default(),
             no_evict: false,
             close_after_reply: false,
             last_cmd: None,
@@ -315,30 +316,25 @@ impl Server {
             return None;
         }
         self.ks.now_ms = now_ms;
-        let (resp3, reply_mode, db) = {
+        let (resp3, db) = {
             let c = self.clients.get_mut(h);
             c.last_ms = now_ms;
-            if c.reply_mode == ReplyMode::SkipNext {
-                c.reply_mode = ReplyMode::Skip;
+            if c.reply_mode.skip_next {
+                c.reply_mode.skip_next = false;
+                c.reply_mode.skip = true;
             }
-            (c.resp3, c.reply_mode, c.db)
+            (c.resp3, c.db)
         };
         out.resp3 = resp3;
         let mark = out.buf.len();
         let ran = self.process(h, argv, db, out);
         let c = self.clients.get_mut(h);
-        match reply_mode {
-            ReplyMode::Off | ReplyMode::Skip => {
-                // CLIENT REPLY ON itself must be answered.
-                if c.reply_mode != ReplyMode::On || reply_mode == ReplyMode::Skip {
-                    out.buf.truncate(mark);
-                }
-                if c.reply_mode == ReplyMode::Skip {
-                    c.reply_mode = ReplyMode::On;
-                }
-            }
-            _ => {}
+        // Like Redis, the flags are read when the reply is produced: CLIENT
+        // REPLY ON clears them first, so its +OK gets through.
+        if c.reply_mode.off || c.reply_mode.skip {
+            out.buf.truncate(mark);
         }
+        c.reply_mode.skip = false;
         self.flush_touched();
         ran
     }
@@ -351,7 +347,21 @@ impl Server {
     }
 
     fn reject(&mut self, out: &mut Reply, cmd: Option<usize>, e: &CmdError, in_multi: bool, h: ClientHandle) {
-        let text = e.text();
+        let mut text = e.text();
+        if cmd.is_some_and(|c| self.table.cmds[c].fullname == "exec") {
+            // Redis's execCommandAbort: the transaction is discarded and the
+            // reason is wrapped (formatted rejections carry no "ERR ").
+            crate::cmd::conn::discard_transaction(&mut self.ks, &mut self.clients, h);
+            let reason = match e {
+                CmdError::Arity(_) => text.strip_prefix("ERR ").unwrap_or(&text).to_string(),
+                _ => text.to_string(),
+            };
+            text = format!("EXECABORT Transaction discarded because of: {reason}").into();
+            out.error(&text);
+            self.count_error(&text);
+            self.stats.cmds[cmd.unwrap_or(0)].rejected += 1;
+            return;
+        }
         out.error(&text);
         self.count_error(&text);
         if let Some(c) = cmd {
@@ -462,7 +472,13 @@ impl Server {
     }
 }
 
+/// A C string view of an argument: up to the first NUL, as Redis's `%s` prints.
+pub fn cstr(b: &[u8]) -> &[u8] {
+    b.iter().position(|&c| c == 0).map_or(b, |n| &b[..n])
+}
+
 fn trunc128(b: &[u8]) -> String {
+    let b = cstr(b);
     String::from_utf8_lossy(&b[..b.len().min(128)]).into_owned()
 }
 
@@ -474,6 +490,7 @@ fn unknown_command(argv: &[&[u8]]) -> CmdError {
             break;
         }
         let room = 128 - args.len();
+        let a = cstr(a);
         let s = String::from_utf8_lossy(&a[..a.len().min(room)]).into_owned();
         args.push('\'');
         args.push_str(&s);

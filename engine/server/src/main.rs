@@ -80,11 +80,26 @@ fn main() {
             }
         }
     };
+    if !config_file.is_empty() {
+        // Absolute before the chdir below, so CONFIG REWRITE finds it.
+        if let Ok(p) = std::fs::canonicalize(&config_file) {
+            config_file = p.display().to_string();
+        }
+    }
     let mut cfg = Config::new();
     if let Err(e) = cfg.load(file_text.as_deref(), &args) {
         eprintln!("\n*** FATAL CONFIG FILE ERROR (redsim {}) ***", env!("CARGO_PKG_VERSION"));
         eprintln!("{e}");
         std::process::exit(1);
+    }
+    // Like Redis: chdir to `dir` at startup, then report it as an absolute path.
+    let dir = cfg.get("dir").unwrap_or(".").to_string();
+    if let Err(e) = std::env::set_current_dir(&dir) {
+        eprintln!("Can't chdir to '{dir}': {e}");
+        std::process::exit(1);
+    }
+    if let Ok(cwd) = std::env::current_dir() {
+        let _ = cfg.set_startup("dir", &cwd.display().to_string());
     }
     let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -134,7 +149,7 @@ async fn run(cfg: Config, config_file: String) {
         config_file: if config_file.is_empty() {
             String::new()
         } else {
-            std::fs::canonicalize(&config_file).map(|p| p.display().to_string()).unwrap_or(config_file.clone())
+            config_file.clone()
         },
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         arch_bits: 64,

@@ -145,11 +145,11 @@ fn unauthenticated_limits_are_tighter() {
     let s = start(&["--requirepass", "secret"]);
     assert_eq!(
         send_until_close(&s, b"*11\r\n"),
-        b"-ERR Protocol error: invalid multibulk length\r\n"
+        b"-ERR Protocol error: unauthenticated multibulk length\r\n"
     );
     assert_eq!(
         send_until_close(&s, b"*1\r\n$16385\r\n"),
-        b"-ERR Protocol error: invalid bulk length\r\n"
+        b"-ERR Protocol error: unauthenticated bulk length\r\n"
     );
     let mut c = conn(&s);
     assert_eq!(roundtrip(&mut c, b"GET k\r\n", 32), b"-NOAUTH Authentication required.\r\n"[..32]);

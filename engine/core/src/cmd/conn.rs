@@ -112,7 +112,7 @@ pub fn hello(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     if !ctx.clients.get(ctx.h).authenticated {
-        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
+        return Err(CmdError::msg("NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time"));
     }
     if let Some(n) = name {
         set_name(ctx, n)?;
@@ -168,7 +168,7 @@ pub fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     c.authenticated = auth;
     c.name.clear();
     c.no_evict = false;
-    c.reply_mode = ReplyMode::On;
+    c.reply_mode = ReplyMode::default();
     ctx.db = 0;
     ctx.out.resp3 = false;
     ctx.out.simple("RESET");
@@ -418,13 +418,14 @@ pub fn client_no_evict(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 pub fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let c = ctx.clients.get_mut(ctx.h);
     if eq_ic(argv[2], "on") {
-        c.reply_mode = ReplyMode::On;
+        c.reply_mode.off = false;
+        c.reply_mode.skip = false;
         ctx.out.ok();
     } else if eq_ic(argv[2], "off") {
-        c.reply_mode = ReplyMode::Off;
+        c.reply_mode.off = true;
     } else if eq_ic(argv[2], "skip") {
-        if c.reply_mode == ReplyMode::On {
-            c.reply_mode = ReplyMode::SkipNext;
+        if !c.reply_mode.off {
+            c.reply_mode.skip_next = true;
         }
     } else {
         return Err(CmdError::Syntax);
@@ -497,7 +498,7 @@ pub fn unwatch_all(ks: &mut Keyspace, clients: &mut Clients, h: usize) {
     c.dirty_cas = false;
 }
 
-fn discard_transaction(ks: &mut Keyspace, clients: &mut Clients, h: usize) {
+pub fn discard_transaction(ks: &mut Keyspace, clients: &mut Clients, h: usize) {
     unwatch_all(ks, clients, h);
     let c = clients.get_mut(h);
     c.multi = None;

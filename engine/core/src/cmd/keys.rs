@@ -457,7 +457,8 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, abs: bool) -> CmdResult {
         return Ok(());
     }
     let ttl = if abs { exp } else { (exp - ctx.now_ms()).max(0) };
-    ctx.out.int(if ms { ttl } else { (ttl + 500) / 1000 });
+    // i128: EXPIRETIME of a PEXPIREAT near i64::MAX must not overflow.
+    ctx.out.int(if ms { ttl } else { ((i128::from(ttl) + 500) / 1000) as i64 });
     Ok(())
 }
 

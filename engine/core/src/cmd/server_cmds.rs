@@ -308,10 +308,9 @@ pub fn info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let pairs = ctx.cfg.matching(&argv[2..]);
-    let pairs: Vec<(&str, String)> = pairs.into_iter().map(|(n, v)| (n, v.to_string())).collect();
     ctx.out.map(pairs.len());
     for (n, v) in pairs {
-        ctx.out.bulk(n.as_bytes());
+        ctx.out.bulk(&n);
         ctx.out.bulk(v.as_bytes());
     }
     Ok(())
@@ -319,7 +318,7 @@ pub fn config_get(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() % 2 != 0 {
-        return Err(CmdError::Arity("config|set".into()));
+        return Err(CmdError::Syntax);
     }
     let pairs: Vec<(String, String)> = argv[2..]
         .chunks(2)
@@ -512,8 +511,9 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ctx.out.simple(&crate::digest::hex(&d));
         }
     } else {
+        let sub = crate::server::cstr(sub);
         return Err(CmdError::msg(format!(
-            "ERR unknown subcommand '{}'. Try DEBUG HELP.",
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
             String::from_utf8_lossy(&sub[..sub.len().min(128)])
         )));
     }
@@ -599,7 +599,7 @@ pub fn command_info(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     for name in &argv[2..] {
         match lookup_by_fullname(ctx, name) {
             Some(i) => ctx.out.resp3_frame(ctx.table.cmds[i].info),
-            None => ctx.out.null_array(),
+            None => ctx.out.null(),
         }
     }
     Ok(())

@@ -177,7 +177,9 @@ impl KeyTable {
     }
 
     /// Remove entry `i`, returning it.
+    /// The returned entry keeps its `expire_ms` (RENAME/MOVE carry the TTL over).
     pub fn remove_at(&mut self, i: u32) -> Entry {
+        let expire_ms = self.entry(i).expire_ms;
         self.set_expire(i, NO_EXPIRE);
         let h = self.entry(i).hash;
         let b = (h & self.mask()) as usize;
@@ -199,7 +201,8 @@ impl KeyTable {
         if let Some(idx) = self.slot_index.as_mut() {
             idx.remove(i);
         }
-        let e = self.slots[i as usize].take().expect("live entry index");
+        let mut e = self.slots[i as usize].take().expect("live entry index");
+        e.expire_ms = expire_ms;
         if i as usize + 1 == self.slots.len() {
             self.slots.pop();
             while matches!(self.slots.last(), Some(None)) {
