@@ -200,3 +200,16 @@ fn scan_returns_every_stable_key_across_writes() {
     // FLUSHDB re-creates the stable keys, so they were present throughout.
     assert_eq!(seen.len(), 500);
 }
+
+#[test]
+fn client_setinfo_is_redis_7_2_compatible() {
+    // Redis 7.2 semantics (the 7.0 reference server lacks SETINFO, so no diff test).
+    let mut t = TestServer::new();
+    assert_eq!(t.run(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"]), "+OK\r\n");
+    assert_eq!(t.run(&["CLIENT", "SETINFO", "lib-ver", "5.0.1"]), "+OK\r\n");
+    assert_eq!(t.run(&["CLIENT", "SETINFO", "lib-name", "a b"]), "-ERR lib-name cannot contain spaces, newlines or special characters.\r\n");
+    assert_eq!(t.run(&["CLIENT", "SETINFO", "color", "red"]), "-ERR Unrecognized option 'color'\r\n");
+    let info = t.run(&["CLIENT", "INFO"]);
+    assert!(info.contains(" lib-name=redis-py lib-ver=5.0.1\n"), "{info}");
+    assert!(info.contains(" cmd=client|info "), "{info}");
+}

@@ -256,3 +256,20 @@ fn pipelining_without_reading_keeps_memory_bounded() {
     assert_eq!(total, want);
     alive(&s);
 }
+
+#[test]
+fn sigterm_exits_cleanly() {
+    let mut s = start(&[]);
+    alive(&s);
+    let st = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().expect("kill");
+    assert!(st.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Ok(Some(st)) = s.child.try_wait() {
+            assert!(st.success(), "exit status {st:?}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "server did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
