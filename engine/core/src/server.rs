@@ -281,6 +281,10 @@ impl Server {
         if self.ks.active_expire_enabled {
             self.ks.active_expire_cycle(self.cfg.active_expire_effort, self.cfg.hz);
         }
+        // Between commands no entry index is held: safe to renumber.
+        for db in &mut self.ks.dbs {
+            db.table.compact_if_sparse();
+        }
         self.flush_touched();
         // Redis samples ops/sec every 100 ms into a 16-slot ring.
         let st = &mut self.stats;

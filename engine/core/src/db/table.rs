@@ -203,16 +203,9 @@ impl KeyTable {
         }
         let mut e = self.slots[i as usize].take().expect("live entry index");
         e.expire_ms = expire_ms;
-        if i as usize + 1 == self.slots.len() {
-            self.slots.pop();
-            while matches!(self.slots.last(), Some(None)) {
-                self.slots.pop();
-            }
-            let n = self.slots.len() as u32;
-            self.free.retain(|&f| f < n);
-        } else {
-            self.free.push(i);
-        }
+        // Indices stay stable inside a command: freed slots are reused, and the
+        // slab is compacted only between commands (`compact_if_sparse`).
+        self.free.push(i);
         self.len -= 1;
         if self.heads.len() > BUCKETS_MIN && self.len * 8 < self.heads.len() {
             self.resize((self.len.next_power_of_two() * 2).max(BUCKETS_MIN));
@@ -237,6 +230,34 @@ impl KeyTable {
                 self.heads[b] = i as u32;
             }
         }
+    }
+
+    /// Rebuild the slab densely when most slots are free (keeps random
+    /// sampling O(1)). Renumbers entries: call only between commands (cron).
+    pub fn compact_if_sparse(&mut self) -> bool {
+        if self.slots.len() < 64 || self.len * 4 > self.slots.len() {
+            return false;
+        }
+        let old = std::mem::take(&mut self.slots);
+        self.free.clear();
+        self.volatile.clear();
+        self.slots = Vec::with_capacity(self.len * 2);
+        for mut e in old.into_iter().flatten() {
+            let i = self.slots.len() as u32;
+            if e.expire_ms != NO_EXPIRE {
+                e.vol_pos = self.volatile.len() as u32;
+                self.volatile.push(i);
+            } else {
+                e.vol_pos = NONE;
+            }
+            self.slots.push(Some(e));
+        }
+        let buckets = self.heads.len();
+        self.resize(buckets);
+        if self.slot_index.is_some() {
+            self.enable_slot_index();
+        }
+        true
     }
 
     pub fn clear(&mut self) {
@@ -372,6 +393,32 @@ mod tests {
         t.remove(b"{a}1");
         assert_eq!(t.count_in_slot(s), Some(1));
         assert_eq!(t.keys_in_slot(s, 10), Some(vec![b"{a}2".as_slice()]));
+    }
+
+    #[test]
+    fn compaction_keeps_every_entry_and_ttl() {
+        let mut t = KeyTable::new(9);
+        for i in 0..1000u32 {
+            let idx = t.insert_new(format!("k{i}").as_bytes(), Value::Int(i64::from(i)), 0);
+            if i % 3 == 0 {
+                t.set_expire(idx, 1000 + i64::from(i));
+            }
+        }
+        for i in 0..1000u32 {
+            if i % 10 != 0 {
+                t.remove(format!("k{i}").as_bytes());
+            }
+        }
+        assert!(t.compact_if_sparse());
+        t.check();
+        assert_eq!(t.len(), 100);
+        assert_eq!(t.slots.len(), 100);
+        for i in (0..1000u32).step_by(10) {
+            let idx = t.find(format!("k{i}").as_bytes()).unwrap_or(NONE);
+            assert_ne!(idx, NONE);
+            let want = if i % 3 == 0 { 1000 + i64::from(i) } else { NO_EXPIRE };
+            assert_eq!(t.entry(idx).expire_ms, want);
+        }
     }
 
     #[test]
