@@ -387,8 +387,28 @@ impl ConnPair {
     /// and compare the union of returned elements as a set. An error reply or
     /// a malformed page ends the iteration and is compared as is.
     pub fn scan_all<A: AsRef<[u8]>>(&mut self, cmd: &[u8], args: &[A]) -> Outcome {
-        let redis = scan_side(&mut self.redis, cmd, args);
-        let redsim = scan_side(&mut self.redsim, cmd, args);
+        let redis = scan_side(&mut self.redis, &[cmd], args, 1);
+        let redsim = scan_side(&mut self.redsim, &[cmd], args, 1);
+        let mismatch = compare(&Compare::Exact, &redis, &redsim);
+        Outcome {
+            redis,
+            redsim,
+            mismatch,
+        }
+    }
+
+    /// Full `CMD key cursor ARGS...` iteration (HSCAN/SSCAN/ZSCAN): the union
+    /// of elements, grouped `group` at a time (2 = field/value or
+    /// member/score pairs), compared as a set.
+    pub fn key_scan_all<A: AsRef<[u8]>>(
+        &mut self,
+        cmd: &[u8],
+        key: &[u8],
+        args: &[A],
+        group: usize,
+    ) -> Outcome {
+        let redis = scan_side(&mut self.redis, &[cmd, key], args, group);
+        let redsim = scan_side(&mut self.redsim, &[cmd, key], args, group);
         let mismatch = compare(&Compare::Exact, &redis, &redsim);
         Outcome {
             redis,
@@ -398,11 +418,17 @@ impl ConnPair {
     }
 }
 
-fn scan_side<A: AsRef<[u8]>>(conn: &mut Conn, cmd: &[u8], args: &[A]) -> Result<Reply, ReplyError> {
+fn scan_side<A: AsRef<[u8]>>(
+    conn: &mut Conn,
+    prefix: &[&[u8]],
+    args: &[A],
+    group: usize,
+) -> Result<Reply, ReplyError> {
     let mut cursor = b"0".to_vec();
     let mut all = BTreeSet::new();
     for _ in 0..100_000 {
-        let mut full: Vec<Vec<u8>> = vec![cmd.to_vec(), cursor.clone()];
+        let mut full: Vec<Vec<u8>> = prefix.iter().map(|p| p.to_vec()).collect();
+        full.push(cursor.clone());
         full.extend(args.iter().map(|a| a.as_ref().to_vec()));
         let rep = conn.call(&full)?;
         let (next, keys) = match rep.value.elements() {
@@ -412,7 +438,14 @@ fn scan_side<A: AsRef<[u8]>>(conn: &mut Conn, cmd: &[u8], args: &[A]) -> Result<
             },
             _ => return Ok(rep),
         };
-        all.extend(keys.into_iter().map(|k| k.encode()));
+        if group <= 1 {
+            all.extend(keys.into_iter().map(|k| k.encode()));
+        } else {
+            all.extend(
+                keys.chunks(group)
+                    .map(|g| Value::Array(g.to_vec()).encode()),
+            );
+        }
         if next == b"0" {
             let items: Vec<Value> = all
                 .into_iter()

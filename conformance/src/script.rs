@@ -19,6 +19,7 @@
 //! | `@approx TOL CMD` | non-negative integers within +-TOL |
 //! | `@noreply CMD` | send without reading a reply (CLIENT REPLY OFF/SKIP) |
 //! | `@scan [ARGS...]` | full `SCAN cursor ARGS...` iteration, union of keys compared as a set |
+//! | `@keyscan CMD KEY [ARGS...]` | full `CMD KEY cursor ARGS...` iteration (HSCAN/SSCAN/ZSCAN); union of elements compared as a set (HSCAN/ZSCAN: as a set of pairs) |
 //! | `@sleep MS` | pause |
 //! | `@raw BYTES...` | send the bytes (tokens concatenated, use `"\r\n"` escapes) on a fresh connection; compare everything read until close or 200 ms idle, and whether the server closed |
 //! | `@raw-repeat N UNIT [BYTES...]` | like `@raw` with UNIT repeated N times, then BYTES |
@@ -60,6 +61,11 @@ pub enum Action {
         noreply: bool,
     },
     Scan {
+        args: Vec<Vec<u8>>,
+    },
+    KeyScan {
+        cmd: Vec<u8>,
+        key: Vec<u8>,
         args: Vec<Vec<u8>>,
     },
     Sleep(u64),
@@ -184,6 +190,15 @@ impl Script {
                         let mut bytes = unit.repeat(n);
                         bytes.extend(it.by_ref().flatten());
                         action = Some(Some(Action::Raw(bytes)));
+                    }
+                    "@keyscan" => {
+                        let cmd = it.next().ok_or_else(|| err("@keyscan needs a command"))?;
+                        let key = it.next().ok_or_else(|| err("@keyscan needs a key"))?;
+                        action = Some(Some(Action::KeyScan {
+                            cmd,
+                            key,
+                            args: it.by_ref().collect(),
+                        }))
                     }
                     "@scan" => {
                         action = Some(Some(Action::Scan {
@@ -474,6 +489,31 @@ impl<'a> Runner<'a> {
                 let o = self.conn(step.conn, step.line)?.scan_all(b"SCAN", args);
                 self.report.cases += 1;
                 self.report.commands.insert("SCAN".into());
+                let _ = writeln!(
+                    self.report.transcript,
+                    "{prefix}{shown}\n{}",
+                    pair::render(&Compare::Exact, &o.redis)
+                );
+                if let Some(d) = o.mismatch.clone() {
+                    self.mismatch(step.line, shown, d);
+                }
+                self.heal(step.conn, &o)?;
+            }
+            Action::KeyScan { cmd, key, args } => {
+                let mut all = vec![cmd.clone(), key.clone()];
+                all.extend(args.iter().cloned());
+                let shown = format!("@keyscan {}", resp::render_args(&all));
+                let group = if cmd.eq_ignore_ascii_case(b"HSCAN") || cmd.eq_ignore_ascii_case(b"ZSCAN") {
+                    2
+                } else {
+                    1
+                };
+                let o = self
+                    .conn(step.conn, step.line)?
+                    .key_scan_all(cmd, key, args, group);
+                self.report.cases += 1;
+                let (top, _) = command_names(&all);
+                self.report.commands.extend(top);
                 let _ = writeln!(
                     self.report.transcript,
                     "{prefix}{shown}\n{}",

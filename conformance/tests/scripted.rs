@@ -78,6 +78,8 @@ case_files!(
     server,
     transactions,
     protocol,
+    sets,
+    hashes,
     auth
 );
 

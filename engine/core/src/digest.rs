@@ -35,6 +35,8 @@ pub fn object_digest(d: &mut Digest, e: &Entry) {
     match &e.val {
         Value::Str { data, .. } => mix_digest(d, data),
         Value::Int(n) => mix_digest(d, &crate::util::i64_bytes(*n)),
+        Value::Hash(h) => h.digest(d),
+        Value::Set(s) => s.digest(d),
     }
     if e.expire_ms != NO_EXPIRE {
         xor_digest(d, b"!!expire!!");

@@ -55,6 +55,25 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
     Some(v)
 }
 
+/// Redis's parseScanCursorOrReply: `strtoul` semantics (optional sign,
+/// negative values wrap, empty string is 0), no leading space, no overflow.
+pub fn parse_scan_cursor(s: &[u8]) -> Option<u64> {
+    let (neg, digits) = match s.first() {
+        None => return Some(0),
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        Some(_) => (false, s),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for &d in digits {
+        v = v.checked_mul(10)?.checked_add(u64::from(d - b'0'))?;
+    }
+    Some(if neg { v.wrapping_neg() } else { v })
+}
+
 /// Append the decimal form of `v` to `out` without allocating.
 pub fn push_i64(out: &mut Vec<u8>, v: i64) {
     let mut buf = [0u8; 20];

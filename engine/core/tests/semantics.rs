@@ -213,3 +213,25 @@ fn client_setinfo_is_redis_7_2_compatible() {
     assert!(info.contains(" lib-name=redis-py lib-ver=5.0.1\n"), "{info}");
     assert!(info.contains(" cmd=client|info "), "{info}");
 }
+
+#[test]
+fn scan_cursor_parses_like_strtoul() {
+    // Redis 7.0.15 accepts these (checked on the real server); regression: SCAN refused them.
+    let mut t = TestServer::new();
+    assert_eq!(t.run(&["SCAN", ""]), "*2\r\n$1\r\n0\r\n*0\r\n");
+    assert_eq!(t.run(&["SCAN", "+0"]), "*2\r\n$1\r\n0\r\n*0\r\n");
+    assert!(t.run(&["SCAN", "-1"]).starts_with("*2\r\n"));
+    assert_eq!(t.run(&["SCAN", " 1"]), "-ERR invalid cursor\r\n");
+    assert_eq!(t.run(&["SCAN", "18446744073709551616"]), "-ERR invalid cursor\r\n");
+}
+
+#[test]
+fn random_member_repeats_are_bounded() {
+    // Redis would stream 2^63 replies; redsim refuses counts past 2^24.
+    let mut t = TestServer::new();
+    t.run(&["SADD", "s", "a", "b"]);
+    t.run(&["HSET", "h", "f", "v"]);
+    assert_eq!(t.run(&["SRANDMEMBER", "s", "-16777217"]), "-ERR value is out of range\r\n");
+    assert_eq!(t.run(&["HRANDFIELD", "h", "-16777217"]), "-ERR value is out of range\r\n");
+    assert!(t.run(&["SRANDMEMBER", "s", "-3"]).starts_with("*3\r\n"));
+}

@@ -563,6 +563,8 @@ pub fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             Some(i) => match &ctx.ks.entry(db, *i).val {
                 Value::Str { data, .. } => data,
                 Value::Int(_) => next_int.next().map_or(&[][..], |v| v.as_slice()),
+                // Unreachable: non-strings were rejected with WRONGTYPE above.
+                _ => &[],
             },
         };
         srcs.push(s);

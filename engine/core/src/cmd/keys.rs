@@ -102,7 +102,7 @@ pub fn keys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let Some(mut cursor) = crate::util::parse_u64(argv[1]) else {
+    let Some(mut cursor) = crate::util::parse_scan_cursor(argv[1]) else {
         return Err(CmdError::msg("ERR invalid cursor"));
     };
     let mut count: i64 = 10;

@@ -10,8 +10,10 @@
 
 pub mod bitmap;
 pub mod conn;
+pub mod hash;
 pub mod keys;
 pub mod server_cmds;
+pub mod set;
 pub mod spec;
 mod spec_gen;
 pub mod string;
@@ -110,6 +112,39 @@ const BINDINGS: &[(&str, Handler)] = &[
     ("bitop", bitmap::bitop),
     ("bitfield", bitmap::bitfield),
     ("bitfield_ro", bitmap::bitfield_ro),
+    ("hset", hash::hset),
+    ("hsetnx", hash::hsetnx),
+    ("hget", hash::hget),
+    ("hmget", hash::hmget),
+    ("hmset", hash::hmset),
+    ("hgetall", hash::hgetall),
+    ("hkeys", hash::hkeys),
+    ("hvals", hash::hvals),
+    ("hlen", hash::hlen),
+    ("hexists", hash::hexists),
+    ("hdel", hash::hdel),
+    ("hstrlen", hash::hstrlen),
+    ("hincrby", hash::hincrby),
+    ("hincrbyfloat", hash::hincrbyfloat),
+    ("hrandfield", hash::hrandfield),
+    ("hscan", hash::hscan),
+    ("sadd", set::sadd),
+    ("srem", set::srem),
+    ("scard", set::scard),
+    ("sismember", set::sismember),
+    ("smismember", set::smismember),
+    ("smembers", set::smembers),
+    ("spop", set::spop),
+    ("srandmember", set::srandmember),
+    ("smove", set::smove),
+    ("sinter", set::sinter),
+    ("sintercard", set::sintercard),
+    ("sinterstore", set::sinterstore),
+    ("sunion", set::sunion),
+    ("sunionstore", set::sunionstore),
+    ("sdiff", set::sdiff),
+    ("sdiffstore", set::sdiffstore),
+    ("sscan", set::sscan),
     ("del", keys::del),
     ("unlink", keys::del),
     ("exists", keys::exists),
@@ -300,11 +335,12 @@ pub fn arg_i64(a: &[u8]) -> Result<i64, CmdError> {
     crate::util::parse_i64(a).ok_or(CmdError::NotInteger)
 }
 
-/// Store a reply for a string-valued entry.
+/// Store a reply for a string-valued entry (callers check the type first).
 pub fn reply_value(out: &mut Reply, v: &crate::db::Value) {
     match v {
         crate::db::Value::Str { data, .. } => out.bulk(data),
         crate::db::Value::Int(n) => out.bulk_i64(*n),
+        _ => out.null(),
     }
 }
 

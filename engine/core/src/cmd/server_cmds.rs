@@ -486,6 +486,7 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let len = match &e.val {
             crate::db::Value::Int(_) => 5,
             crate::db::Value::Str { data, .. } => data.len() + 1,
+            v => v.heap_bytes(),
         };
         let s = format!(
             "Value at:{:#x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",

@@ -275,7 +275,6 @@ pub fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             let cur_len = match &ctx.ks.entry(db, i).val {
                 Value::Str { data, .. } => data.len(),
                 Value::Int(n) => crate::util::i64_bytes(*n).len(),
-                #[allow(unreachable_patterns)]
                 _ => return Err(CmdError::WrongType),
             };
             check_len(ctx, cur_len as u64, argv[2].len() as u64)?;
@@ -296,7 +295,6 @@ pub fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(i) => match &ctx.ks.entry(ctx.db, i).val {
             Value::Str { data, .. } => data.len(),
             Value::Int(n) => crate::util::i64_bytes(*n).len(),
-            #[allow(unreachable_patterns)]
             _ => return Err(CmdError::WrongType),
         },
     };
@@ -360,7 +358,6 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             let olen = match &ctx.ks.entry(db, i).val {
                 Value::Str { data, .. } => data.len(),
                 Value::Int(n) => crate::util::i64_bytes(*n).len(),
-                #[allow(unreachable_patterns)]
                 _ => return Err(CmdError::WrongType),
             };
             if value.is_empty() {
@@ -395,7 +392,6 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], incr: i64) -> CmdResult {
         Some(i) => match &ctx.ks.entry(db, i).val {
             Value::Int(n) => *n,
             Value::Str { data, .. } => crate::util::parse_i64(data).ok_or(CmdError::NotInteger)?,
-            #[allow(unreachable_patterns)]
             _ => return Err(CmdError::WrongType),
         },
     };

@@ -6,6 +6,8 @@
 //! returned by a lookup: it is deleted on the spot (lazy expiry), counted in
 //! `expired_keys`, and WATCHers of it are flagged.
 
+pub mod hash;
+pub mod set;
 pub mod slots;
 pub mod table;
 pub mod value;

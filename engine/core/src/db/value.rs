@@ -13,6 +13,8 @@ pub enum Value {
     Int(i64),
     /// `embstr` is true while the value still has Redis's embstr encoding.
     Str { data: Vec<u8>, embstr: bool },
+    Hash(Box<super::hash::HashVal>),
+    Set(Box<super::set::SetVal>),
 }
 
 impl Value {
@@ -40,6 +42,8 @@ impl Value {
     pub fn type_name(&self) -> &'static str {
         match self {
             Value::Int(_) | Value::Str { .. } => "string",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
         }
     }
 
@@ -47,6 +51,8 @@ impl Value {
     pub fn type_code(&self) -> u32 {
         match self {
             Value::Int(_) | Value::Str { .. } => 0,
+            Value::Set(_) => 2,
+            Value::Hash(_) => 4,
         }
     }
 
@@ -55,6 +61,8 @@ impl Value {
             Value::Int(_) => "int",
             Value::Str { embstr: true, .. } => "embstr",
             Value::Str { embstr: false, .. } => "raw",
+            Value::Hash(h) => h.encoding(),
+            Value::Set(s) => s.encoding(),
         }
     }
 
@@ -71,6 +79,7 @@ impl Value {
                 crate::util::push_i64(scratch, *v);
                 Some(scratch)
             }
+            _ => None,
         }
     }
 
@@ -84,7 +93,7 @@ impl Value {
                 *embstr = false;
                 Some(data)
             }
-            Value::Int(_) => None,
+            _ => None,
         }
     }
 
@@ -93,6 +102,8 @@ impl Value {
         match self {
             Value::Int(_) => 0,
             Value::Str { data, .. } => data.capacity(),
+            Value::Hash(h) => h.heap_bytes(),
+            Value::Set(s) => s.heap_bytes(),
         }
     }
 }
