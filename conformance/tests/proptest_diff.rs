@@ -167,6 +167,15 @@ fn unix_millis() -> BoxedStrategy<Vec<u8>> {
     ])
 }
 
+fn field() -> BoxedStrategy<Vec<u8>> {
+    pick(&["f1", "f2", "f3", "f4", "1"])
+}
+
+/// Set members: integers (intset) and words (hashtable).
+fn member() -> BoxedStrategy<Vec<u8>> {
+    pick(&["1", "2", "3", "10", "-5", "a", "b", "xyz"])
+}
+
 fn cmd(args: Vec<Vec<u8>>) -> Cmd {
     Cmd {
         args,
@@ -472,6 +481,28 @@ fn command() -> BoxedStrategy<Cmd> {
         ),
         (1, k().prop_map(|k| cmd(vec![b("PERSIST"), k])).boxed()),
         (2, k().prop_map(|k| cmd(vec![b("OBJECT"), b("ENCODING"), k])).boxed()),
+        // hashes
+        (3, (k(), prop::collection::vec((field(), value()), 1..4)).prop_map(|(k, fv)| cmd(join(vec![vec![b("HSET"), k], fv.into_iter().flat_map(|(f, v)| [f, v]).collect()]))).boxed()),
+        (1, (k(), field(), value()).prop_map(|(k, f, v)| cmd(vec![b("HSETNX"), k, f, v])).boxed()),
+        (2, (k(), field()).prop_map(|(k, f)| cmd(vec![b("HGET"), k, f])).boxed()),
+        (1, (k(), prop::collection::vec(field(), 1..4)).prop_map(|(k, fs)| cmd(join(vec![vec![b("HMGET"), k], fs]))).boxed()),
+        (1, (k(), prop::collection::vec(field(), 1..3)).prop_map(|(k, fs)| cmd(join(vec![vec![b("HDEL"), k], fs]))).boxed()),
+        (1, (pick(&["HLEN", "HGETALL", "HKEYS", "HVALS"]), k()).prop_map(|(c, k)| with(Cmp::Unordered, vec![c, k])).boxed()),
+        (1, (pick(&["HEXISTS", "HSTRLEN"]), k(), field()).prop_map(|(c, k, f)| cmd(vec![c, k, f])).boxed()),
+        (1, (k(), field(), int_arg()).prop_map(|(k, f, n)| cmd(vec![b("HINCRBY"), k, f, n])).boxed()),
+        (1, (k(), field(), float_arg()).prop_map(|(k, f, n)| cmd(vec![b("HINCRBYFLOAT"), k, f, n])).boxed()),
+        (1, (k(), pick(&["1", "-3", "0"])).prop_map(|(k, n)| with(Cmp::Shape, vec![b("HRANDFIELD"), k, n])).boxed()),
+        // sets (SPOP left out: it changes state at random)
+        (3, (k(), prop::collection::vec(member(), 1..4)).prop_map(|(k, ms)| cmd(join(vec![vec![b("SADD"), k], ms]))).boxed()),
+        (1, (k(), prop::collection::vec(member(), 1..3)).prop_map(|(k, ms)| cmd(join(vec![vec![b("SREM"), k], ms]))).boxed()),
+        (1, (pick(&["SCARD", "SMEMBERS"]), k()).prop_map(|(c, k)| with(Cmp::Unordered, vec![c, k])).boxed()),
+        (1, (k(), member()).prop_map(|(k, m)| cmd(vec![b("SISMEMBER"), k, m])).boxed()),
+        (1, (k(), prop::collection::vec(member(), 1..4)).prop_map(|(k, ms)| cmd(join(vec![vec![b("SMISMEMBER"), k], ms]))).boxed()),
+        (1, (k(), k(), member()).prop_map(|(a, d, m)| cmd(vec![b("SMOVE"), a, d, m])).boxed()),
+        (2, (pick(&["SINTER", "SUNION", "SDIFF"]), prop::collection::vec(k(), 1..4)).prop_map(|(c, ks)| with(Cmp::Unordered, join(vec![vec![c], ks]))).boxed()),
+        (1, (pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), k(), prop::collection::vec(k(), 1..4)).prop_map(|(c, d, ks)| cmd(join(vec![vec![c, d], ks]))).boxed()),
+        (1, prop::collection::vec(k(), 1..4).prop_map(|ks| cmd(join(vec![vec![b("SINTERCARD"), b(&ks.len().to_string())], ks]))).boxed()),
+        (1, (k(), pick(&["1", "-3", "0"])).prop_map(|(k, n)| with(Cmp::Shape, vec![b("SRANDMEMBER"), k, n])).boxed()),
         (4, fuzz()),
     ];
     Union::new_weighted(arms).boxed()
