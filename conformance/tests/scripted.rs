@@ -80,12 +80,13 @@ case_files!(
     protocol,
     sets,
     hashes,
+    lists,
+    zsets,
     auth
 );
 
-/// WRONGTYPE cases need a non-string type (lists, hashes, sets) in redsim.
+/// WRONGTYPE: string commands against lists, hashes and sets.
 #[test]
-#[ignore = "needs non-string types (lists/hashes/sets) in redsim"]
 fn wrongtype() {
     run_case("wrongtype");
 }

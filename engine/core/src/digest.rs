@@ -37,6 +37,8 @@ pub fn object_digest(d: &mut Digest, e: &Entry) {
         Value::Int(n) => mix_digest(d, &crate::util::i64_bytes(*n)),
         Value::Hash(h) => h.digest(d),
         Value::Set(s) => s.digest(d),
+        Value::List(l) => l.digest(d),
+        Value::ZSet(z) => z.digest(d),
     }
     if e.expire_ms != NO_EXPIRE {
         xor_digest(d, b"!!expire!!");

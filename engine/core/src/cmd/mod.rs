@@ -12,11 +12,13 @@ pub mod bitmap;
 pub mod conn;
 pub mod hash;
 pub mod keys;
+pub mod list;
 pub mod server_cmds;
 pub mod set;
 pub mod spec;
 mod spec_gen;
 pub mod string;
+pub mod zset;
 
 use std::collections::HashMap as StdHashMap;
 
@@ -145,6 +147,55 @@ const BINDINGS: &[(&str, Handler)] = &[
     ("sdiff", set::sdiff),
     ("sdiffstore", set::sdiffstore),
     ("sscan", set::sscan),
+    ("lpush", list::lpush),
+    ("rpush", list::rpush),
+    ("lpushx", list::lpushx),
+    ("rpushx", list::rpushx),
+    ("lpop", list::lpop),
+    ("rpop", list::rpop),
+    ("lrange", list::lrange),
+    ("lindex", list::lindex),
+    ("lset", list::lset),
+    ("linsert", list::linsert),
+    ("llen", list::llen),
+    ("lpos", list::lpos),
+    ("lrem", list::lrem),
+    ("ltrim", list::ltrim),
+    ("lmove", list::lmove),
+    ("rpoplpush", list::rpoplpush),
+    ("lmpop", list::lmpop),
+    ("zadd", zset::zadd),
+    ("zincrby", zset::zincrby),
+    ("zrem", zset::zrem),
+    ("zcard", zset::zcard),
+    ("zscore", zset::zscore),
+    ("zmscore", zset::zmscore),
+    ("zrank", zset::zrank),
+    ("zrevrank", zset::zrevrank),
+    ("zcount", zset::zcount),
+    ("zlexcount", zset::zlexcount),
+    ("zrange", zset::zrange),
+    ("zrangestore", zset::zrangestore),
+    ("zrangebyscore", zset::zrangebyscore),
+    ("zrevrangebyscore", zset::zrevrangebyscore),
+    ("zrangebylex", zset::zrangebylex),
+    ("zrevrangebylex", zset::zrevrangebylex),
+    ("zrevrange", zset::zrevrange),
+    ("zremrangebyrank", zset::zremrangebyrank),
+    ("zremrangebyscore", zset::zremrangebyscore),
+    ("zremrangebylex", zset::zremrangebylex),
+    ("zunion", zset::zunion),
+    ("zinter", zset::zinter),
+    ("zdiff", zset::zdiff),
+    ("zunionstore", zset::zunionstore),
+    ("zinterstore", zset::zinterstore),
+    ("zdiffstore", zset::zdiffstore),
+    ("zintercard", zset::zintercard),
+    ("zpopmin", zset::zpopmin),
+    ("zpopmax", zset::zpopmax),
+    ("zmpop", zset::zmpop),
+    ("zrandmember", zset::zrandmember),
+    ("zscan", zset::zscan),
     ("del", keys::del),
     ("unlink", keys::del),
     ("exists", keys::exists),

@@ -7,9 +7,11 @@
 //! `expired_keys`, and WATCHers of it are flagged.
 
 pub mod hash;
+pub mod list;
 pub mod set;
 pub mod slots;
 pub mod table;
+pub mod zset;
 pub mod value;
 
 use std::collections::HashMap;

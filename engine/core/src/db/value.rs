@@ -15,6 +15,8 @@ pub enum Value {
     Str { data: Vec<u8>, embstr: bool },
     Hash(Box<super::hash::HashVal>),
     Set(Box<super::set::SetVal>),
+    List(Box<super::list::ListVal>),
+    ZSet(Box<super::zset::ZSetVal>),
 }
 
 impl Value {
@@ -44,6 +46,8 @@ impl Value {
             Value::Int(_) | Value::Str { .. } => "string",
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
+            Value::List(_) => "list",
+            Value::ZSet(_) => "zset",
         }
     }
 
@@ -51,7 +55,9 @@ impl Value {
     pub fn type_code(&self) -> u32 {
         match self {
             Value::Int(_) | Value::Str { .. } => 0,
+            Value::List(_) => 1,
             Value::Set(_) => 2,
+            Value::ZSet(_) => 3,
             Value::Hash(_) => 4,
         }
     }
@@ -63,6 +69,8 @@ impl Value {
             Value::Str { embstr: false, .. } => "raw",
             Value::Hash(h) => h.encoding(),
             Value::Set(s) => s.encoding(),
+            Value::List(l) => l.encoding(),
+            Value::ZSet(z) => z.encoding(),
         }
     }
 
@@ -104,6 +112,8 @@ impl Value {
             Value::Str { data, .. } => data.capacity(),
             Value::Hash(h) => h.heap_bytes(),
             Value::Set(s) => s.heap_bytes(),
+            Value::List(l) => l.heap_bytes(),
+            Value::ZSet(z) => z.heap_bytes(),
         }
     }
 }
