@@ -503,6 +503,32 @@ fn command() -> BoxedStrategy<Cmd> {
         (1, (pick(&["SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"]), k(), prop::collection::vec(k(), 1..4)).prop_map(|(c, d, ks)| cmd(join(vec![vec![c, d], ks]))).boxed()),
         (1, prop::collection::vec(k(), 1..4).prop_map(|ks| cmd(join(vec![vec![b("SINTERCARD"), b(&ks.len().to_string())], ks]))).boxed()),
         (1, (k(), pick(&["1", "-3", "0"])).prop_map(|(k, n)| with(Cmp::Shape, vec![b("SRANDMEMBER"), k, n])).boxed()),
+        // lists
+        (3, (pick(&["LPUSH", "RPUSH", "LPUSHX", "RPUSHX"]), k(), prop::collection::vec(member(), 1..4)).prop_map(|(c, k, ms)| cmd(join(vec![vec![c, k], ms]))).boxed()),
+        (2, (pick(&["LPOP", "RPOP"]), k(), pick(&["", "1", "2", "0", "-1"])).prop_map(|(c, k, n)| cmd(if n.is_empty() { vec![c, k] } else { vec![c, k, n] })).boxed()),
+        (2, (k(), small_offset(), small_offset()).prop_map(|(k, a, z)| cmd(vec![b("LRANGE"), k, a, z])).boxed()),
+        (1, (k(), small_offset()).prop_map(|(k, i)| cmd(vec![b("LINDEX"), k, i])).boxed()),
+        (1, (k(), small_offset(), member()).prop_map(|(k, i, m)| cmd(vec![b("LSET"), k, i, m])).boxed()),
+        (1, (k(), pick(&["BEFORE", "AFTER"]), member(), member()).prop_map(|(k, w, p, m)| cmd(vec![b("LINSERT"), k, w, p, m])).boxed()),
+        (1, (k(), pick(&["0", "1", "-1", "2"]), member()).prop_map(|(k, n, m)| cmd(vec![b("LREM"), k, n, m])).boxed()),
+        (1, (k(), small_offset(), small_offset()).prop_map(|(k, a, z)| cmd(vec![b("LTRIM"), k, a, z])).boxed()),
+        (1, (k(), member()).prop_map(|(k, m)| cmd(vec![b("LPOS"), k, m, b("COUNT"), b("0")])).boxed()),
+        (1, (k(), k(), pick(&["LEFT", "RIGHT"]), pick(&["LEFT", "RIGHT"])).prop_map(|(a, d, x, y)| cmd(vec![b("LMOVE"), a, d, x, y])).boxed()),
+        (1, k().prop_map(|k| cmd(vec![b("LLEN"), k])).boxed()),
+        // sorted sets (ZRANDMEMBER/ZSCAN left out: random or cursor-dependent)
+        (3, (k(), prop::collection::vec((pick(&["1", "2", "-1", "0.5", "inf", "2"]), member()), 1..4), pick(&["", "NX", "XX", "GT", "LT", "CH"])).prop_map(|(k, sm, f)| {
+            let mut a = vec![b("ZADD"), k];
+            if !f.is_empty() { a.push(f); }
+            a.extend(sm.into_iter().flat_map(|(sc, m)| [sc, m]));
+            cmd(a)
+        }).boxed()),
+        (1, (k(), pick(&["1", "-2.5", "abc"]), member()).prop_map(|(k, n, m)| cmd(vec![b("ZINCRBY"), k, n, m])).boxed()),
+        (1, (k(), prop::collection::vec(member(), 1..3)).prop_map(|(k, ms)| cmd(join(vec![vec![b("ZREM"), k], ms]))).boxed()),
+        (1, (pick(&["ZSCORE", "ZRANK", "ZREVRANK"]), k(), member()).prop_map(|(c, k, m)| cmd(vec![c, k, m])).boxed()),
+        (2, (k(), small_offset(), small_offset(), pick(&["", "WITHSCORES", "REV"])).prop_map(|(k, a, z, o)| cmd(if o.is_empty() { vec![b("ZRANGE"), k, a, z] } else { vec![b("ZRANGE"), k, a, z, o] })).boxed()),
+        (1, (k(), pick(&["-inf", "(0", "1"]), pick(&["+inf", "(2", "1"])).prop_map(|(k, a, z)| cmd(vec![b("ZRANGEBYSCORE"), k, a, z, b("WITHSCORES")])).boxed()),
+        (1, (pick(&["ZCARD", "ZPOPMIN", "ZPOPMAX"]), k()).prop_map(|(c, k)| cmd(vec![c, k])).boxed()),
+        (1, (pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), k(), prop::collection::vec(k(), 1..3)).prop_map(|(c, d, ks)| cmd(join(vec![vec![c, d, b(&ks.len().to_string())], ks]))).boxed()),
         (4, fuzz()),
     ];
     Union::new_weighted(arms).boxed()
