@@ -19,6 +19,9 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
 fi
 redis-server --version
 
+echo "==> formatting"
+cargo fmt --all --check
+
 echo "==> build (tokio flavour)"
 cargo build --release -p redsim-server
 export REDSIM_SERVER_BIN="$ROOT/target/release/redsim-server"

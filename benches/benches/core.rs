@@ -7,7 +7,12 @@ use redsim_core::resp::{Parsed, Reply, RequestParser};
 use redsim_core::{Server, ServerEnv};
 
 fn server() -> (Server, usize) {
-    let env = ServerEnv { start_ms: 1_700_000_000_000, rng_seed: 1, version: "7.0.15".into(), ..Default::default() };
+    let env = ServerEnv {
+        start_ms: 1_700_000_000_000,
+        rng_seed: 1,
+        version: "7.0.15".into(),
+        ..Default::default()
+    };
     let mut srv = Server::new(Config::new(), env);
     let h = srv.new_client("127.0.0.1:1".into(), "127.0.0.1:6379".into(), 1, 0);
     (srv, h)
@@ -27,7 +32,9 @@ fn pipeline(cmds: &[Vec<&[u8]>]) -> Vec<u8> {
 }
 
 fn bench_parse(c: &mut Criterion) {
-    let cmds: Vec<Vec<&[u8]>> = (0..16).map(|_| vec![b"SET".as_slice(), b"key:000123456", b"xxx"]).collect();
+    let cmds: Vec<Vec<&[u8]>> = (0..16)
+        .map(|_| vec![b"SET".as_slice(), b"key:000123456", b"xxx"])
+        .collect();
     let buf = pipeline(&cmds);
     let mut g = c.benchmark_group("resp");
     g.throughput(Throughput::Elements(16));
@@ -49,7 +56,9 @@ fn bench_parse(c: &mut Criterion) {
 fn bench_commands(c: &mut Criterion) {
     let mut g = c.benchmark_group("dispatch");
     g.throughput(Throughput::Elements(1));
-    let keys: Vec<Vec<u8>> = (0..100_000).map(|i| format!("key:{i:012}").into_bytes()).collect();
+    let keys: Vec<Vec<u8>> = (0..100_000)
+        .map(|i| format!("key:{i:012}").into_bytes())
+        .collect();
     g.bench_function("set_100k_keys", |b| {
         let (mut srv, h) = server();
         let mut out = Reply::new();

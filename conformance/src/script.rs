@@ -503,11 +503,12 @@ impl<'a> Runner<'a> {
                 let mut all = vec![cmd.clone(), key.clone()];
                 all.extend(args.iter().cloned());
                 let shown = format!("@keyscan {}", resp::render_args(&all));
-                let group = if cmd.eq_ignore_ascii_case(b"HSCAN") || cmd.eq_ignore_ascii_case(b"ZSCAN") {
-                    2
-                } else {
-                    1
-                };
+                let group =
+                    if cmd.eq_ignore_ascii_case(b"HSCAN") || cmd.eq_ignore_ascii_case(b"ZSCAN") {
+                        2
+                    } else {
+                        1
+                    };
                 let o = self
                     .conn(step.conn, step.line)?
                     .key_scan_all(cmd, key, args, group);

@@ -20,7 +20,10 @@ fn client(port: u16, resp3: bool) -> Connection {
     } else {
         format!("redis://127.0.0.1:{port}/")
     };
-    redis::Client::open(url).expect("url").get_connection().expect("connect")
+    redis::Client::open(url)
+        .expect("url")
+        .get_connection()
+        .expect("connect")
 }
 
 /// Everything a typical application does, returned as plain values.
@@ -31,10 +34,18 @@ fn workload(c: &mut Connection) -> RedisResult<Vec<String>> {
     out.push(c.get::<_, String>("user:1")?);
     out.push(format!("{:?}", c.get::<_, Option<String>>("nope")?));
     out.push(c.incr::<_, _, i64>("hits", 5)?.to_string());
-    out.push(format!("{:?}", c.mget::<_, Vec<Option<String>>>(&["user:1", "nope", "hits"])?));
+    out.push(format!(
+        "{:?}",
+        c.mget::<_, Vec<Option<String>>>(&["user:1", "nope", "hits"])?
+    ));
     c.set_ex::<_, _, ()>("session", "s", 100)?;
     out.push(c.ttl::<_, i64>("session")?.to_string());
-    let (a, b): (String, i64) = redis::pipe().set("p", "q").ignore().get("p").incr("hits", 1).query(c)?;
+    let (a, b): (String, i64) = redis::pipe()
+        .set("p", "q")
+        .ignore()
+        .get("p")
+        .incr("hits", 1)
+        .query(c)?;
     out.push(format!("{a} {b}"));
     // Optimistic locking: WATCH + MULTI/EXEC retried by the library.
     let v: (i64,) = redis::transaction(c, &["hits"], |con, pipe| {
@@ -60,7 +71,11 @@ fn workload(c: &mut Connection) -> RedisResult<Vec<String>> {
     out.push(format!("{:?}", info.get::<String>("role")));
     out.push(c.del::<_, i64>(&["p", "nope"])?.to_string());
     out.push(c.exists::<_, i64>("p")?.to_string());
-    let err = redis::cmd("INCR").arg("user:1").query::<i64>(c).err().map(|e| e.to_string());
+    let err = redis::cmd("INCR")
+        .arg("user:1")
+        .query::<i64>(c)
+        .err()
+        .map(|e| e.to_string());
     out.push(format!("{err:?}"));
     Ok(out)
 }

@@ -24,7 +24,10 @@ use crate::resp::Reply;
 pub enum KState {
     Absent,
     /// `exp`: the absolute deadline in ms is somewhere in `[lo, hi]`.
-    Present { val: Vec<u8>, exp: Option<(i64, i64)> },
+    Present {
+        val: Vec<u8>,
+        exp: Option<(i64, i64)>,
+    },
     /// Touched by an op of unknown fate: anything goes.
     Unknown,
 }
@@ -119,7 +122,10 @@ fn bulk_of(st: &KState) -> Reply {
 /// The possible states of `st` at a server time in `[s, r]` (expiry applied).
 fn resolve(st: &KState, s: i64, r: i64, stats: &mut CheckStats) -> Vec<KState> {
     match st {
-        KState::Present { val, exp: Some((lo, hi)) } => {
+        KState::Present {
+            val,
+            exp: Some((lo, hi)),
+        } => {
             if r <= *lo {
                 vec![st.clone()]
             } else if s > *hi {
@@ -128,7 +134,13 @@ fn resolve(st: &KState, s: i64, r: i64, stats: &mut CheckStats) -> Vec<KState> {
             } else {
                 stats.straddles += 1;
                 // Alive at t >= s means the deadline is >= s.
-                vec![KState::Absent, KState::Present { val: val.clone(), exp: Some(((*lo).max(s), *hi)) }]
+                vec![
+                    KState::Absent,
+                    KState::Present {
+                        val: val.clone(),
+                        exp: Some(((*lo).max(s), *hi)),
+                    },
+                ]
             }
         }
         _ => vec![st.clone()],
@@ -144,7 +156,14 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
     let one = |reply: Reply, new: KState| vec![(Expect::Exact(reply), vec![new])];
     match op {
         Op::Get { .. } => one(bulk_of(&st[0]), st[0].clone()),
-        Op::Set { val, ttl, cond, keepttl, get, .. } => {
+        Op::Set {
+            val,
+            ttl,
+            cond,
+            keepttl,
+            get,
+            ..
+        } => {
             let old = &st[0];
             let exists = matches!(old, Present { .. });
             let pass = match cond {
@@ -161,7 +180,10 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
                         _ => None,
                     },
                 };
-                Present { val: val.clone(), exp }
+                Present {
+                    val: val.clone(),
+                    exp,
+                }
             } else {
                 old.clone()
             };
@@ -179,16 +201,33 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
                 None => one(Reply::err(INCR_NOT_INT), st[0].clone()),
                 Some(n) => match n.checked_add(1) {
                     None => one(Reply::err(INCR_OVERFLOW), st[0].clone()),
-                    Some(m) => one(Reply::Int(m), Present { val: m.to_string().into_bytes(), exp: *exp }),
+                    Some(m) => one(
+                        Reply::Int(m),
+                        Present {
+                            val: m.to_string().into_bytes(),
+                            exp: *exp,
+                        },
+                    ),
                 },
             },
-            _ => one(Reply::Int(1), Present { val: b"1".to_vec(), exp: None }),
+            _ => one(
+                Reply::Int(1),
+                Present {
+                    val: b"1".to_vec(),
+                    exp: None,
+                },
+            ),
         },
         Op::Del { .. } => {
             let n = st.iter().filter(|x| matches!(x, Present { .. })).count();
             vec![(Expect::Exact(Reply::Int(n as i64)), vec![Absent; st.len()])]
         }
-        Op::Expire { amount, millis, flag, .. } => {
+        Op::Expire {
+            amount,
+            millis,
+            flag,
+            ..
+        } => {
             let Present { val, exp } = &st[0] else {
                 return one(Reply::Int(0), Absent);
             };
@@ -229,13 +268,25 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
                     } else if d <= 0 {
                         (Expect::Exact(Reply::Int(1)), vec![Absent])
                     } else {
-                        (Expect::Exact(Reply::Int(1)), vec![Present { val: val.clone(), exp: Some((wlo, whi)) }])
+                        (
+                            Expect::Exact(Reply::Int(1)),
+                            vec![Present {
+                                val: val.clone(),
+                                exp: Some((wlo, whi)),
+                            }],
+                        )
                     }
                 })
                 .collect()
         }
         Op::MSet { pairs } => {
-            let new = pairs.iter().map(|(_, v)| Present { val: v.clone(), exp: None }).collect();
+            let new = pairs
+                .iter()
+                .map(|(_, v)| Present {
+                    val: v.clone(),
+                    exp: None,
+                })
+                .collect();
             vec![(Expect::Exact(Reply::ok()), new)]
         }
         Op::Append { val: suffix, .. } => match &st[0] {
@@ -244,7 +295,13 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
                 v.extend_from_slice(suffix);
                 one(Reply::Int(v.len() as i64), Present { val: v, exp: *exp })
             }
-            _ => one(Reply::Int(suffix.len() as i64), Present { val: suffix.clone(), exp: None }),
+            _ => one(
+                Reply::Int(suffix.len() as i64),
+                Present {
+                    val: suffix.clone(),
+                    exp: None,
+                },
+            ),
         },
         Op::DbSize => vec![(Expect::Any, Vec::new())],
     }
@@ -290,7 +347,10 @@ impl Checker {
     }
 
     fn worlds_of(&self, key: &str) -> Vec<KState> {
-        self.worlds.get(key).cloned().unwrap_or_else(|| vec![KState::Absent])
+        self.worlds
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| vec![KState::Absent])
     }
 
     /// Every (expected reply, new states of the op's keys) a legal execution
@@ -310,7 +370,11 @@ impl Checker {
                 }
             }
             if next.len() > MAX_COMBOS {
-                return Err(format!("model explosion: {} combinations for {}", next.len(), op.display()));
+                return Err(format!(
+                    "model explosion: {} combinations for {}",
+                    next.len(),
+                    op.display()
+                ));
             }
             combos = next;
         }
@@ -331,11 +395,17 @@ impl Checker {
 
     /// Feed one event; `idx` is its index in the history (for reports).
     pub fn step(&mut self, idx: usize, ev: &Event) -> Result<(), Violation> {
-        let safety = |message: String| Violation { kind: ViolationKind::Safety, event_index: idx, message };
+        let safety = |message: String| Violation {
+            kind: ViolationKind::Safety,
+            event_index: idx,
+            message,
+        };
         match &ev.kind {
             EventKind::Connect { conn } => {
                 if !self.alive {
-                    return Err(safety(format!("connection c{conn} accepted while the server was down")));
+                    return Err(safety(format!(
+                        "connection c{conn} accepted while the server was down"
+                    )));
                 }
                 self.conns.insert(*conn, self.epoch);
             }
@@ -355,7 +425,12 @@ impl Checker {
                 let probe = self
                     .pending
                     .as_ref()
-                    .filter(|p| !p.stale && p.at_kill.is_none() && p.epoch == self.epoch && p.op != Op::DbSize)
+                    .filter(|p| {
+                        !p.stale
+                            && p.at_kill.is_none()
+                            && p.epoch == self.epoch
+                            && p.op != Op::DbSize
+                    })
                     .map(|p| (p.op.clone(), p.send_ms));
                 if let Some((op, s)) = probe {
                     let outs = self.outcomes(&op, s, ev.t_ms.max(s)).map_err(safety)?;
@@ -373,10 +448,15 @@ impl Checker {
             EventKind::Restart => self.alive = true,
             EventKind::Recv { id, reply } => {
                 let Some(p) = self.pending.take() else {
-                    return Err(safety(format!("reply {reply:?} to #{id} with no request in flight")));
+                    return Err(safety(format!(
+                        "reply {reply:?} to #{id} with no request in flight"
+                    )));
                 };
                 if p.id != *id {
-                    return Err(safety(format!("reply to #{id} while #{} was in flight", p.id)));
+                    return Err(safety(format!(
+                        "reply to #{id} while #{} was in flight",
+                        p.id
+                    )));
                 }
                 if p.stale {
                     return Err(safety(format!(
@@ -437,7 +517,9 @@ impl Checker {
             }
             EventKind::Fail { id, .. } => {
                 let Some(p) = self.pending.take() else {
-                    return Err(safety(format!("failure of #{id} with no request in flight")));
+                    return Err(safety(format!(
+                        "failure of #{id} with no request in flight"
+                    )));
                 };
                 self.stats.ops_failed += 1;
                 let dead = p.stale || p.at_kill.is_some() || p.epoch != self.epoch;
@@ -449,7 +531,10 @@ impl Checker {
                     }
                 }
             }
-            EventKind::ConnectFailed { .. } | EventKind::Clog | EventKind::Unclog | EventKind::WorkloadDone => {}
+            EventKind::ConnectFailed { .. }
+            | EventKind::Clog
+            | EventKind::Unclog
+            | EventKind::WorkloadDone => {}
         }
         Ok(())
     }
@@ -489,7 +574,10 @@ impl Checker {
             return Err(Violation {
                 kind: ViolationKind::Safety,
                 event_index: idx,
-                message: format!("final DBSIZE is {n} but at least {min} keys must exist (model: {:?})", self.worlds),
+                message: format!(
+                    "final DBSIZE is {n} but at least {min} keys must exist (model: {:?})",
+                    self.worlds
+                ),
             });
         }
         if *n > max {
@@ -522,21 +610,45 @@ mod tests {
     use super::*;
 
     fn ev(t_ms: i64, kind: EventKind) -> Event {
-        Event { t_ns: 0, t_ms, kind }
+        Event {
+            t_ns: 0,
+            t_ms,
+            kind,
+        }
     }
 
     /// (op, send_ms, recv_ms, reply) on connection 0, no faults.
     fn hist(ops: Vec<(Op, i64, i64, Reply)>) -> Vec<Event> {
         let mut v = vec![ev(0, EventKind::Connect { conn: 0 })];
         for (i, (op, s, r, reply)) in ops.into_iter().enumerate() {
-            v.push(ev(s, EventKind::Send { id: i as u64, conn: 0, op }));
-            v.push(ev(r, EventKind::Recv { id: i as u64, reply }));
+            v.push(ev(
+                s,
+                EventKind::Send {
+                    id: i as u64,
+                    conn: 0,
+                    op,
+                },
+            ));
+            v.push(ev(
+                r,
+                EventKind::Recv {
+                    id: i as u64,
+                    reply,
+                },
+            ));
         }
         v
     }
 
     fn set_px(k: &str, v: &str, px: i64) -> Op {
-        Op::Set { key: k.into(), val: v.into(), ttl: Some(Ttl::Px(px)), cond: None, keepttl: false, get: false }
+        Op::Set {
+            key: k.into(),
+            val: v.into(),
+            ttl: Some(Ttl::Px(px)),
+            cond: None,
+            keepttl: false,
+            get: false,
+        }
     }
     fn get(k: &str) -> Op {
         Op::Get { key: k.into() }
@@ -568,13 +680,22 @@ mod tests {
             (get("k"), 151, 153, Reply::nil()),      // straddles: either is fine
         ]);
         assert!(check(&ok).is_ok());
-        let ok2 = hist(vec![(set_px("k", "v", 50), 100, 102, Reply::ok()), (get("k"), 151, 153, Reply::bulk(b"v"))]);
+        let ok2 = hist(vec![
+            (set_px("k", "v", 50), 100, 102, Reply::ok()),
+            (get("k"), 151, 153, Reply::bulk(b"v")),
+        ]);
         assert!(check(&ok2).is_ok());
         // Certainly expired (153 > 152).
-        let bad = hist(vec![(set_px("k", "v", 50), 100, 102, Reply::ok()), (get("k"), 153, 160, Reply::bulk(b"v"))]);
+        let bad = hist(vec![
+            (set_px("k", "v", 50), 100, 102, Reply::ok()),
+            (get("k"), 153, 160, Reply::bulk(b"v")),
+        ]);
         assert_eq!(check(&bad).unwrap_err().kind, ViolationKind::Safety);
         // Certainly alive but answered nil.
-        let bad2 = hist(vec![(set_px("k", "v", 50), 100, 102, Reply::ok()), (get("k"), 120, 150, Reply::nil())]);
+        let bad2 = hist(vec![
+            (set_px("k", "v", 50), 100, 102, Reply::ok()),
+            (get("k"), 120, 150, Reply::nil()),
+        ]);
         assert!(check(&bad2).is_err());
         // Once seen expired, it stays expired.
         let bad3 = hist(vec![
@@ -590,20 +711,139 @@ mod tests {
         let k = || "k".to_string();
         let h = hist(vec![
             (Op::Incr { key: k() }, 0, 1, Reply::Int(1)),
-            (Op::Append { key: k(), val: b"7".to_vec() }, 1, 2, Reply::Int(2)),
+            (
+                Op::Append {
+                    key: k(),
+                    val: b"7".to_vec(),
+                },
+                1,
+                2,
+                Reply::Int(2),
+            ),
             (Op::Incr { key: k() }, 2, 3, Reply::Int(18)),
-            (Op::Append { key: k(), val: b"x".to_vec() }, 3, 4, Reply::Int(3)),
+            (
+                Op::Append {
+                    key: k(),
+                    val: b"x".to_vec(),
+                },
+                3,
+                4,
+                Reply::Int(3),
+            ),
             (Op::Incr { key: k() }, 4, 5, Reply::err(INCR_NOT_INT)),
-            (Op::Expire { key: k(), amount: 10, millis: false, flag: Some(ExpFlag::Nx) }, 5, 6, Reply::Int(1)),
-            (Op::Expire { key: k(), amount: 10, millis: false, flag: Some(ExpFlag::Nx) }, 6, 7, Reply::Int(0)),
-            (Op::Expire { key: k(), amount: 20_000, millis: true, flag: Some(ExpFlag::Gt) }, 7, 8, Reply::Int(1)),
-            (Op::Expire { key: k(), amount: 1, millis: false, flag: Some(ExpFlag::Gt) }, 8, 9, Reply::Int(0)),
-            (Op::Del { keys: vec![k(), "other".into()] }, 9, 10, Reply::Int(1)),
-            (Op::Expire { key: k(), amount: 10, millis: false, flag: None }, 10, 11, Reply::Int(0)),
-            (Op::Set { key: k(), val: b"a".to_vec(), ttl: None, cond: Some(Cond::Xx), keepttl: false, get: false }, 11, 12, Reply::nil()),
-            (Op::Set { key: k(), val: b"a".to_vec(), ttl: None, cond: Some(Cond::Nx), keepttl: false, get: true }, 12, 13, Reply::nil()),
-            (Op::Set { key: k(), val: b"b".to_vec(), ttl: None, cond: None, keepttl: false, get: true }, 13, 14, Reply::bulk(b"a")),
-            (Op::Expire { key: k(), amount: 0, millis: true, flag: None }, 14, 15, Reply::Int(1)),
+            (
+                Op::Expire {
+                    key: k(),
+                    amount: 10,
+                    millis: false,
+                    flag: Some(ExpFlag::Nx),
+                },
+                5,
+                6,
+                Reply::Int(1),
+            ),
+            (
+                Op::Expire {
+                    key: k(),
+                    amount: 10,
+                    millis: false,
+                    flag: Some(ExpFlag::Nx),
+                },
+                6,
+                7,
+                Reply::Int(0),
+            ),
+            (
+                Op::Expire {
+                    key: k(),
+                    amount: 20_000,
+                    millis: true,
+                    flag: Some(ExpFlag::Gt),
+                },
+                7,
+                8,
+                Reply::Int(1),
+            ),
+            (
+                Op::Expire {
+                    key: k(),
+                    amount: 1,
+                    millis: false,
+                    flag: Some(ExpFlag::Gt),
+                },
+                8,
+                9,
+                Reply::Int(0),
+            ),
+            (
+                Op::Del {
+                    keys: vec![k(), "other".into()],
+                },
+                9,
+                10,
+                Reply::Int(1),
+            ),
+            (
+                Op::Expire {
+                    key: k(),
+                    amount: 10,
+                    millis: false,
+                    flag: None,
+                },
+                10,
+                11,
+                Reply::Int(0),
+            ),
+            (
+                Op::Set {
+                    key: k(),
+                    val: b"a".to_vec(),
+                    ttl: None,
+                    cond: Some(Cond::Xx),
+                    keepttl: false,
+                    get: false,
+                },
+                11,
+                12,
+                Reply::nil(),
+            ),
+            (
+                Op::Set {
+                    key: k(),
+                    val: b"a".to_vec(),
+                    ttl: None,
+                    cond: Some(Cond::Nx),
+                    keepttl: false,
+                    get: true,
+                },
+                12,
+                13,
+                Reply::nil(),
+            ),
+            (
+                Op::Set {
+                    key: k(),
+                    val: b"b".to_vec(),
+                    ttl: None,
+                    cond: None,
+                    keepttl: false,
+                    get: true,
+                },
+                13,
+                14,
+                Reply::bulk(b"a"),
+            ),
+            (
+                Op::Expire {
+                    key: k(),
+                    amount: 0,
+                    millis: true,
+                    flag: None,
+                },
+                14,
+                15,
+                Reply::Int(1),
+            ),
             (get("k"), 15, 16, Reply::nil()),
         ]);
         check(&h).unwrap();
@@ -615,21 +855,58 @@ mod tests {
         let h = vec![
             ev(0, EventKind::Connect { conn: 0 }),
             ev(0, op(0, Op::Incr { key: "k".into() })),
-            ev(1, EventKind::Recv { id: 0, reply: Reply::Int(1) }),
+            ev(
+                1,
+                EventKind::Recv {
+                    id: 0,
+                    reply: Reply::Int(1),
+                },
+            ),
             ev(2, op(1, Op::Incr { key: "k".into() })),
             ev(3, EventKind::Kill),
-            ev(4, EventKind::Recv { id: 1, reply: Reply::Int(2) }),
+            ev(
+                4,
+                EventKind::Recv {
+                    id: 1,
+                    reply: Reply::Int(2),
+                },
+            ),
             ev(5, EventKind::Restart),
             ev(6, EventKind::Connect { conn: 1 }),
-            ev(7, EventKind::Send { id: 2, conn: 1, op: get("k") }),
-            ev(8, EventKind::Recv { id: 2, reply: Reply::nil() }),
+            ev(
+                7,
+                EventKind::Send {
+                    id: 2,
+                    conn: 1,
+                    op: get("k"),
+                },
+            ),
+            ev(
+                8,
+                EventKind::Recv {
+                    id: 2,
+                    reply: Reply::nil(),
+                },
+            ),
         ];
         check(&h).unwrap();
         let mut bad = h.clone();
-        bad[9] = ev(8, EventKind::Recv { id: 2, reply: Reply::bulk(b"2") });
+        bad[9] = ev(
+            8,
+            EventKind::Recv {
+                id: 2,
+                reply: Reply::bulk(b"2"),
+            },
+        );
         assert!(check(&bad).is_err());
         let mut bad2 = h.clone();
-        bad2[5] = ev(4, EventKind::Recv { id: 1, reply: Reply::Int(7) });
+        bad2[5] = ev(
+            4,
+            EventKind::Recv {
+                id: 1,
+                reply: Reply::Int(7),
+            },
+        );
         assert!(check(&bad2).is_err());
     }
 

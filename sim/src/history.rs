@@ -32,16 +32,39 @@ pub enum ExpFlag {
 /// One client operation (the workload's vocabulary).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    Get { key: String },
-    Set { key: String, val: Vec<u8>, ttl: Option<Ttl>, cond: Option<Cond>, keepttl: bool, get: bool },
-    Incr { key: String },
+    Get {
+        key: String,
+    },
+    Set {
+        key: String,
+        val: Vec<u8>,
+        ttl: Option<Ttl>,
+        cond: Option<Cond>,
+        keepttl: bool,
+        get: bool,
+    },
+    Incr {
+        key: String,
+    },
     /// Distinct keys.
-    Del { keys: Vec<String> },
+    Del {
+        keys: Vec<String>,
+    },
     /// `EXPIRE key amount` (seconds) or `PEXPIRE key amount` (ms).
-    Expire { key: String, amount: i64, millis: bool, flag: Option<ExpFlag> },
+    Expire {
+        key: String,
+        amount: i64,
+        millis: bool,
+        flag: Option<ExpFlag>,
+    },
     /// Distinct keys.
-    MSet { pairs: Vec<(String, Vec<u8>)> },
-    Append { key: String, val: Vec<u8> },
+    MSet {
+        pairs: Vec<(String, Vec<u8>)>,
+    },
+    Append {
+        key: String,
+        val: Vec<u8>,
+    },
     /// Only as the final check, after a quiet period.
     DbSize,
 }
@@ -51,7 +74,14 @@ impl Op {
         let s = |x: &str| x.as_bytes().to_vec();
         match self {
             Op::Get { key } => vec![s("GET"), s(key)],
-            Op::Set { key, val, ttl, cond, keepttl, get } => {
+            Op::Set {
+                key,
+                val,
+                ttl,
+                cond,
+                keepttl,
+                get,
+            } => {
                 let mut v = vec![s("SET"), s(key), val.clone()];
                 match ttl {
                     Some(Ttl::Ex(n)) => v.extend([s("EX"), s(&n.to_string())]),
@@ -72,9 +102,20 @@ impl Op {
                 v
             }
             Op::Incr { key } => vec![s("INCR"), s(key)],
-            Op::Del { keys } => std::iter::once(s("DEL")).chain(keys.iter().map(|k| s(k))).collect(),
-            Op::Expire { key, amount, millis, flag } => {
-                let mut v = vec![s(if *millis { "PEXPIRE" } else { "EXPIRE" }), s(key), s(&amount.to_string())];
+            Op::Del { keys } => std::iter::once(s("DEL"))
+                .chain(keys.iter().map(|k| s(k)))
+                .collect(),
+            Op::Expire {
+                key,
+                amount,
+                millis,
+                flag,
+            } => {
+                let mut v = vec![
+                    s(if *millis { "PEXPIRE" } else { "EXPIRE" }),
+                    s(key),
+                    s(&amount.to_string()),
+                ];
                 match flag {
                     Some(ExpFlag::Nx) => v.push(s("NX")),
                     Some(ExpFlag::Xx) => v.push(s("XX")),
@@ -131,13 +172,27 @@ impl Op {
 #[derive(Clone, Debug, PartialEq)]
 pub enum EventKind {
     /// The client opened connection `conn`.
-    Connect { conn: u32 },
-    ConnectFailed { err: String },
+    Connect {
+        conn: u32,
+    },
+    ConnectFailed {
+        err: String,
+    },
     /// Request `id` written (and flushed) on `conn`.
-    Send { id: u64, conn: u32, op: Op },
-    Recv { id: u64, reply: Reply },
+    Send {
+        id: u64,
+        conn: u32,
+        op: Op,
+    },
+    Recv {
+        id: u64,
+        reply: Reply,
+    },
     /// No reply: the connection broke or the op timed out.
-    Fail { id: u64, err: String },
+    Fail {
+        id: u64,
+        err: String,
+    },
     /// Logged just before the supervisor kills the server node.
     Kill,
     /// Logged just after the server node is restarted (empty dataset).
@@ -162,7 +217,9 @@ impl fmt::Display for Event {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let t = format!("{:>10.3}ms", self.t_ns as f64 / 1e6);
         match &self.kind {
-            EventKind::Send { id, conn, op } => write!(f, "{t} #{id:<5} c{conn} > {}", op.display()),
+            EventKind::Send { id, conn, op } => {
+                write!(f, "{t} #{id:<5} c{conn} > {}", op.display())
+            }
             EventKind::Recv { id, reply } => write!(f, "{t} #{id:<5}    < {reply:?}"),
             EventKind::Fail { id, err } => write!(f, "{t} #{id:<5}    ! {err}"),
             EventKind::Connect { conn } => write!(f, "{t} connect c{conn}"),

@@ -136,16 +136,36 @@ impl SimOptions {
         add("ops", self.ops.to_string(), d.ops.to_string());
         add("keys", self.keys.to_string(), d.keys.to_string());
         add("kills", self.kills.to_string(), d.kills.to_string());
-        add("partitions", self.partitions.to_string(), d.partitions.to_string());
-        add("max-partition-ms", self.max_partition_ms.to_string(), d.max_partition_ms.to_string());
-        add("max-think-ms", self.max_think_ms.to_string(), d.max_think_ms.to_string());
+        add(
+            "partitions",
+            self.partitions.to_string(),
+            d.partitions.to_string(),
+        );
+        add(
+            "max-partition-ms",
+            self.max_partition_ms.to_string(),
+            d.max_partition_ms.to_string(),
+        );
+        add(
+            "max-think-ms",
+            self.max_think_ms.to_string(),
+            d.max_think_ms.to_string(),
+        );
         add(
             "latency-ms",
             format!("{}..{}", self.latency_ms.0, self.latency_ms.1),
             format!("{}..{}", d.latency_ms.0, d.latency_ms.1),
         );
-        add("op-timeout-ms", self.op_timeout_ms.to_string(), d.op_timeout_ms.to_string());
-        add("quiet-ms", self.quiet_ms.to_string(), d.quiet_ms.to_string());
+        add(
+            "op-timeout-ms",
+            self.op_timeout_ms.to_string(),
+            d.op_timeout_ms.to_string(),
+        );
+        add(
+            "quiet-ms",
+            self.quiet_ms.to_string(),
+            d.quiet_ms.to_string(),
+        );
         add("hz", self.hz.to_string(), d.hz.to_string());
         if let Some(b) = self.budget_ms {
             f.push(format!("--budget-ms {b}"));
@@ -224,7 +244,11 @@ pub struct SeedReport {
 pub fn history_tail(events: &[history::Event], idx: usize, n: usize) -> Vec<String> {
     let end = (idx + 1).min(events.len());
     let start = end.saturating_sub(n);
-    events[start..end].iter().enumerate().map(|(i, e)| format!("[{}] {e}", start + i)).collect()
+    events[start..end]
+        .iter()
+        .enumerate()
+        .map(|(i, e)| format!("[{}] {e}", start + i))
+        .collect()
 }
 
 #[cfg(madsim)]
@@ -242,12 +266,20 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 /// Panics are caught here.
 #[cfg(madsim)]
 pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedReport {
-    let mut report =
-        SeedReport { seed, hashes: Vec::new(), events: 0, sim_ms: 0, stats: None, result: Ok(()) };
+    let mut report = SeedReport {
+        seed,
+        hashes: Vec::new(),
+        events: 0,
+        sim_ms: 0,
+        stats: None,
+        result: Ok(()),
+    };
     let runs = if check_determinism { 2 } else { 1 };
     let mut first: Option<Vec<history::Event>> = None;
     for _ in 0..runs {
-        let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| scenario::run(seed, opts))) {
+        let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            scenario::run(seed, opts)
+        })) {
             Ok(o) => o,
             Err(p) => {
                 report.result = Err(Failure {
@@ -295,10 +327,26 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
             Some(a) => {
                 let b = &out.events;
                 if report.hashes[0] != report.hashes[1] {
-                    let i = a.iter().zip(b.iter()).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
-                    let mut context = vec![format!("first difference at event {i} (run 1 has {}, run 2 has {} events)", a.len(), b.len())];
-                    context.extend(history_tail(a, i, 5).into_iter().map(|l| format!("run1 {l}")));
-                    context.extend(history_tail(b, i, 5).into_iter().map(|l| format!("run2 {l}")));
+                    let i = a
+                        .iter()
+                        .zip(b.iter())
+                        .position(|(x, y)| x != y)
+                        .unwrap_or(a.len().min(b.len()));
+                    let mut context = vec![format!(
+                        "first difference at event {i} (run 1 has {}, run 2 has {} events)",
+                        a.len(),
+                        b.len()
+                    )];
+                    context.extend(
+                        history_tail(a, i, 5)
+                            .into_iter()
+                            .map(|l| format!("run1 {l}")),
+                    );
+                    context.extend(
+                        history_tail(b, i, 5)
+                            .into_iter()
+                            .map(|l| format!("run2 {l}")),
+                    );
                     report.result = Err(Failure {
                         kind: FailureKind::Nondeterminism,
                         message: format!(

@@ -31,8 +31,11 @@ fn usage(msg: &str) -> ! {
 }
 
 fn num<T: std::str::FromStr>(flag: &str, v: Option<String>) -> T {
-    let Some(v) = v else { usage(&format!("{flag} needs a value")) };
-    v.parse().unwrap_or_else(|_| usage(&format!("bad value for {flag}: {v}")))
+    let Some(v) = v else {
+        usage(&format!("{flag} needs a value"))
+    };
+    v.parse()
+        .unwrap_or_else(|_| usage(&format!("bad value for {flag}: {v}")))
 }
 
 fn parse() -> Cli {
@@ -62,7 +65,9 @@ fn parse() -> Cli {
             "--max-think-ms" => o.max_think_ms = num(&a, args.next()),
             "--latency-ms" => {
                 let v: String = num(&a, args.next());
-                let (lo, hi) = v.split_once("..").unwrap_or_else(|| usage("--latency-ms wants LO..HI"));
+                let (lo, hi) = v
+                    .split_once("..")
+                    .unwrap_or_else(|| usage("--latency-ms wants LO..HI"));
                 o.latency_ms = (num(&a, Some(lo.to_string())), num(&a, Some(hi.to_string())));
             }
             "--op-timeout-ms" => o.op_timeout_ms = num(&a, args.next()),
@@ -132,7 +137,12 @@ fn main() {
             combined = (combined ^ h).wrapping_mul(0x0100_0000_01b3);
         }
         events_total += r.events as u64;
-        let mut hashes = r.hashes.iter().map(|h| format!("{h:016x}")).collect::<Vec<_>>().join(" ");
+        let mut hashes = r
+            .hashes
+            .iter()
+            .map(|h| format!("{h:016x}"))
+            .collect::<Vec<_>>()
+            .join(" ");
         if hashes.is_empty() {
             hashes = "(none)".into();
         }
@@ -160,19 +170,28 @@ fn main() {
                         s.expired_seen
                     );
                 } else if (seed - cli.start + 1).is_multiple_of(100) {
-                    println!("... {} seeds ok ({:.1}s)", seed - cli.start + 1, t0.elapsed().as_secs_f64());
+                    println!(
+                        "... {} seeds ok ({:.1}s)",
+                        seed - cli.start + 1,
+                        t0.elapsed().as_secs_f64()
+                    );
                 }
             }
             Err(f) => {
                 println!("\nseed {seed}: FAILED  trace {hashes}");
                 print!("{f}");
-                let det = if cli.check_determinism || f.kind == redsim_sim::FailureKind::Nondeterminism {
-                    " --check-determinism"
-                } else {
-                    ""
-                };
+                let det =
+                    if cli.check_determinism || f.kind == redsim_sim::FailureKind::Nondeterminism {
+                        " --check-determinism"
+                    } else {
+                        ""
+                    };
                 let flags = cli.opts.flags();
-                let flags = if flags.is_empty() { String::new() } else { format!(" {flags}") };
+                let flags = if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {flags}")
+                };
                 println!("seed: {seed}");
                 println!(
                     "reproduce: RUSTFLAGS=\"--cfg madsim\" CARGO_TARGET_DIR=target-sim cargo run --release -p redsim-sim -- \

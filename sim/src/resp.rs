@@ -75,8 +75,12 @@ pub fn parse_reply(buf: &[u8]) -> Result<Option<(Reply, usize)>, String> {
 }
 
 fn parse_at(buf: &[u8], at: usize) -> Result<Option<(Reply, usize)>, String> {
-    let Some(&tag) = buf.get(at) else { return Ok(None) };
-    let Some((body, next)) = line(buf, at + 1) else { return Ok(None) };
+    let Some(&tag) = buf.get(at) else {
+        return Ok(None);
+    };
+    let Some((body, next)) = line(buf, at + 1) else {
+        return Ok(None);
+    };
     let text = || String::from_utf8_lossy(body).into_owned();
     match tag {
         b'+' => Ok(Some((Reply::Simple(text()), next))),

@@ -47,7 +47,10 @@ impl Recorder {
         }
     }
     fn take(&self) -> Vec<Event> {
-        self.0.lock().map(|mut v| std::mem::take(&mut *v)).unwrap_or_default()
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 }
 
@@ -81,7 +84,8 @@ async fn server_main(seed: u64, epoch: u64, hz: u32, loglevel: &'static str) {
         rng_seed: splitmix64(seed ^ splitmix64(epoch)),
     };
     let srv = Server::new(cfg, env);
-    let log = Logger::new(pid, loglevel, "", clock.clone()).expect("logger without a file cannot fail");
+    let log =
+        Logger::new(pid, loglevel, "", clock.clone()).expect("logger without a file cannot fail");
     let shared = Shared::new(srv, clock, log);
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT))
         .await
@@ -137,7 +141,11 @@ fn gen_op(rng: &mut impl Rng, nkeys: usize) -> Op {
         0..=21 => Op::Get { key },
         22..=41 => {
             let ttl = if rng.gen_bool(0.45) {
-                Some(if rng.gen_bool(0.75) { Ttl::Px(rng.gen_range(1..=400)) } else { Ttl::Ex(rng.gen_range(1..=2)) })
+                Some(if rng.gen_bool(0.75) {
+                    Ttl::Px(rng.gen_range(1..=400))
+                } else {
+                    Ttl::Ex(rng.gen_range(1..=2))
+                })
             } else {
                 None
             };
@@ -148,10 +156,19 @@ fn gen_op(rng: &mut impl Rng, nkeys: usize) -> Op {
             };
             let keepttl = ttl.is_none() && rng.gen_bool(0.2);
             let get = rng.gen_bool(0.15);
-            Op::Set { key, val: gen_value(rng), ttl, cond, keepttl, get }
+            Op::Set {
+                key,
+                val: gen_value(rng),
+                ttl,
+                cond,
+                keepttl,
+                get,
+            }
         }
         42..=53 => Op::Incr { key },
-        54..=60 => Op::Del { keys: gen_keys(rng, nkeys, 3) },
+        54..=60 => Op::Del {
+            keys: gen_keys(rng, nkeys, 3),
+        },
         61..=74 => {
             let millis = rng.gen_bool(0.6);
             let amount = if rng.gen_bool(0.05) {
@@ -168,13 +185,26 @@ fn gen_op(rng: &mut impl Rng, nkeys: usize) -> Op {
                 3 => Some(ExpFlag::Lt),
                 _ => None,
             };
-            Op::Expire { key, amount, millis, flag }
+            Op::Expire {
+                key,
+                amount,
+                millis,
+                flag,
+            }
         }
         75..=82 => {
-            let pairs = gen_keys(rng, nkeys, 3).into_iter().map(|k| (k, gen_value(rng))).collect();
+            let pairs = gen_keys(rng, nkeys, 3)
+                .into_iter()
+                .map(|k| (k, gen_value(rng)))
+                .collect();
             Op::MSet { pairs }
         }
-        _ => Op::Append { key, val: SUFFIXES[rng.gen_range(0..SUFFIXES.len())].as_bytes().to_vec() },
+        _ => Op::Append {
+            key,
+            val: SUFFIXES[rng.gen_range(0..SUFFIXES.len())]
+                .as_bytes()
+                .to_vec(),
+        },
     }
 }
 
@@ -236,10 +266,14 @@ impl Client {
                     self.conn = Some((s, id));
                 }
                 Ok(Err(e)) => {
-                    self.rec.log(EventKind::ConnectFailed { err: e.kind().to_string() });
+                    self.rec.log(EventKind::ConnectFailed {
+                        err: e.kind().to_string(),
+                    });
                     sleep(Duration::from_millis(thread_rng().gen_range(20..200))).await;
                 }
-                Err(_) => self.rec.log(EventKind::ConnectFailed { err: "connect timeout".into() }),
+                Err(_) => self.rec.log(EventKind::ConnectFailed {
+                    err: "connect timeout".into(),
+                }),
             }
         }
     }
@@ -252,7 +286,11 @@ impl Client {
         self.next_id += 1;
         let mut bytes = Vec::new();
         encode_command(&op.argv(), &mut bytes);
-        self.rec.log(EventKind::Send { id, conn: *conn, op });
+        self.rec.log(EventKind::Send {
+            id,
+            conn: *conn,
+            op,
+        });
         let rbuf = &mut self.rbuf;
         let res = timeout(self.op_timeout, async {
             stream.write_all(&bytes).await?;
@@ -268,16 +306,25 @@ impl Client {
                 } else {
                     reply
                 };
-                self.rec.log(EventKind::Recv { id, reply: reply.clone() });
+                self.rec.log(EventKind::Recv {
+                    id,
+                    reply: reply.clone(),
+                });
                 Some(reply)
             }
             Ok(Err(e)) => {
-                self.rec.log(EventKind::Fail { id, err: e.kind().to_string() });
+                self.rec.log(EventKind::Fail {
+                    id,
+                    err: e.kind().to_string(),
+                });
                 self.conn = None;
                 None
             }
             Err(_) => {
-                self.rec.log(EventKind::Fail { id, err: "timeout".into() });
+                self.rec.log(EventKind::Fail {
+                    id,
+                    err: "timeout".into(),
+                });
                 self.conn = None;
                 None
             }
@@ -285,7 +332,12 @@ impl Client {
     }
 }
 
-async fn workload(opts: SimOptions, rec: Recorder, progress: Arc<AtomicUsize>, done: Arc<AtomicBool>) {
+async fn workload(
+    opts: SimOptions,
+    rec: Recorder,
+    progress: Arc<AtomicUsize>,
+    done: Arc<AtomicBool>,
+) {
     let mut c = Client {
         rec: rec.clone(),
         addr: SocketAddr::new(SERVER_IP, PORT),
@@ -307,7 +359,9 @@ async fn workload(opts: SimOptions, rec: Recorder, progress: Arc<AtomicUsize>, d
         progress.store(i, Ordering::SeqCst);
         let op = gen_op(&mut thread_rng(), opts.keys);
         match opts.selftest {
-            Some(SelfTest::Panic) if i == half => panic!("selftest: planted panic in the client at op {i}"),
+            Some(SelfTest::Panic) if i == half => {
+                panic!("selftest: planted panic in the client at op {i}")
+            }
             Some(SelfTest::Liveness) if i == half => std::future::pending::<()>().await,
             Some(SelfTest::Safety) if i >= half && !c.corrupted => c.corrupt_next = true,
             _ => {}
@@ -353,7 +407,9 @@ async fn chaos(
     let mut plan: Vec<(usize, Fault)> = {
         let mut rng = thread_rng();
         let n = opts.ops.max(1);
-        let mut v: Vec<(usize, Fault)> = (0..opts.kills).map(|_| (rng.gen_range(0..n), Fault::Kill)).collect();
+        let mut v: Vec<(usize, Fault)> = (0..opts.kills)
+            .map(|_| (rng.gen_range(0..n), Fault::Kill))
+            .collect();
         v.extend((0..opts.partitions).map(|_| (rng.gen_range(0..n), Fault::Partition)));
         v
     };
@@ -393,8 +449,8 @@ async fn chaos(
 /// Run one seed. Panics inside the simulation propagate (the caller catches).
 pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
     let mut config = madsim::Config::default();
-    config.net.send_latency =
-        Duration::from_millis(opts.latency_ms.0)..Duration::from_millis(opts.latency_ms.1.max(opts.latency_ms.0 + 1));
+    config.net.send_latency = Duration::from_millis(opts.latency_ms.0)
+        ..Duration::from_millis(opts.latency_ms.1.max(opts.latency_ms.0 + 1));
     let rt = Runtime::with_seed_and_config(seed, config);
     let rec = Recorder::default();
     let budget = Duration::from_millis(opts.budget_ms());
@@ -417,11 +473,21 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
         let client = handle.create_node().name("client-1").ip(CLIENT_IP).build();
         let progress = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(AtomicBool::new(false));
-        let _chaos = madsim::task::spawn(chaos(opts.clone(), server.id(), rec2.clone(), progress.clone(), done.clone()));
+        let _chaos = madsim::task::spawn(chaos(
+            opts.clone(),
+            server.id(),
+            rec2.clone(),
+            progress.clone(),
+            done.clone(),
+        ));
         let w = client.spawn(workload(opts.clone(), rec2.clone(), progress, done));
         let finished = matches!(timeout(budget, w).await, Ok(Ok(())));
         (finished, TimeHandle::current().elapsed())
     });
     drop(rt);
-    RunOutput { events: rec.take(), finished, sim_elapsed }
+    RunOutput {
+        events: rec.take(),
+        finished,
+        sim_elapsed,
+    }
 }

@@ -5,7 +5,10 @@
 use redsim_sim::{run_seed, FailureKind, SelfTest, SimOptions};
 
 fn quick() -> SimOptions {
-    SimOptions { ops: 150, ..SimOptions::default() }
+    SimOptions {
+        ops: 150,
+        ..SimOptions::default()
+    }
 }
 
 #[test]
@@ -14,7 +17,10 @@ fn fifty_seeds_pass() {
     for seed in 0..50 {
         let r = run_seed(seed, &opts, false);
         if let Err(f) = &r.result {
-            panic!("seed {seed} failed (exit code {}):\n{f}", f.kind.exit_code());
+            panic!(
+                "seed {seed} failed (exit code {}):\n{f}",
+                f.kind.exit_code()
+            );
         }
     }
 }
@@ -32,7 +38,11 @@ fn same_seed_same_trace() {
 
 #[test]
 fn partitions_pass() {
-    let opts = SimOptions { ops: 150, partitions: 2, ..SimOptions::default() };
+    let opts = SimOptions {
+        ops: 150,
+        partitions: 2,
+        ..SimOptions::default()
+    };
     for seed in 100..110 {
         let r = run_seed(seed, &opts, false);
         if let Err(f) = &r.result {
@@ -51,7 +61,11 @@ fn planted_faults_are_detected() {
         (SelfTest::Nondeterminism, FailureKind::Nondeterminism, 4),
     ];
     for (t, kind, code) in cases {
-        let opts = SimOptions { ops: 60, selftest: Some(t), ..SimOptions::default() };
+        let opts = SimOptions {
+            ops: 60,
+            selftest: Some(t),
+            ..SimOptions::default()
+        };
         let r = run_seed(3, &opts, true);
         let f = r.result.expect_err("planted fault went unnoticed");
         assert_eq!(f.kind, kind, "{t:?}: {f}");

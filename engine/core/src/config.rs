@@ -47,10 +47,22 @@ const I32: i64 = i32::MAX as i64;
 
 macro_rules! def {
     ($n:expr, $k:expr, $d:expr) => {
-        Def { name: $n, alias: "", kind: $k, default: $d, flags: 0 }
+        Def {
+            name: $n,
+            alias: "",
+            kind: $k,
+            default: $d,
+            flags: 0,
+        }
     };
     ($n:expr, $k:expr, $d:expr, $f:expr) => {
-        Def { name: $n, alias: "", kind: $k, default: $d, flags: $f }
+        Def {
+            name: $n,
+            alias: "",
+            kind: $k,
+            default: $d,
+            flags: $f,
+        }
     };
 }
 
@@ -73,10 +85,27 @@ pub static DEFS: &[Def] = &[
     def!("maxmemory-eviction-tenacity", Kind::Int(0, 100), "10"),
     def!("lfu-log-factor", Kind::Int(0, I32), "10"),
     def!("lfu-decay-time", Kind::Int(0, I32), "1"),
-    def!("proto-max-bulk-len", Kind::Mem(1024 * 1024, i64::MAX as u64), "536870912"),
-    def!("client-query-buffer-limit", Kind::Mem(1024 * 1024, i64::MAX as u64), "1073741824"),
-    def!("enable-debug-command", Kind::Enum(&["no", "yes", "local"]), "no", IMMUTABLE),
-    def!("loglevel", Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]), "notice"),
+    def!(
+        "proto-max-bulk-len",
+        Kind::Mem(1024 * 1024, i64::MAX as u64),
+        "536870912"
+    ),
+    def!(
+        "client-query-buffer-limit",
+        Kind::Mem(1024 * 1024, i64::MAX as u64),
+        "1073741824"
+    ),
+    def!(
+        "enable-debug-command",
+        Kind::Enum(&["no", "yes", "local"]),
+        "no",
+        IMMUTABLE
+    ),
+    def!(
+        "loglevel",
+        Kind::Enum(&["debug", "verbose", "notice", "warning", "nothing"]),
+        "notice"
+    ),
     def!("logfile", Kind::Str, "", IMMUTABLE),
     def!("pidfile", Kind::Str, "", IMMUTABLE),
     def!("daemonize", Kind::Bool, "no", IMMUTABLE | OFF_ONLY),
@@ -85,7 +114,11 @@ pub static DEFS: &[Def] = &[
     // RDB snapshots are not implemented yet: `save` is accepted and logged as ignored.
     def!("save", Kind::Str, ""),
     def!("appendonly", Kind::Bool, "no", OFF_ONLY),
-    def!("appendfsync", Kind::Enum(&["always", "everysec", "no"]), "everysec"),
+    def!(
+        "appendfsync",
+        Kind::Enum(&["always", "everysec", "no"]),
+        "everysec"
+    ),
     def!("appendfilename", Kind::Str, "appendonly.aof", IMMUTABLE),
     def!("notify-keyspace-events", Kind::Str, ""),
     def!("slowlog-log-slower-than", Kind::Int(-1, i64::MAX), "10000"),
@@ -93,147 +126,944 @@ pub static DEFS: &[Def] = &[
     def!("latency-monitor-threshold", Kind::Int(0, i64::MAX), "0"),
     def!("io-threads", Kind::Int(1, 128), "1", IMMUTABLE),
     def!("cluster-enabled", Kind::Bool, "no", IMMUTABLE | OFF_ONLY),
-    def!("supervised", Kind::Enum(&["upstart", "systemd", "auto", "no"]), "no", IMMUTABLE),
+    def!(
+        "supervised",
+        Kind::Enum(&["upstart", "systemd", "auto", "no"]),
+        "no",
+        IMMUTABLE
+    ),
     def!("always-show-logo", Kind::Bool, "no", IMMUTABLE),
     def!("lazyfree-lazy-user-del", Kind::Bool, "no"),
     def!("lazyfree-lazy-user-flush", Kind::Bool, "no"),
-    Def { name: "hash-max-listpack-entries", alias: "hash-max-ziplist-entries", kind: Kind::Int(0, i64::MAX), default: "512", flags: 0 },
-    Def { name: "hash-max-listpack-value", alias: "hash-max-ziplist-value", kind: Kind::Int(0, i64::MAX), default: "64", flags: 0 },
-    Def { name: "list-max-listpack-size", alias: "list-max-ziplist-size", kind: Kind::Int(i32::MIN as i64, I32), default: "-2", flags: 0 },
+    Def {
+        name: "hash-max-listpack-entries",
+        alias: "hash-max-ziplist-entries",
+        kind: Kind::Int(0, i64::MAX),
+        default: "512",
+        flags: 0,
+    },
+    Def {
+        name: "hash-max-listpack-value",
+        alias: "hash-max-ziplist-value",
+        kind: Kind::Int(0, i64::MAX),
+        default: "64",
+        flags: 0,
+    },
+    Def {
+        name: "list-max-listpack-size",
+        alias: "list-max-ziplist-size",
+        kind: Kind::Int(i32::MIN as i64, I32),
+        default: "-2",
+        flags: 0,
+    },
     def!("set-max-intset-entries", Kind::Int(0, i64::MAX), "512"),
-    Def { name: "zset-max-listpack-entries", alias: "zset-max-ziplist-entries", kind: Kind::Int(0, i64::MAX), default: "128", flags: 0 },
-    Def { name: "zset-max-listpack-value", alias: "zset-max-ziplist-value", kind: Kind::Int(0, i64::MAX), default: "64", flags: 0 },
+    Def {
+        name: "zset-max-listpack-entries",
+        alias: "zset-max-ziplist-entries",
+        kind: Kind::Int(0, i64::MAX),
+        default: "128",
+        flags: 0,
+    },
+    Def {
+        name: "zset-max-listpack-value",
+        alias: "zset-max-ziplist-value",
+        kind: Kind::Int(0, i64::MAX),
+        default: "64",
+        flags: 0,
+    },
     // Every other Redis 7.0 parameter, so CONFIG GET * and tools see the full
     // set. PASSIVE: stored and reported, no effect in redsim yet.
     // DEFAULT_ONLY: only the default is accepted (the feature is missing and
     // silently ignoring another value would mislead).
-    Def { name: "acl-pubsub-default", alias: "", kind: Kind::Str, default: "resetchannels", flags: PASSIVE },
-    Def { name: "aclfile", alias: "", kind: Kind::Str, default: "", flags: PASSIVE | DEFAULT_ONLY },
-    Def { name: "acllog-max-len", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "128", flags: PASSIVE },
-    Def { name: "active-defrag-cycle-max", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "25", flags: PASSIVE },
-    Def { name: "active-defrag-cycle-min", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1", flags: PASSIVE },
-    Def { name: "active-defrag-ignore-bytes", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "104857600", flags: PASSIVE },
-    Def { name: "active-defrag-max-scan-fields", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1000", flags: PASSIVE },
-    Def { name: "active-defrag-threshold-lower", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
-    Def { name: "active-defrag-threshold-upper", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "100", flags: PASSIVE },
-    Def { name: "activedefrag", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "activerehashing", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "aof-disable-auto-gc", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "aof-load-truncated", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "aof-rewrite-incremental-fsync", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "aof-timestamp-enabled", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "aof-use-rdb-preamble", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "aof_rewrite_cpulist", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "appenddirname", alias: "", kind: Kind::Str, default: "appendonlydir", flags: PASSIVE },
-    Def { name: "auto-aof-rewrite-min-size", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "67108864", flags: PASSIVE },
-    Def { name: "auto-aof-rewrite-percentage", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "100", flags: PASSIVE },
-    Def { name: "bgsave_cpulist", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "bind-source-addr", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "bio_cpulist", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "busy-reply-threshold", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "5000", flags: PASSIVE },
-    Def { name: "client-output-buffer-limit", alias: "", kind: Kind::Str, default: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", flags: PASSIVE },
-    Def { name: "cluster-allow-pubsubshard-when-down", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "cluster-allow-reads-when-down", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "cluster-allow-replica-migration", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "cluster-announce-bus-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "cluster-announce-hostname", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "cluster-announce-ip", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "cluster-announce-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "cluster-announce-tls-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "cluster-config-file", alias: "", kind: Kind::Str, default: "nodes.conf", flags: PASSIVE },
-    Def { name: "cluster-link-sendbuf-limit", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "cluster-migration-barrier", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1", flags: PASSIVE },
-    Def { name: "cluster-node-timeout", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "15000", flags: PASSIVE },
-    Def { name: "cluster-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "cluster-preferred-endpoint-type", alias: "", kind: Kind::Str, default: "ip", flags: PASSIVE },
-    Def { name: "cluster-replica-no-failover", alias: "cluster-slave-no-failover", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "cluster-replica-validity-factor", alias: "cluster-slave-validity-factor", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
-    Def { name: "cluster-require-full-coverage", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "crash-log-enabled", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "crash-memcheck-enabled", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "disable-thp", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "enable-module-command", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "enable-protected-configs", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "hll-sparse-max-bytes", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "3000", flags: PASSIVE },
-    Def { name: "ignore-warnings", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "io-threads-do-reads", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "jemalloc-bg-thread", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "latency-tracking", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "latency-tracking-info-percentiles", alias: "", kind: Kind::Str, default: "50 99 99.9", flags: PASSIVE },
-    Def { name: "lazyfree-lazy-eviction", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "lazyfree-lazy-expire", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "lazyfree-lazy-server-del", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "list-compress-depth", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "lua-time-limit", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "5000", flags: PASSIVE },
-    Def { name: "masterauth", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "masteruser", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "maxmemory-clients", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "min-replicas-max-lag", alias: "min-slaves-max-lag", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
-    Def { name: "min-replicas-to-write", alias: "min-slaves-to-write", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "no-appendfsync-on-rewrite", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "oom-score-adj", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "oom-score-adj-values", alias: "", kind: Kind::Str, default: "0 200 800", flags: PASSIVE },
-    Def { name: "proc-title-template", alias: "", kind: Kind::Str, default: "{title} {listen-addr} {server-mode}", flags: PASSIVE },
-    Def { name: "propagation-error-behavior", alias: "", kind: Kind::Str, default: "ignore", flags: PASSIVE },
-    Def { name: "rdb-del-sync-files", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "rdb-save-incremental-fsync", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "rdbchecksum", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "rdbcompression", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "repl-backlog-size", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1048576", flags: PASSIVE },
-    Def { name: "repl-backlog-ttl", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "3600", flags: PASSIVE },
-    Def { name: "repl-disable-tcp-nodelay", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "repl-diskless-load", alias: "", kind: Kind::Str, default: "disabled", flags: PASSIVE },
-    Def { name: "repl-diskless-sync", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "repl-diskless-sync-delay", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "5", flags: PASSIVE },
-    Def { name: "repl-diskless-sync-max-replicas", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "repl-ping-replica-period", alias: "repl-ping-slave-period", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
-    Def { name: "repl-timeout", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "60", flags: PASSIVE },
-    Def { name: "replica-announce-ip", alias: "slave-announce-ip", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "replica-announce-port", alias: "slave-announce-port", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "replica-announced", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "replica-ignore-disk-write-errors", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "replica-ignore-maxmemory", alias: "slave-ignore-maxmemory", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "replica-lazy-flush", alias: "slave-lazy-flush", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "replica-priority", alias: "slave-priority", kind: Kind::Int(i64::MIN, i64::MAX), default: "100", flags: PASSIVE },
-    Def { name: "replica-read-only", alias: "slave-read-only", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "replica-serve-stale-data", alias: "slave-serve-stale-data", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "replicaof", alias: "slaveof", kind: Kind::Str, default: "", flags: PASSIVE | DEFAULT_ONLY },
-    Def { name: "sanitize-dump-payload", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "server_cpulist", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "set-proc-title", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "shutdown-on-sigint", alias: "", kind: Kind::Str, default: "default", flags: PASSIVE },
-    Def { name: "shutdown-on-sigterm", alias: "", kind: Kind::Str, default: "default", flags: PASSIVE },
-    Def { name: "shutdown-timeout", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "10", flags: PASSIVE },
-    Def { name: "socket-mark-id", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
-    Def { name: "stop-writes-on-bgsave-error", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "stream-node-max-bytes", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "4096", flags: PASSIVE },
-    Def { name: "stream-node-max-entries", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "100", flags: PASSIVE },
-    Def { name: "syslog-enabled", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "syslog-facility", alias: "", kind: Kind::Str, default: "local0", flags: PASSIVE },
-    Def { name: "syslog-ident", alias: "", kind: Kind::Str, default: "redis", flags: PASSIVE },
-    Def { name: "tls-auth-clients", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "tls-ca-cert-dir", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-ca-cert-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-cert-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-ciphers", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-ciphersuites", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-client-cert-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-client-key-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-client-key-file-pass", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-cluster", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE | DEFAULT_ONLY },
-    Def { name: "tls-dh-params-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-key-file", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-key-file-pass", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-port", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE | DEFAULT_ONLY },
-    Def { name: "tls-prefer-server-ciphers", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE },
-    Def { name: "tls-protocols", alias: "", kind: Kind::Str, default: "", flags: PASSIVE },
-    Def { name: "tls-replication", alias: "", kind: Kind::Bool, default: "no", flags: PASSIVE | DEFAULT_ONLY },
-    Def { name: "tls-session-cache-size", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "20480", flags: PASSIVE },
-    Def { name: "tls-session-cache-timeout", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "300", flags: PASSIVE },
-    Def { name: "tls-session-caching", alias: "", kind: Kind::Bool, default: "yes", flags: PASSIVE },
-    Def { name: "tracking-table-max-keys", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "1000000", flags: PASSIVE },
-    Def { name: "unixsocket", alias: "", kind: Kind::Str, default: "", flags: PASSIVE | DEFAULT_ONLY },
-    Def { name: "unixsocketperm", alias: "", kind: Kind::Int(i64::MIN, i64::MAX), default: "0", flags: PASSIVE },
+    Def {
+        name: "acl-pubsub-default",
+        alias: "",
+        kind: Kind::Str,
+        default: "resetchannels",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "aclfile",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE | DEFAULT_ONLY,
+    },
+    Def {
+        name: "acllog-max-len",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "128",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "active-defrag-cycle-max",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "25",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "active-defrag-cycle-min",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "1",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "active-defrag-ignore-bytes",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "104857600",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "active-defrag-max-scan-fields",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "1000",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "active-defrag-threshold-lower",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "10",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "active-defrag-threshold-upper",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "100",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "activedefrag",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "activerehashing",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "aof-disable-auto-gc",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "aof-load-truncated",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "aof-rewrite-incremental-fsync",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "aof-timestamp-enabled",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "aof-use-rdb-preamble",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "aof_rewrite_cpulist",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "appenddirname",
+        alias: "",
+        kind: Kind::Str,
+        default: "appendonlydir",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "auto-aof-rewrite-min-size",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "67108864",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "auto-aof-rewrite-percentage",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "100",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "bgsave_cpulist",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "bind-source-addr",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "bio_cpulist",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "busy-reply-threshold",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "5000",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "client-output-buffer-limit",
+        alias: "",
+        kind: Kind::Str,
+        default: "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-allow-pubsubshard-when-down",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-allow-reads-when-down",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-allow-replica-migration",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-announce-bus-port",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-announce-hostname",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-announce-ip",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-announce-port",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-announce-tls-port",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-config-file",
+        alias: "",
+        kind: Kind::Str,
+        default: "nodes.conf",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-link-sendbuf-limit",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-migration-barrier",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "1",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-node-timeout",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "15000",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-port",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-preferred-endpoint-type",
+        alias: "",
+        kind: Kind::Str,
+        default: "ip",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-replica-no-failover",
+        alias: "cluster-slave-no-failover",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-replica-validity-factor",
+        alias: "cluster-slave-validity-factor",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "10",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "cluster-require-full-coverage",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "crash-log-enabled",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "crash-memcheck-enabled",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "disable-thp",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "enable-module-command",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "enable-protected-configs",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "hll-sparse-max-bytes",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "3000",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "ignore-warnings",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "io-threads-do-reads",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "jemalloc-bg-thread",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "latency-tracking",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "latency-tracking-info-percentiles",
+        alias: "",
+        kind: Kind::Str,
+        default: "50 99 99.9",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "lazyfree-lazy-eviction",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "lazyfree-lazy-expire",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "lazyfree-lazy-server-del",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "list-compress-depth",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "lua-time-limit",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "5000",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "masterauth",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "masteruser",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "maxmemory-clients",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "min-replicas-max-lag",
+        alias: "min-slaves-max-lag",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "10",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "min-replicas-to-write",
+        alias: "min-slaves-to-write",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "no-appendfsync-on-rewrite",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "oom-score-adj",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "oom-score-adj-values",
+        alias: "",
+        kind: Kind::Str,
+        default: "0 200 800",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "proc-title-template",
+        alias: "",
+        kind: Kind::Str,
+        default: "{title} {listen-addr} {server-mode}",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "propagation-error-behavior",
+        alias: "",
+        kind: Kind::Str,
+        default: "ignore",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "rdb-del-sync-files",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "rdb-save-incremental-fsync",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "rdbchecksum",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "rdbcompression",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-backlog-size",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "1048576",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-backlog-ttl",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "3600",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-disable-tcp-nodelay",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-diskless-load",
+        alias: "",
+        kind: Kind::Str,
+        default: "disabled",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-diskless-sync",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-diskless-sync-delay",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "5",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-diskless-sync-max-replicas",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-ping-replica-period",
+        alias: "repl-ping-slave-period",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "10",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "repl-timeout",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "60",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-announce-ip",
+        alias: "slave-announce-ip",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-announce-port",
+        alias: "slave-announce-port",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-announced",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-ignore-disk-write-errors",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-ignore-maxmemory",
+        alias: "slave-ignore-maxmemory",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-lazy-flush",
+        alias: "slave-lazy-flush",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-priority",
+        alias: "slave-priority",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "100",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-read-only",
+        alias: "slave-read-only",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replica-serve-stale-data",
+        alias: "slave-serve-stale-data",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "replicaof",
+        alias: "slaveof",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE | DEFAULT_ONLY,
+    },
+    Def {
+        name: "sanitize-dump-payload",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "server_cpulist",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "set-proc-title",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "shutdown-on-sigint",
+        alias: "",
+        kind: Kind::Str,
+        default: "default",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "shutdown-on-sigterm",
+        alias: "",
+        kind: Kind::Str,
+        default: "default",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "shutdown-timeout",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "10",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "socket-mark-id",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "stop-writes-on-bgsave-error",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "stream-node-max-bytes",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "4096",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "stream-node-max-entries",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "100",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "syslog-enabled",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "syslog-facility",
+        alias: "",
+        kind: Kind::Str,
+        default: "local0",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "syslog-ident",
+        alias: "",
+        kind: Kind::Str,
+        default: "redis",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-auth-clients",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-ca-cert-dir",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-ca-cert-file",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-cert-file",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-ciphers",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-ciphersuites",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-client-cert-file",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-client-key-file",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-client-key-file-pass",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-cluster",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE | DEFAULT_ONLY,
+    },
+    Def {
+        name: "tls-dh-params-file",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-key-file",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-key-file-pass",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-port",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE | DEFAULT_ONLY,
+    },
+    Def {
+        name: "tls-prefer-server-ciphers",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-protocols",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-replication",
+        alias: "",
+        kind: Kind::Bool,
+        default: "no",
+        flags: PASSIVE | DEFAULT_ONLY,
+    },
+    Def {
+        name: "tls-session-cache-size",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "20480",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-session-cache-timeout",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "300",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tls-session-caching",
+        alias: "",
+        kind: Kind::Bool,
+        default: "yes",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "tracking-table-max-keys",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "1000000",
+        flags: PASSIVE,
+    },
+    Def {
+        name: "unixsocket",
+        alias: "",
+        kind: Kind::Str,
+        default: "",
+        flags: PASSIVE | DEFAULT_ONLY,
+    },
+    Def {
+        name: "unixsocketperm",
+        alias: "",
+        kind: Kind::Int(i64::MIN, i64::MAX),
+        default: "0",
+        flags: PASSIVE,
+    },
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -260,6 +1090,12 @@ pub struct Config {
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
     pub enable_debug: DebugCmd,
+    /// Encoding thresholds read on every collection write: cached, not looked up.
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
 }
 
 pub struct SetError {
@@ -268,12 +1104,16 @@ pub struct SetError {
 }
 
 fn find_def(name: &str) -> Option<usize> {
-    DEFS.iter().position(|d| d.name.eq_ignore_ascii_case(name) || (!d.alias.is_empty() && d.alias.eq_ignore_ascii_case(name)))
+    DEFS.iter().position(|d| {
+        d.name.eq_ignore_ascii_case(name)
+            || (!d.alias.is_empty() && d.alias.eq_ignore_ascii_case(name))
+    })
 }
 
 /// Validate `v` against `d`, returning the canonical stored form.
 fn canonical(d: &Def, v: &str) -> Result<String, String> {
-    let between = |lo: String, hi: String| format!("argument must be between {lo} and {hi} inclusive");
+    let between =
+        |lo: String, hi: String| format!("argument must be between {lo} and {hi} inclusive");
     let out = match d.kind {
         Kind::Bool => match v.to_ascii_lowercase().as_str() {
             "yes" => "yes".to_string(),
@@ -281,14 +1121,18 @@ fn canonical(d: &Def, v: &str) -> Result<String, String> {
             _ => return Err("argument must be 'yes' or 'no'".into()),
         },
         Kind::Int(lo, hi) => {
-            let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            let n: i64 = v
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
             if n < lo || n > hi {
                 return Err(between(lo.to_string(), hi.to_string()));
             }
             n.to_string()
         }
         Kind::Clamped(lo, hi, clo, chi) => {
-            let n: i64 = v.parse().map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
+            let n: i64 = v
+                .parse()
+                .map_err(|_| "argument couldn't be parsed into an integer".to_string())?;
             if n < lo || n > hi {
                 return Err(between(lo.to_string(), hi.to_string()));
             }
@@ -354,6 +1198,11 @@ impl Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             enable_debug: DebugCmd::No,
+            hash_max_listpack_entries: 512,
+            hash_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            set_max_intset_entries: 512,
         };
         c.refresh();
         c
@@ -372,15 +1221,34 @@ impl Config {
         self.hz = u32::try_from(self.num("hz")).unwrap_or(10);
         self.databases = usize::try_from(self.num("databases")).unwrap_or(16);
         let pass = self.get("requirepass").unwrap_or("");
-        self.requirepass = if pass.is_empty() { None } else { Some(pass.as_bytes().to_vec()) };
+        self.requirepass = if pass.is_empty() {
+            None
+        } else {
+            Some(pass.as_bytes().to_vec())
+        };
         self.maxclients = usize::try_from(self.num("maxclients")).unwrap_or(10000);
         self.proto_max_bulk_len = self.num("proto-max-bulk-len");
-        self.query_buf_bytes_max = usize::try_from(self.num("client-query-buffer-limit")).unwrap_or(1 << 30);
+        self.query_buf_bytes_max =
+            usize::try_from(self.num("client-query-buffer-limit")).unwrap_or(1 << 30);
         self.active_expire_effort = u32::try_from(self.num("active-expire-effort")).unwrap_or(1);
         self.maxmemory = u64::try_from(self.num("maxmemory")).unwrap_or(0);
-        self.maxmemory_policy = self.get("maxmemory-policy").unwrap_or("noeviction").to_string();
+        self.maxmemory_policy = self
+            .get("maxmemory-policy")
+            .unwrap_or("noeviction")
+            .to_string();
         self.lfu_log_factor = u32::try_from(self.num("lfu-log-factor")).unwrap_or(10);
         self.lfu_decay_time = u32::try_from(self.num("lfu-decay-time")).unwrap_or(1);
+        let size = |c: &Config, name: &str, def: usize| {
+            c.get(name)
+                .and_then(|v| v.parse::<u64>().ok())
+                .map_or(def, |v| usize::try_from(v).unwrap_or(usize::MAX))
+        };
+        self.hash_max_listpack_entries = size(self, "hash-max-listpack-entries", 512);
+        self.hash_max_listpack_value = size(self, "hash-max-listpack-value", 64);
+        self.zset_max_listpack_entries = size(self, "zset-max-listpack-entries", 128);
+        self.zset_max_listpack_value = size(self, "zset-max-listpack-value", 64);
+        self.set_max_intset_entries =
+            crate::db::set::intset_max(self.get("set-max-intset-entries"));
         self.enable_debug = match self.get("enable-debug-command") {
             Some("yes") => DebugCmd::Yes,
             Some("local") => DebugCmd::Local,
@@ -408,9 +1276,15 @@ impl Config {
         let mut staged: Vec<(usize, String)> = Vec::new();
         for (name, value) in pairs {
             let Some(i) = find_def(name) else {
-                return Err(SetError { name: name.clone(), reason: String::new() });
+                return Err(SetError {
+                    name: name.clone(),
+                    reason: String::new(),
+                });
             };
-            let err = |reason: String| SetError { name: name.clone(), reason };
+            let err = |reason: String| SetError {
+                name: name.clone(),
+                reason,
+            };
             if staged.iter().any(|(j, _)| *j == i) {
                 return Err(err("duplicate parameter".into()));
             }
@@ -487,12 +1361,22 @@ impl Config {
                 continue;
             }
             let Some(args) = split_args(l.as_bytes()) else {
-                return Err(format!("line {}: unbalanced quotes in configuration line", n + 1));
+                return Err(format!(
+                    "line {}: unbalanced quotes in configuration line",
+                    n + 1
+                ));
             };
-            let Some((name, rest)) = args.split_first() else { continue };
+            let Some((name, rest)) = args.split_first() else {
+                continue;
+            };
             let name = String::from_utf8_lossy(name).to_string();
-            let value = rest.iter().map(|a| String::from_utf8_lossy(a).to_string()).collect::<Vec<_>>().join(" ");
-            self.set_startup(&name, &value).map_err(|e| format!("line {}: '{}': {}", n + 1, l, e))?;
+            let value = rest
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).to_string())
+                .collect::<Vec<_>>()
+                .join(" ");
+            self.set_startup(&name, &value)
+                .map_err(|e| format!("line {}: '{}': {}", n + 1, l, e))?;
         }
         Ok(())
     }
@@ -529,7 +1413,10 @@ impl Config {
 }
 
 fn quote(v: &str) -> String {
-    if !v.is_empty() && v.bytes().all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\') {
+    if !v.is_empty()
+        && v.bytes()
+            .all(|c| c.is_ascii_graphic() && c != b'"' && c != b'\'' && c != b'\\')
+    {
         v.to_string()
     } else {
         let mut s = String::from("\"");
@@ -554,7 +1441,11 @@ mod tests {
     #[test]
     fn flags_override_file() {
         let mut c = Config::new();
-        c.load(Some("port 7000\nhz 20\n"), &["--port".into(), "7001".into(), "--save".into(), "".into()]).unwrap_or_else(|e| panic!("{e}"));
+        c.load(
+            Some("port 7000\nhz 20\n"),
+            &["--port".into(), "7001".into(), "--save".into(), "".into()],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(c.port, 7001);
         assert_eq!(c.hz, 20);
         assert_eq!(c.get("save"), Some(""));
@@ -563,11 +1454,20 @@ mod tests {
     #[test]
     fn set_errors_match_redis() {
         let mut c = Config::new();
-        let e = c.set_runtime(&[("hz".into(), "abc".into())]).err().map(|e| e.reason);
-        assert_eq!(e.as_deref(), Some("argument couldn't be parsed into an integer"));
+        let e = c
+            .set_runtime(&[("hz".into(), "abc".into())])
+            .err()
+            .map(|e| e.reason);
+        assert_eq!(
+            e.as_deref(),
+            Some("argument couldn't be parsed into an integer")
+        );
         c.set_runtime(&[("hz".into(), "1000".into())]).ok();
         assert_eq!(c.hz, 500);
-        let e = c.set_runtime(&[("databases".into(), "3".into())]).err().map(|e| e.reason);
+        let e = c
+            .set_runtime(&[("databases".into(), "3".into())])
+            .err()
+            .map(|e| e.reason);
         assert_eq!(e.as_deref(), Some("can't set immutable config"));
     }
 

@@ -83,8 +83,14 @@ mod tests {
     fn long_double_like_redis() {
         assert_eq!(incr_by_float(b"10.5", b"0.1"), Ok(b"10.6".to_vec()));
         assert_eq!(incr_by_float(b"0", b"3.0e3"), Ok(b"3000".to_vec()));
-        assert_eq!(incr_by_float(b"abc", b"1"), Err(IncrFloatError::ValueNotFloat));
-        assert_eq!(incr_by_float(b"1", b" 1"), Err(IncrFloatError::IncrNotFloat));
+        assert_eq!(
+            incr_by_float(b"abc", b"1"),
+            Err(IncrFloatError::ValueNotFloat)
+        );
+        assert_eq!(
+            incr_by_float(b"1", b" 1"),
+            Err(IncrFloatError::IncrNotFloat)
+        );
         assert_eq!(incr_by_float(b"1", b"inf"), Err(IncrFloatError::NanOrInf));
     }
 

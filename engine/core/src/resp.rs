@@ -42,7 +42,10 @@ pub struct RequestParser {
 }
 
 fn find_cr(buf: &[u8], from: usize) -> Option<usize> {
-    buf[from..].iter().position(|&c| c == b'\r').map(|i| i + from)
+    buf[from..]
+        .iter()
+        .position(|&c| c == b'\r')
+        .map(|i| i + from)
 }
 
 impl RequestParser {
@@ -72,7 +75,9 @@ impl RequestParser {
                 if buf.len() > INLINE_BYTES_MAX {
                     return Parsed::Error("too big mbulk count string".into());
                 }
-                return Parsed::Incomplete { need: buf.len() + 1 };
+                return Parsed::Incomplete {
+                    need: buf.len() + 1,
+                };
             };
             if cr + 2 > buf.len() {
                 return Parsed::Incomplete { need: cr + 2 };
@@ -98,7 +103,9 @@ impl RequestParser {
                 if buf.len() - pos > INLINE_BYTES_MAX {
                     return Parsed::Error("too big bulk count string".into());
                 }
-                return Parsed::Incomplete { need: buf.len() + 1 };
+                return Parsed::Incomplete {
+                    need: buf.len() + 1,
+                };
             };
             if cr + 2 > buf.len() {
                 return Parsed::Incomplete { need: cr + 2 };
@@ -146,7 +153,9 @@ impl RequestParser {
             if buf.len() > INLINE_BYTES_MAX {
                 return Parsed::Error("too big inline request".into());
             }
-            return Parsed::Incomplete { need: buf.len() + 1 };
+            return Parsed::Incomplete {
+                need: buf.len() + 1,
+            };
         };
         let mut line = &buf[..nl];
         if line.last() == Some(&b'\r') {
@@ -173,7 +182,10 @@ pub struct Reply {
 
 impl Reply {
     pub fn new() -> Reply {
-        Reply { buf: Vec::with_capacity(16 * 1024), resp3: false }
+        Reply {
+            buf: Vec::with_capacity(16 * 1024),
+            resp3: false,
+        }
     }
 
     #[inline]
@@ -198,7 +210,10 @@ impl Reply {
     /// CR/LF inside it become spaces, as Redis does, so the frame stays valid.
     pub fn error(&mut self, text: &str) {
         self.buf.push(b'-');
-        self.buf.extend(text.bytes().map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }));
+        self.buf.extend(
+            text.bytes()
+                .map(|c| if c == b'\r' || c == b'\n' { b' ' } else { c }),
+        );
         self.buf.extend_from_slice(b"\r\n");
     }
 
@@ -290,7 +305,8 @@ impl Reply {
 
     pub fn boolean(&mut self, v: bool) {
         if self.resp3 {
-            self.buf.extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
+            self.buf
+                .extend_from_slice(if v { b"#t\r\n" } else { b"#f\r\n" });
         } else {
             self.int(i64::from(v));
         }
@@ -390,7 +406,12 @@ mod tests {
             assert!(matches!(r, Parsed::Incomplete { .. }), "cut {cut}: {r:?}");
         }
         let (r, args) = parse_all(&mut p, full);
-        assert_eq!(r, Parsed::Command { consumed: full.len() });
+        assert_eq!(
+            r,
+            Parsed::Command {
+                consumed: full.len()
+            }
+        );
         assert_eq!(args, vec![b"GET".to_vec(), b"k".to_vec()]);
     }
 
@@ -398,7 +419,12 @@ mod tests {
     fn declared_length_is_not_allocated() {
         let mut p = RequestParser::new();
         let r = p.parse(b"*1\r\n$536870912\r\nab", 512 << 20, true);
-        assert_eq!(r, Parsed::Incomplete { need: 16 + 536_870_912 + 2 });
+        assert_eq!(
+            r,
+            Parsed::Incomplete {
+                need: 16 + 536_870_912 + 2
+            }
+        );
         let r = p.parse(b"*1\r\n$536870913\r\n", 512 << 20, true);
         assert_eq!(r, Parsed::Error("invalid bulk length".into()));
     }
@@ -430,8 +456,14 @@ mod tests {
             Parsed::Error("unbalanced quotes in request".into())
         );
         let big = vec![b'a'; INLINE_BYTES_MAX + 1];
-        assert_eq!(p.parse(&big, 1 << 20, true), Parsed::Error("too big inline request".into()));
-        assert_eq!(p.parse(b"*0\r\n", 1 << 20, true), Parsed::Empty { consumed: 4 });
+        assert_eq!(
+            p.parse(&big, 1 << 20, true),
+            Parsed::Error("too big inline request".into())
+        );
+        assert_eq!(
+            p.parse(b"*0\r\n", 1 << 20, true),
+            Parsed::Empty { consumed: 4 }
+        );
     }
 
     #[test]
@@ -439,7 +471,10 @@ mod tests {
         let mut p = RequestParser::new();
         let (r, args) = parse_all(&mut p, b"set 'a b' \"c\\n\"\r\n");
         assert!(matches!(r, Parsed::Command { consumed: 17 }));
-        assert_eq!(args, vec![b"set".to_vec(), b"a b".to_vec(), b"c\n".to_vec()]);
+        assert_eq!(
+            args,
+            vec![b"set".to_vec(), b"a b".to_vec(), b"c\n".to_vec()]
+        );
     }
 
     #[test]

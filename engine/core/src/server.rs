@@ -89,7 +89,10 @@ impl Clients {
         self.slots.get_mut(h).and_then(|c| c.as_mut())
     }
     pub fn iter(&self) -> impl Iterator<Item = (ClientHandle, &Client)> {
-        self.slots.iter().enumerate().filter_map(|(h, c)| c.as_ref().map(|c| (h, c)))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(h, c)| c.as_ref().map(|c| (h, c)))
     }
     fn insert(&mut self, c: Client) -> ClientHandle {
         self.count += 1;
@@ -224,7 +227,13 @@ impl Server {
         self.ks.lfu_decay_time = self.cfg.lfu_decay_time;
     }
 
-    pub fn new_client(&mut self, addr: String, laddr: String, fd: i64, now_ms: i64) -> ClientHandle {
+    pub fn new_client(
+        &mut self,
+        addr: String,
+        laddr: String,
+        fd: i64,
+        now_ms: i64,
+    ) -> ClientHandle {
         let id = self.next_client_id;
         self.next_client_id += 1;
         self.stats.total_connections += 1;
@@ -279,7 +288,8 @@ impl Server {
     pub fn cron(&mut self, now_ms: i64) {
         self.ks.now_ms = now_ms;
         if self.ks.active_expire_enabled {
-            self.ks.active_expire_cycle(self.cfg.active_expire_effort, self.cfg.hz);
+            self.ks
+                .active_expire_cycle(self.cfg.active_expire_effort, self.cfg.hz);
         }
         // Between commands no entry index is held: safe to renumber.
         for db in &mut self.ks.dbs {
@@ -315,7 +325,13 @@ impl Server {
 
     /// Run one command from client `h` at time `now_ms`, appending the reply
     /// to `out`. Redis's `processCommand`: lookup, arity, auth, MULTI queue.
-    pub fn execute(&mut self, h: ClientHandle, argv: &[&[u8]], now_ms: i64, out: &mut Reply) -> Option<usize> {
+    pub fn execute(
+        &mut self,
+        h: ClientHandle,
+        argv: &[&[u8]],
+        now_ms: i64,
+        out: &mut Reply,
+    ) -> Option<usize> {
         if argv.is_empty() {
             return None;
         }
@@ -350,7 +366,14 @@ impl Server {
         }
     }
 
-    fn reject(&mut self, out: &mut Reply, cmd: Option<usize>, e: &CmdError, in_multi: bool, h: ClientHandle) {
+    fn reject(
+        &mut self,
+        out: &mut Reply,
+        cmd: Option<usize>,
+        e: &CmdError,
+        in_multi: bool,
+        h: ClientHandle,
+    ) {
         let mut text = e.text();
         if cmd.is_some_and(|c| self.table.cmds[c].fullname == "exec") {
             // Redis's execCommandAbort: the transaction is discarded and the
@@ -378,11 +401,21 @@ impl Server {
 
     pub fn count_error(&mut self, text: &str) {
         self.stats.total_error_replies += 1;
-        *self.stats.errors.entry(error_code(text).to_string()).or_insert(0) += 1;
+        *self
+            .stats
+            .errors
+            .entry(error_code(text).to_string())
+            .or_insert(0) += 1;
     }
 
     /// Returns the index of the command that ran (not rejected or queued).
-    fn process(&mut self, h: ClientHandle, argv: &[&[u8]], db: usize, out: &mut Reply) -> Option<usize> {
+    fn process(
+        &mut self,
+        h: ClientHandle,
+        argv: &[&[u8]],
+        db: usize,
+        out: &mut Reply,
+    ) -> Option<usize> {
         let in_multi = self.clients.get(h).multi.is_some();
         let Some(top) = self.table.lookup_top(argv[0]) else {
             let e = unknown_command(argv);
@@ -414,16 +447,31 @@ impl Server {
             return None;
         }
         if !self.clients.get(h).authenticated && c.flags & spec::F_NO_AUTH == 0 {
-            self.reject(out, Some(cmd), &CmdError::msg("NOAUTH Authentication required."), in_multi, h);
+            self.reject(
+                out,
+                Some(cmd),
+                &CmdError::msg("NOAUTH Authentication required."),
+                in_multi,
+                h,
+            );
             return None;
         }
         if in_multi && c.flags & spec::F_NO_MULTI != 0 {
-            self.reject(out, Some(cmd), &CmdError::msg("ERR Command not allowed inside a transaction"), in_multi, h);
+            self.reject(
+                out,
+                Some(cmd),
+                &CmdError::msg("ERR Command not allowed inside a transaction"),
+                in_multi,
+                h,
+            );
             return None;
         }
         if in_multi {
             let name = c.fullname.as_str();
-            if !matches!(name, "exec" | "discard" | "multi" | "watch" | "quit" | "reset") {
+            if !matches!(
+                name,
+                "exec" | "discard" | "multi" | "watch" | "quit" | "reset"
+            ) {
                 let q = argv.iter().map(|a| a.to_vec()).collect();
                 if let Some(m) = self.clients.get_mut(h).multi.as_mut() {
                     m.push(q);
@@ -437,7 +485,15 @@ impl Server {
     }
 
     /// Run a resolved command and record its stats (Redis's `call`).
-    pub fn call(&mut self, h: ClientHandle, cmd: usize, argv: &[&[u8]], db: usize, out: &mut Reply, in_exec: bool) {
+    pub fn call(
+        &mut self,
+        h: ClientHandle,
+        cmd: usize,
+        argv: &[&[u8]],
+        db: usize,
+        out: &mut Reply,
+        in_exec: bool,
+    ) {
         let Some(handler) = self.table.cmds[cmd].handler else {
             // A container called without a subcommand fails arity above.
             return;
@@ -520,11 +576,25 @@ impl TestServer {
     pub fn new() -> TestServer {
         let mut cfg = Config::new();
         let _ = cfg.set_startup("enable-debug-command", "yes");
-        let env = ServerEnv { start_ms: 1_700_000_000_000, version: "7.0.15".into(), ..Default::default() };
+        let env = ServerEnv {
+            start_ms: 1_700_000_000_000,
+            version: "7.0.15".into(),
+            ..Default::default()
+        };
         let mut srv = Server::new(cfg, env);
-        let h = srv.new_client("127.0.0.1:1".into(), "127.0.0.1:6379".into(), 1, 1_700_000_000_000);
+        let h = srv.new_client(
+            "127.0.0.1:1".into(),
+            "127.0.0.1:6379".into(),
+            1,
+            1_700_000_000_000,
+        );
         srv.ks.now_ms = 1_700_000_000_000;
-        TestServer { srv, h, now_ms: 1_700_000_000_000, out: Reply::new() }
+        TestServer {
+            srv,
+            h,
+            now_ms: 1_700_000_000_000,
+            out: Reply::new(),
+        }
     }
 
     pub fn run(&mut self, argv: &[&str]) -> String {

@@ -10,7 +10,11 @@ pub fn parse_i64(s: &[u8]) -> Option<i64> {
     if s == b"0" {
         return Some(0);
     }
-    let (neg, digits) = if s[0] == b'-' { (true, &s[1..]) } else { (false, s) };
+    let (neg, digits) = if s[0] == b'-' {
+        (true, &s[1..])
+    } else {
+        (false, s)
+    };
     if digits.is_empty() || !(b'1'..=b'9').contains(&digits[0]) {
         return None;
     }
@@ -405,13 +409,15 @@ mod tests {
 
     #[test]
     fn split_args_quotes() {
-        assert_eq!(split_args(b"set \"a b\" 'c'").unwrap_or_default(), vec![
-            b"set".to_vec(),
-            b"a b".to_vec(),
-            b"c".to_vec()
-        ]);
+        assert_eq!(
+            split_args(b"set \"a b\" 'c'").unwrap_or_default(),
+            vec![b"set".to_vec(), b"a b".to_vec(), b"c".to_vec()]
+        );
         assert!(split_args(b"set \"a").is_none());
-        assert_eq!(split_args(b"\"\\x41\"").unwrap_or_default(), vec![b"A".to_vec()]);
+        assert_eq!(
+            split_args(b"\"\\x41\"").unwrap_or_default(),
+            vec![b"A".to_vec()]
+        );
     }
 
     #[test]

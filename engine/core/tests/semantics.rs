@@ -6,7 +6,8 @@
 use redsim_core::server::{ConfigStore, TestServer};
 
 fn second_client(t: &mut TestServer) -> usize {
-    t.srv.new_client("127.0.0.1:2".into(), "127.0.0.1:6379".into(), 2, t.now_ms)
+    t.srv
+        .new_client("127.0.0.1:2".into(), "127.0.0.1:6379".into(), 2, t.now_ms)
 }
 
 fn run_as(t: &mut TestServer, h: usize, argv: &[&str]) -> String {
@@ -40,7 +41,11 @@ fn watch_notices_expiry_and_flush() {
     t.now_ms += 200; // expires, nobody touches it
     t.run(&["MULTI"]);
     t.run(&["GET", "x"]);
-    assert_eq!(t.run(&["EXEC"]), "*-1\r\n", "a WATCHed key that expired aborts EXEC");
+    assert_eq!(
+        t.run(&["EXEC"]),
+        "*-1\r\n",
+        "a WATCHed key that expired aborts EXEC"
+    );
 
     t.run(&["SET", "k", "1"]);
     t.run(&["WATCH", "k"]);
@@ -66,17 +71,25 @@ fn watch_notices_expiry_and_flush() {
 fn queue_errors_abort_with_execabort() {
     let mut t = TestServer::new();
     t.run(&["MULTI"]);
-    assert!(t.run(&["GET"]).starts_with("-ERR wrong number of arguments for 'get'"));
+    assert!(t
+        .run(&["GET"])
+        .starts_with("-ERR wrong number of arguments for 'get'"));
     assert!(t.run(&["NOPE"]).starts_with("-ERR unknown command 'NOPE'"));
     assert_eq!(t.run(&["SET", "a", "1"]), "+QUEUED\r\n");
-    assert_eq!(t.run(&["EXEC"]), "-EXECABORT Transaction discarded because of previous errors.\r\n");
+    assert_eq!(
+        t.run(&["EXEC"]),
+        "-EXECABORT Transaction discarded because of previous errors.\r\n"
+    );
     assert_eq!(t.run(&["GET", "a"]), "$-1\r\n");
     // Runtime errors inside EXEC are per-command replies.
     t.run(&["SET", "s", "x"]);
     t.run(&["MULTI"]);
     t.run(&["INCR", "s"]);
     t.run(&["SET", "b", "2"]);
-    assert_eq!(t.run(&["EXEC"]), "*2\r\n-ERR value is not an integer or out of range\r\n+OK\r\n");
+    assert_eq!(
+        t.run(&["EXEC"]),
+        "*2\r\n-ERR value is not an integer or out of range\r\n+OK\r\n"
+    );
     assert_eq!(t.run(&["EXEC"]), "-ERR EXEC without MULTI\r\n");
     assert_eq!(t.run(&["DISCARD"]), "-ERR DISCARD without MULTI\r\n");
 }
@@ -90,7 +103,11 @@ fn lazy_and_active_expiry() {
     t.run(&["SET", "keep", "v"]);
     assert_eq!(t.run(&["DBSIZE"]), ":1001\r\n");
     t.now_ms += 1000;
-    assert_eq!(t.run(&["GET", "k1"]), "$1\r\nv\r\n", "expire == now is not expired yet");
+    assert_eq!(
+        t.run(&["GET", "k1"]),
+        "$1\r\nv\r\n",
+        "expire == now is not expired yet"
+    );
     t.now_ms += 1;
     assert_eq!(t.run(&["GET", "k1"]), "$-1\r\n");
     assert_eq!(t.run(&["DBSIZE"]), ":1000\r\n", "lazy expiry deleted k1");
@@ -121,7 +138,10 @@ fn client_kill_reports_effects() {
     let id = t.srv.client_id(other);
     assert_eq!(t.run(&["CLIENT", "KILL", "ID", &id.to_string()]), ":1\r\n");
     assert_eq!(t.srv.take_effects().kill, vec![id]);
-    assert_eq!(t.run(&["CLIENT", "KILL", "1.2.3.4:5"]), "-ERR No such client\r\n");
+    assert_eq!(
+        t.run(&["CLIENT", "KILL", "1.2.3.4:5"]),
+        "-ERR No such client\r\n"
+    );
 }
 
 struct MemStore(std::sync::Arc<std::sync::Mutex<String>>);
@@ -141,8 +161,13 @@ impl ConfigStore for MemStore {
 #[test]
 fn config_rewrite_through_injected_store() {
     let mut t = TestServer::new();
-    assert_eq!(t.run(&["CONFIG", "REWRITE"]), "-ERR The server is running without a config file\r\n");
-    let file = std::sync::Arc::new(std::sync::Mutex::new("# my conf\nport 6379\nhz 10\n".to_string()));
+    assert_eq!(
+        t.run(&["CONFIG", "REWRITE"]),
+        "-ERR The server is running without a config file\r\n"
+    );
+    let file = std::sync::Arc::new(std::sync::Mutex::new(
+        "# my conf\nport 6379\nhz 10\n".to_string(),
+    ));
     t.srv.config_store = Some(Box::new(MemStore(file.clone())));
     t.run(&["CONFIG", "SET", "hz", "25", "maxmemory", "10mb"]);
     assert_eq!(t.run(&["CONFIG", "REWRITE"]), "+OK\r\n");
@@ -158,7 +183,10 @@ fn hello_switches_protocol_and_null_encodings() {
     let hello = t.run(&["HELLO", "3"]);
     assert!(hello.starts_with("%7\r\n$6\r\nserver\r\n"), "{hello}");
     assert_eq!(t.run(&["GET", "nope"]), "_\r\n");
-    assert_eq!(t.run(&["HELLO", "4"]), "-NOPROTO unsupported protocol version\r\n");
+    assert_eq!(
+        t.run(&["HELLO", "4"]),
+        "-NOPROTO unsupported protocol version\r\n"
+    );
     assert!(t.run(&["CONFIG", "GET", "hz"]).starts_with("%1\r\n"));
     t.run(&["RESET"]);
     assert_eq!(t.run(&["GET", "nope"]), "$-1\r\n");
@@ -205,12 +233,24 @@ fn scan_returns_every_stable_key_across_writes() {
 fn client_setinfo_is_redis_7_2_compatible() {
     // Redis 7.2 semantics (the 7.0 reference server lacks SETINFO, so no diff test).
     let mut t = TestServer::new();
-    assert_eq!(t.run(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"]), "+OK\r\n");
+    assert_eq!(
+        t.run(&["CLIENT", "SETINFO", "LIB-NAME", "redis-py"]),
+        "+OK\r\n"
+    );
     assert_eq!(t.run(&["CLIENT", "SETINFO", "lib-ver", "5.0.1"]), "+OK\r\n");
-    assert_eq!(t.run(&["CLIENT", "SETINFO", "lib-name", "a b"]), "-ERR lib-name cannot contain spaces, newlines or special characters.\r\n");
-    assert_eq!(t.run(&["CLIENT", "SETINFO", "color", "red"]), "-ERR Unrecognized option 'color'\r\n");
+    assert_eq!(
+        t.run(&["CLIENT", "SETINFO", "lib-name", "a b"]),
+        "-ERR lib-name cannot contain spaces, newlines or special characters.\r\n"
+    );
+    assert_eq!(
+        t.run(&["CLIENT", "SETINFO", "color", "red"]),
+        "-ERR Unrecognized option 'color'\r\n"
+    );
     let info = t.run(&["CLIENT", "INFO"]);
-    assert!(info.contains(" lib-name=redis-py lib-ver=5.0.1\n"), "{info}");
+    assert!(
+        info.contains(" lib-name=redis-py lib-ver=5.0.1\n"),
+        "{info}"
+    );
     assert!(info.contains(" cmd=client|info "), "{info}");
 }
 
@@ -222,7 +262,10 @@ fn scan_cursor_parses_like_strtoul() {
     assert_eq!(t.run(&["SCAN", "+0"]), "*2\r\n$1\r\n0\r\n*0\r\n");
     assert!(t.run(&["SCAN", "-1"]).starts_with("*2\r\n"));
     assert_eq!(t.run(&["SCAN", " 1"]), "-ERR invalid cursor\r\n");
-    assert_eq!(t.run(&["SCAN", "18446744073709551616"]), "-ERR invalid cursor\r\n");
+    assert_eq!(
+        t.run(&["SCAN", "18446744073709551616"]),
+        "-ERR invalid cursor\r\n"
+    );
 }
 
 #[test]
@@ -231,7 +274,13 @@ fn random_member_repeats_are_bounded() {
     let mut t = TestServer::new();
     t.run(&["SADD", "s", "a", "b"]);
     t.run(&["HSET", "h", "f", "v"]);
-    assert_eq!(t.run(&["SRANDMEMBER", "s", "-16777217"]), "-ERR value is out of range\r\n");
-    assert_eq!(t.run(&["HRANDFIELD", "h", "-16777217"]), "-ERR value is out of range\r\n");
+    assert_eq!(
+        t.run(&["SRANDMEMBER", "s", "-16777217"]),
+        "-ERR value is out of range\r\n"
+    );
+    assert_eq!(
+        t.run(&["HRANDFIELD", "h", "-16777217"]),
+        "-ERR value is out of range\r\n"
+    );
     assert!(t.run(&["SRANDMEMBER", "s", "-3"]).starts_with("*3\r\n"));
 }

@@ -147,7 +147,9 @@ async fn handle_conn(
         if srv.clients.count >= srv.cfg.maxclients {
             srv.stats.rejected_connections += 1;
             drop(srv);
-            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            let _ = stream
+                .write_all(b"-ERR max number of clients reached\r\n")
+                .await;
             let _ = stream.flush().await;
             return;
         }
@@ -184,7 +186,9 @@ async fn handle_conn(
         more_buffered = false;
         if buf.len() < need {
             if buf.len() > qbuf_max {
-                shared.log.warning("Closing client that reached max query buffer length");
+                shared
+                    .log
+                    .warning("Closing client that reached max query buffer length");
                 break 'conn;
             }
             continue;
@@ -236,7 +240,9 @@ async fn handle_conn(
                     let text = format!("ERR Protocol error: {msg}");
                     out.error(&text);
                     srv.count_error(&text);
-                    shared.log.verbose(&format!("Protocol error ({msg}) from client: id={id} addr={peer}"));
+                    shared.log.verbose(&format!(
+                        "Protocol error ({msg}) from client: id={id} addr={peer}"
+                    ));
                     close = true;
                     break;
                 }
@@ -247,10 +253,16 @@ async fn handle_conn(
         }
         qbuf_max = srv.cfg.query_buf_bytes_max;
         if buf.len() > srv.cfg.query_buf_bytes_max {
-            shared.log.warning("Closing client that reached max query buffer length");
+            shared
+                .log
+                .warning("Closing client that reached max query buffer length");
             close = true;
         }
-        let effects = if srv.effects.is_empty() { None } else { Some(srv.take_effects()) };
+        let effects = if srv.effects.is_empty() {
+            None
+        } else {
+            Some(srv.take_effects())
+        };
         let mut shutdown = false;
         if let Some(fx) = effects {
             for (lvl, msg) in &fx.log {
@@ -273,7 +285,9 @@ async fn handle_conn(
         }
         drop(srv);
         if shutdown {
-            shared.log.warning("Redsim is now ready to exit, bye bye...");
+            shared
+                .log
+                .warning("Redsim is now ready to exit, bye bye...");
             shared.shutdown.notify_one();
             break 'conn;
         }

@@ -44,7 +44,9 @@ fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 pub fn timestamp(ms: i64) -> String {
-    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let secs = ms.div_euclid(1000);
     let (y, m, d) = civil(secs.div_euclid(86400));
     let s = secs.rem_euclid(86400);
@@ -61,7 +63,12 @@ pub fn timestamp(ms: i64) -> String {
 }
 
 impl Logger {
-    pub fn new(pid: u32, level: &str, logfile: &str, clock: Arc<dyn crate::Clock>) -> std::io::Result<Logger> {
+    pub fn new(
+        pid: u32,
+        level: &str,
+        logfile: &str,
+        clock: Arc<dyn crate::Clock>,
+    ) -> std::io::Result<Logger> {
         let min = match level {
             "debug" => LogLevel::Debug,
             "verbose" => LogLevel::Verbose,
@@ -72,10 +79,22 @@ impl Logger {
             None
         } else {
             Some(std::sync::Mutex::new(
-                std::fs::OpenOptions::new().create(true).append(true).open(logfile)?,
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(logfile)?,
             ))
         };
-        Ok(Logger { inner: Arc::new(Inner { pid, role: 'M', min, file, clock, quiet: level == "nothing" }) })
+        Ok(Logger {
+            inner: Arc::new(Inner {
+                pid,
+                role: 'M',
+                min,
+                file,
+                clock,
+                quiet: level == "nothing",
+            }),
+        })
     }
 
     pub fn log(&self, level: LogLevel, msg: &str) {
@@ -89,7 +108,14 @@ impl Logger {
             LogLevel::Notice => '*',
             LogLevel::Warning => '#',
         };
-        let line = format!("{}:{} {} {} {}\n", i.pid, i.role, timestamp(i.clock.now_ms()), mark, msg);
+        let line = format!(
+            "{}:{} {} {} {}\n",
+            i.pid,
+            i.role,
+            timestamp(i.clock.now_ms()),
+            mark,
+            msg
+        );
         match &i.file {
             Some(f) => {
                 if let Ok(mut f) = f.lock() {
@@ -117,6 +143,9 @@ impl Logger {
 mod tests {
     #[test]
     fn timestamp_format() {
-        assert_eq!(super::timestamp(1_764_149_400_123), "26 Nov 2025 09:30:00.123");
+        assert_eq!(
+            super::timestamp(1_764_149_400_123),
+            "26 Nov 2025 09:30:00.123"
+        );
     }
 }

@@ -88,7 +88,10 @@ fn main() {
     }
     let mut cfg = Config::new();
     if let Err(e) = cfg.load(file_text.as_deref(), &args) {
-        eprintln!("\n*** FATAL CONFIG FILE ERROR (redsim {}) ***", env!("CARGO_PKG_VERSION"));
+        eprintln!(
+            "\n*** FATAL CONFIG FILE ERROR (redsim {}) ***",
+            env!("CARGO_PKG_VERSION")
+        );
         eprintln!("{e}");
         std::process::exit(1);
     }
@@ -101,7 +104,10 @@ fn main() {
     if let Ok(cwd) = std::env::current_dir() {
         let _ = cfg.set_startup("dir", &cwd.display().to_string());
     }
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("cannot start runtime: {e}");
@@ -114,7 +120,12 @@ fn main() {
 async fn run(cfg: Config, config_file: String) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let pid = std::process::id();
-    let log = match Logger::new(pid, cfg.get("loglevel").unwrap_or("notice"), cfg.get("logfile").unwrap_or(""), clock.clone()) {
+    let log = match Logger::new(
+        pid,
+        cfg.get("loglevel").unwrap_or("notice"),
+        cfg.get("logfile").unwrap_or(""),
+        clock.clone(),
+    ) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("Can't open the log file: {e}");
@@ -140,12 +151,18 @@ async fn run(cfg: Config, config_file: String) {
         let ok = std::fs::File::open("/dev/urandom")
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
             .is_ok();
-        if ok { u64::from_le_bytes(b) } else { clock.now_ms() as u64 ^ u64::from(pid) }
+        if ok {
+            u64::from_le_bytes(b)
+        } else {
+            clock.now_ms() as u64 ^ u64::from(pid)
+        }
     };
     let env = ServerEnv {
         pid,
         tcp_port: cfg.port,
-        executable: std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default(),
+        executable: std::env::current_exe()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         config_file: if config_file.is_empty() {
             String::new()
         } else {
@@ -159,7 +176,12 @@ async fn run(cfg: Config, config_file: String) {
         rng_seed: seed,
     };
     let port = cfg.port;
-    let binds: Vec<String> = cfg.get("bind").unwrap_or("127.0.0.1").split_whitespace().map(String::from).collect();
+    let binds: Vec<String> = cfg
+        .get("bind")
+        .unwrap_or("127.0.0.1")
+        .split_whitespace()
+        .map(String::from)
+        .collect();
     let mut srv = Server::new(cfg, env);
     if !config_file.is_empty() {
         srv.config_store = Some(Box::new(FileStore(config_file)));
@@ -175,7 +197,11 @@ async fn run(cfg: Config, config_file: String) {
             None => (false, b.as_str()),
         };
         let host = if host == "*" { "0.0.0.0" } else { host };
-        let addr = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let addr = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         match tokio::net::TcpListener::bind(&addr).await {
             Ok(l) => {
                 listening += 1;
@@ -183,7 +209,9 @@ async fn run(cfg: Config, config_file: String) {
             }
             Err(e) if optional => log.verbose(&format!("Skipping optional bind {addr}: {e}")),
             Err(e) => {
-                log.warning(&format!("Warning: Could not create server TCP listening socket {addr}: {e}"));
+                log.warning(&format!(
+                    "Warning: Could not create server TCP listening socket {addr}: {e}"
+                ));
                 std::process::exit(1);
             }
         }

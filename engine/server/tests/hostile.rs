@@ -27,7 +27,12 @@ fn free_port() -> u16 {
 
 fn start(extra: &[&str]) -> Srv {
     let port = free_port();
-    let mut args = vec!["--port".to_string(), port.to_string(), "--loglevel".into(), "warning".into()];
+    let mut args = vec![
+        "--port".to_string(),
+        port.to_string(),
+        "--loglevel".into(),
+        "warning".into(),
+    ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let child = Command::new(env!("CARGO_BIN_EXE_redsim-server"))
         .args(&args)
@@ -46,7 +51,8 @@ fn start(extra: &[&str]) -> Srv {
 
 fn conn(s: &Srv) -> TcpStream {
     let c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+    c.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
     c
 }
 
@@ -68,7 +74,11 @@ fn roundtrip(c: &mut TcpStream, data: &[u8], expect_len: usize) -> Vec<u8> {
 
 fn alive(s: &Srv) {
     let mut c = conn(s);
-    assert_eq!(roundtrip(&mut c, b"PING\r\n", 7), b"+PONG\r\n", "server must stay up");
+    assert_eq!(
+        roundtrip(&mut c, b"PING\r\n", 7),
+        b"+PONG\r\n",
+        "server must stay up"
+    );
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -84,14 +94,38 @@ fn rss_kb(pid: u32) -> u64 {
 fn protocol_errors_reply_and_close() {
     let s = start(&[]);
     let cases: &[(&[u8], &[u8])] = &[
-        (b"*1\r\n$536870913\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$-5\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*1\r\n$abc\r\n", b"-ERR Protocol error: invalid bulk length\r\n"),
-        (b"*3000000000\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*x\r\n", b"-ERR Protocol error: invalid multibulk length\r\n"),
-        (b"*1\r\n:5\r\n", b"-ERR Protocol error: expected '$', got ':'\r\n"),
-        (b"SET \"a b\r\n", b"-ERR Protocol error: unbalanced quotes in request\r\n"),
-        (b"PING\r\n*1\r\n$x\r\n", b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n"),
+        (
+            b"*1\r\n$536870913\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$-5\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*1\r\n$abc\r\n",
+            b"-ERR Protocol error: invalid bulk length\r\n",
+        ),
+        (
+            b"*3000000000\r\n",
+            b"-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*x\r\n",
+            b"-ERR Protocol error: invalid multibulk length\r\n",
+        ),
+        (
+            b"*1\r\n:5\r\n",
+            b"-ERR Protocol error: expected '$', got ':'\r\n",
+        ),
+        (
+            b"SET \"a b\r\n",
+            b"-ERR Protocol error: unbalanced quotes in request\r\n",
+        ),
+        (
+            b"PING\r\n*1\r\n$x\r\n",
+            b"+PONG\r\n-ERR Protocol error: invalid bulk length\r\n",
+        ),
     ];
     for (input, want) in cases {
         let got = send_until_close(&s, input);
@@ -103,10 +137,16 @@ fn protocol_errors_reply_and_close() {
         );
     }
     let big_inline = vec![b'a'; 70 * 1024];
-    assert_eq!(send_until_close(&s, &big_inline), b"-ERR Protocol error: too big inline request\r\n");
+    assert_eq!(
+        send_until_close(&s, &big_inline),
+        b"-ERR Protocol error: too big inline request\r\n"
+    );
     let mut big_count = b"*".to_vec();
     big_count.extend(vec![b'1'; 70 * 1024]);
-    assert_eq!(send_until_close(&s, &big_count), b"-ERR Protocol error: too big mbulk count string\r\n");
+    assert_eq!(
+        send_until_close(&s, &big_count),
+        b"-ERR Protocol error: too big mbulk count string\r\n"
+    );
     alive(&s);
 }
 
@@ -118,13 +158,17 @@ fn declared_sizes_are_not_allocated() {
     let mut conns = Vec::new();
     for _ in 0..20 {
         let mut c = conn(&s);
-        c.write_all(b"*2\r\n$3\r\nSET\r\n$536870912\r\n0123456789").expect("write");
+        c.write_all(b"*2\r\n$3\r\nSET\r\n$536870912\r\n0123456789")
+            .expect("write");
         conns.push(c);
     }
     std::thread::sleep(Duration::from_millis(300));
     alive(&s);
     let after = rss_kb(s.child.id());
-    assert!(after < before + 64 * 1024, "RSS grew from {before} kB to {after} kB");
+    assert!(
+        after < before + 64 * 1024,
+        "RSS grew from {before} kB to {after} kB"
+    );
 }
 
 #[test]
@@ -135,7 +179,11 @@ fn query_buffer_limit_closes_only_that_client() {
     let mut data = b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$3000000\r\n".to_vec();
     data.extend(vec![b'z'; 1_500_000]);
     let got = send_until_close(&s, &data);
-    assert!(got.is_empty(), "expected a silent close, got {:?}", String::from_utf8_lossy(&got));
+    assert!(
+        got.is_empty(),
+        "expected a silent close, got {:?}",
+        String::from_utf8_lossy(&got)
+    );
     assert_eq!(roundtrip(&mut keep, b"GET k\r\n", 7), b"$1\r\nv\r\n");
     alive(&s);
 }
@@ -152,7 +200,10 @@ fn unauthenticated_limits_are_tighter() {
         b"-ERR Protocol error: unauthenticated bulk length\r\n"
     );
     let mut c = conn(&s);
-    assert_eq!(roundtrip(&mut c, b"GET k\r\n", 32), b"-NOAUTH Authentication required.\r\n"[..32]);
+    assert_eq!(
+        roundtrip(&mut c, b"GET k\r\n", 32),
+        b"-NOAUTH Authentication required.\r\n"[..32]
+    );
     let mut rest = [0u8; 2];
     c.read_exact(&mut rest).expect("rest");
     assert_eq!(roundtrip(&mut c, b"AUTH secret\r\n", 5), b"+OK\r\n");
@@ -163,7 +214,11 @@ fn unauthenticated_limits_are_tighter() {
         args.extend_from_slice(format!("${}\r\n{}\r\n", a.len(), a).as_bytes());
     }
     let got = roundtrip(&mut c, &args, 48);
-    assert!(got.starts_with(b"-ERR wrong number of arguments for 'mset'"), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        got.starts_with(b"-ERR wrong number of arguments for 'mset'"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
 }
 
 #[test]
@@ -184,11 +239,23 @@ fn huge_offsets_and_counts_are_errors() {
     let s = start(&[]);
     let mut c = conn(&s);
     let cases: &[(&[u8], &[u8])] = &[
-        (b"SETRANGE k 536870912 x\r\n", b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n"),
+        (
+            b"SETRANGE k 536870912 x\r\n",
+            b"-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n",
+        ),
         (b"SETRANGE k -1 x\r\n", b"-ERR offset is out of range\r\n"),
-        (b"INCRBY k 9223372036854775808\r\n", b"-ERR value is not an integer or out of range\r\n"),
-        (b"EXPIRE k 9223372036854775807\r\n", b"-ERR invalid expire time in 'expire' command\r\n"),
-        (b"SET k v EX 9223372036854775807\r\n", b"-ERR invalid expire time in 'set' command\r\n"),
+        (
+            b"INCRBY k 9223372036854775808\r\n",
+            b"-ERR value is not an integer or out of range\r\n",
+        ),
+        (
+            b"EXPIRE k 9223372036854775807\r\n",
+            b"-ERR invalid expire time in 'expire' command\r\n",
+        ),
+        (
+            b"SET k v EX 9223372036854775807\r\n",
+            b"-ERR invalid expire time in 'set' command\r\n",
+        ),
         (b"SCAN 0 COUNT -1\r\n", b"-ERR syntax error\r\n"),
         (b"SELECT 16\r\n", b"-ERR DB index is out of range\r\n"),
     ];
@@ -202,7 +269,10 @@ fn huge_offsets_and_counts_are_errors() {
 
 #[test]
 fn version_flag_and_shutdown() {
-    let out = Command::new(env!("CARGO_BIN_EXE_redsim-server")).arg("--version").output().expect("run");
+    let out = Command::new(env!("CARGO_BIN_EXE_redsim-server"))
+        .arg("--version")
+        .output()
+        .expect("run");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("redsim-server v="));
     let mut s = start(&[]);
     let mut c = conn(&s);
@@ -215,7 +285,10 @@ fn version_flag_and_shutdown() {
             assert!(st.success());
             break;
         }
-        assert!(Instant::now() < deadline, "server did not exit after SHUTDOWN");
+        assert!(
+            Instant::now() < deadline,
+            "server did not exit after SHUTDOWN"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -242,7 +315,10 @@ fn pipelining_without_reading_keeps_memory_bounded() {
     }
     std::thread::sleep(Duration::from_millis(300));
     let after = rss_kb(s.child.id());
-    assert!(after < before + 64 * 1024, "RSS grew from {before} kB to {after} kB");
+    assert!(
+        after < before + 64 * 1024,
+        "RSS grew from {before} kB to {after} kB"
+    );
     // Now read everything: every reply arrives intact.
     c.set_nonblocking(false).expect("blocking");
     let mut total = 0usize;
@@ -261,7 +337,10 @@ fn pipelining_without_reading_keeps_memory_bounded() {
 fn sigterm_exits_cleanly() {
     let mut s = start(&[]);
     alive(&s);
-    let st = Command::new("kill").args(["-TERM", &s.child.id().to_string()]).status().expect("kill");
+    let st = Command::new("kill")
+        .args(["-TERM", &s.child.id().to_string()])
+        .status()
+        .expect("kill");
     assert!(st.success());
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {

@@ -41,7 +41,10 @@ fn str_of<'a>(
     i: u32,
     scratch: &'a mut Vec<u8>,
 ) -> Result<&'a [u8], CmdError> {
-    ks.entry(db, i).val.str_bytes(scratch).ok_or(CmdError::WrongType)
+    ks.entry(db, i)
+        .val
+        .str_bytes(scratch)
+        .ok_or(CmdError::WrongType)
 }
 
 /// `!strcasecmp(arg, s)`.
@@ -78,7 +81,12 @@ fn lookup_for_write(ctx: &mut Ctx, key: &[u8], maxbit: u64) -> Result<(u32, bool
             Ok((i, true, true))
         }
         Some(i) => {
-            let data = ctx.ks.entry_mut(db, i).val.make_raw().ok_or(CmdError::WrongType)?;
+            let data = ctx
+                .ks
+                .entry_mut(db, i)
+                .val
+                .make_raw()
+                .ok_or(CmdError::WrongType)?;
             let grown = data.len() < need;
             if grown {
                 grow_zero(data, need);
@@ -93,7 +101,11 @@ fn lookup_for_write(ctx: &mut Ctx, key: &[u8], maxbit: u64) -> Result<(u32, bool
 fn grow_zero(data: &mut Vec<u8>, need: usize) {
     const MAX_PREALLOC: usize = 1 << 20;
     if need > data.capacity() {
-        let target = if need < MAX_PREALLOC { need * 2 } else { need + MAX_PREALLOC };
+        let target = if need < MAX_PREALLOC {
+            need * 2
+        } else {
+            need + MAX_PREALLOC
+        };
         data.reserve_exact(target - data.len());
     }
     data.resize(need, 0);
@@ -172,13 +184,21 @@ fn find_bit(s: &[u8], bit: bool) -> i64 {
     for ch in &mut chunks {
         let w = word_be(ch);
         if w != skip {
-            let lz = if bit { w.leading_zeros() } else { (!w).leading_zeros() };
+            let lz = if bit {
+                w.leading_zeros()
+            } else {
+                (!w).leading_zeros()
+            };
             return pos + i64::from(lz);
         }
         pos += 64;
     }
     for &b in chunks.remainder() {
-        let lz = if bit { b.leading_zeros() } else { (!b).leading_zeros() };
+        let lz = if bit {
+            b.leading_zeros()
+        } else {
+            (!b).leading_zeros()
+        };
         if lz < 8 {
             return pos + i64::from(lz);
         }
@@ -218,7 +238,12 @@ fn combine2(dst: &mut [u8], a: &[u8], b: &[u8], f: impl Fn(u64, u64) -> u64) {
     for ((dc, x), y) in (&mut d).zip(&mut ac).zip(&mut bc) {
         dc.copy_from_slice(&f(word_ne(x), word_ne(y)).to_ne_bytes());
     }
-    for ((db, &x), &y) in d.into_remainder().iter_mut().zip(ac.remainder()).zip(bc.remainder()) {
+    for ((db, &x), &y) in d
+        .into_remainder()
+        .iter_mut()
+        .zip(ac.remainder())
+        .zip(bc.remainder())
+    {
         *db = f(u64::from(x), u64::from(y)) as u8;
     }
 }
@@ -306,7 +331,9 @@ pub fn getbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut scratch = Vec::new();
     let s = str_of(ctx.ks, ctx.db, i, &mut scratch)?;
     let byte = (off >> 3) as usize;
-    let set = s.get(byte).is_some_and(|&b| b & (1 << (7 - (off & 7))) != 0);
+    let set = s
+        .get(byte)
+        .is_some_and(|&b| b & (1 << (7 - (off & 7))) != 0);
     ctx.out.int(i64::from(set));
     Ok(())
 }
@@ -359,7 +386,12 @@ fn normalize(len: usize, mut start: i64, mut end: i64, isbit: bool) -> Range {
         start >>= 3;
         end >>= 3;
     }
-    Range { start, end, first_neg, last_neg }
+    Range {
+        start,
+        end,
+        first_neg,
+        last_neg,
+    }
 }
 
 pub fn bitcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -378,10 +410,19 @@ pub fn bitcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 ctx.out.int(0);
                 return Ok(());
             }
-            let isbit = if argv.len() == 5 { unit_is_bit(argv[4])? } else { false };
+            let isbit = if argv.len() == 5 {
+                unit_is_bit(argv[4])?
+            } else {
+                false
+            };
             normalize(s.len(), start, end, isbit)
         }
-        2 => Range { start: 0, end: s.len() as i64 - 1, first_neg: 0, last_neg: 0 },
+        2 => Range {
+            start: 0,
+            end: s.len() as i64 - 1,
+            first_neg: 0,
+            last_neg: 0,
+        },
         _ => return Err(CmdError::Syntax),
     };
     let n = if r.start > r.end {
@@ -413,7 +454,11 @@ pub fn bitpos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let r = match argv.len() {
         4..=6 => {
             let start = arg_i64(argv[3])?;
-            let isbit = if argv.len() == 6 { unit_is_bit(argv[5])? } else { false };
+            let isbit = if argv.len() == 6 {
+                unit_is_bit(argv[5])?
+            } else {
+                false
+            };
             let end = if argv.len() >= 5 {
                 end_given = true;
                 arg_i64(argv[4])?
@@ -424,10 +469,19 @@ pub fn bitpos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             };
             normalize(p.len(), start, end, isbit)
         }
-        3 => Range { start: 0, end: p.len() as i64 - 1, first_neg: 0, last_neg: 0 },
+        3 => Range {
+            start: 0,
+            end: p.len() as i64 - 1,
+            first_neg: 0,
+            last_neg: 0,
+        },
         _ => return Err(CmdError::Syntax),
     };
-    let pos = if r.start > r.end { -1 } else { bitpos_range(p, &r, bit, end_given) };
+    let pos = if r.start > r.end {
+        -1
+    } else {
+        bitpos_range(p, &r, bit, end_given)
+    };
     ctx.out.int(pos);
     Ok(())
 }
@@ -506,7 +560,11 @@ fn bitop_compute(
             // XOR give the longer source's bytes.
             let (n, long) = (first.len().min(second.len()), first.len().max(second.len()));
             if op != BitOp::And {
-                let longer = if first.len() > second.len() { first } else { second };
+                let longer = if first.len() > second.len() {
+                    first
+                } else {
+                    second
+                };
                 res[n..long].copy_from_slice(&longer[n..]);
             }
             for s in &srcs[2..] {
@@ -534,7 +592,9 @@ pub fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::Syntax);
     };
     if op == BitOp::Not && argv.len() != 4 {
-        return Err(CmdError::msg("ERR BITOP NOT must be called with a single source key."));
+        return Err(CmdError::msg(
+            "ERR BITOP NOT must be called with a single source key.",
+        ));
     }
     let db = ctx.db;
     let keys = &argv[3..];
@@ -639,7 +699,11 @@ fn bitfield_type(a: &[u8]) -> Result<(bool, u32), CmdError> {
 /// Redis's checkUnsignedBitfieldOverflow: (1 overflow / -1 underflow / 0, the
 /// wrapped or saturated value for WRAP/SAT).
 fn check_unsigned(value: u64, incr: i64, bits: u32, ow: Overflow) -> (i32, u64) {
-    let max = if bits == 64 { u64::MAX } else { (1u64 << bits) - 1 };
+    let max = if bits == 64 {
+        u64::MAX
+    } else {
+        (1u64 << bits) - 1
+    };
     let maxincr = max.wrapping_sub(value) as i64;
     let minincr = value.wrapping_neg() as i64;
     let wrap = || {
@@ -671,7 +735,11 @@ fn check_unsigned(value: u64, incr: i64, bits: u32, ow: Overflow) -> (i32, u64) 
 /// Redis's checkSignedBitfieldOverflow, including its quirks (the range
 /// checks use C's wrapping arithmetic).
 fn check_signed(value: i64, incr: i64, bits: u32, ow: Overflow) -> (i32, i64) {
-    let max = if bits == 64 { i64::MAX } else { (1i64 << (bits - 1)) - 1 };
+    let max = if bits == 64 {
+        i64::MAX
+    } else {
+        (1i64 << (bits - 1)) - 1
+    };
     let min = -max - 1;
     let maxincr = (max as u64).wrapping_sub(value as u64) as i64;
     let minincr = min.wrapping_sub(value);
@@ -748,7 +816,14 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly_cmd: bool) -> CmdRes
             highest_write = highest_write.max(offset + u64::from(bits) - 1);
             value = arg_i64(argv[j + 3])?;
         }
-        ops.push(FieldOp { offset, value, op, ow, bits, signed });
+        ops.push(FieldOp {
+            offset,
+            value,
+            op,
+            ow,
+            bits,
+            signed,
+        });
         j += if op == BfOp::Get { 3 } else { 4 };
     }
 
@@ -772,7 +847,9 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly_cmd: bool) -> CmdRes
         return Ok(());
     }
     if readonly_cmd {
-        return Err(CmdError::msg("ERR BITFIELD_RO only supports the GET subcommand"));
+        return Err(CmdError::msg(
+            "ERR BITFIELD_RO only supports the GET subcommand",
+        ));
     }
     let (i, created, grown) = lookup_for_write(ctx, argv[1], highest_write)?;
     if created {
@@ -799,7 +876,11 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly_cmd: bool) -> CmdRes
                 let old = get_signed(data, op.offset, op.bits);
                 let (overflow, new, ret) = if op.op == BfOp::Incrby {
                     let (ov, lim) = check_signed(old, op.value, op.bits, op.ow);
-                    let new = if ov != 0 { lim } else { old.wrapping_add(op.value) };
+                    let new = if ov != 0 {
+                        lim
+                    } else {
+                        old.wrapping_add(op.value)
+                    };
                     (ov, new, new)
                 } else {
                     let (ov, lim) = check_signed(op.value, 0, op.bits, op.ow);
@@ -819,7 +900,11 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly_cmd: bool) -> CmdRes
                 let old = get_unsigned(data, op.offset, op.bits);
                 let (overflow, new, ret) = if op.op == BfOp::Incrby {
                     let (ov, lim) = check_unsigned(old, op.value, op.bits, op.ow);
-                    let new = if ov != 0 { lim } else { old.wrapping_add(op.value as u64) };
+                    let new = if ov != 0 {
+                        lim
+                    } else {
+                        old.wrapping_add(op.value as u64)
+                    };
                     (ov, new, new)
                 } else {
                     let v = op.value as u64;
@@ -907,7 +992,11 @@ mod tests {
         ok(&mut t, "GETBIT k 100", b":1\r\n");
         ok(&mut t, "OBJECT ENCODING k", b"$3\r\nraw\r\n");
         ok(&mut t, "SETBIT k 0 1", b":0\r\n");
-        ok(&mut t, "GET k", b"$13\r\n\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x08\r\n");
+        ok(
+            &mut t,
+            "GET k",
+            b"$13\r\n\x80\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x08\r\n",
+        );
         ok(&mut t, "SETBIT k 0 0", b":1\r\n");
         ok(&mut t, "SETBIT k 0 0", b":0\r\n");
     }
@@ -915,34 +1004,82 @@ mod tests {
     #[test]
     fn setbit_getbit_errors() {
         let mut t = TestServer::new();
-        ok(&mut t, "SETBIT k -1 1", b"-ERR bit offset is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "SETBIT k -1 1",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
         ok(
             &mut t,
             "SETBIT k 4294967296 1",
             b"-ERR bit offset is not an integer or out of range\r\n",
         );
-        ok(&mut t, "SETBIT k x 1", b"-ERR bit offset is not an integer or out of range\r\n");
-        ok(&mut t, "SETBIT k x 2", b"-ERR bit offset is not an integer or out of range\r\n");
-        ok(&mut t, "SETBIT k 01 1", b"-ERR bit offset is not an integer or out of range\r\n");
-        ok(&mut t, "SETBIT k +1 1", b"-ERR bit offset is not an integer or out of range\r\n");
-        ok(&mut t, "SETBIT k 1 2", b"-ERR bit is not an integer or out of range\r\n");
-        ok(&mut t, "SETBIT k 1 -1", b"-ERR bit is not an integer or out of range\r\n");
-        ok(&mut t, "SETBIT k 1 01", b"-ERR bit is not an integer or out of range\r\n");
-        ok(&mut t, "SETBIT k 1 x", b"-ERR bit is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "SETBIT k x 1",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "SETBIT k x 2",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "SETBIT k 01 1",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "SETBIT k +1 1",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "SETBIT k 1 2",
+            b"-ERR bit is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "SETBIT k 1 -1",
+            b"-ERR bit is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "SETBIT k 1 01",
+            b"-ERR bit is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "SETBIT k 1 x",
+            b"-ERR bit is not an integer or out of range\r\n",
+        );
         ok(
             &mut t,
             "SETBIT k 1 9223372036854775808",
             b"-ERR bit is not an integer or out of range\r\n",
         );
-        ok(&mut t, "GETBIT k x", b"-ERR bit offset is not an integer or out of range\r\n");
-        ok(&mut t, "GETBIT nokey -1", b"-ERR bit offset is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "GETBIT k x",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "GETBIT nokey -1",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
         ok(
             &mut t,
             "GETBIT nokey 4294967296",
             b"-ERR bit offset is not an integer or out of range\r\n",
         );
         ok(&mut t, "GETBIT nokey 4294967295", b":0\r\n");
-        ok(&mut t, "GETBIT k #1", b"-ERR bit offset is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "GETBIT k #1",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
         ok(&mut t, "EXISTS k", b":0\r\n");
     }
 
@@ -997,8 +1134,16 @@ mod tests {
         ok(&mut t, "BITCOUNT s 1 1 BIT", b":1\r\n");
         ok(&mut t, "BITCOUNT s 7 8 BIT", b":0\r\n");
         ok(&mut t, "BITCOUNT s -3 -1 BIT", b":1\r\n");
-        ok(&mut t, "BITCOUNT s -9223372036854775808 9223372036854775807", b":26\r\n");
-        ok(&mut t, "BITCOUNT s -9223372036854775808 9223372036854775807 BIT", b":26\r\n");
+        ok(
+            &mut t,
+            "BITCOUNT s -9223372036854775808 9223372036854775807",
+            b":26\r\n",
+        );
+        ok(
+            &mut t,
+            "BITCOUNT s -9223372036854775808 9223372036854775807 BIT",
+            b":26\r\n",
+        );
         ok(&mut t, "BITCOUNT s 9 9 BIT", b":1\r\n");
         ok(&mut t, "BITCOUNT s 47 47 BIT", b":0\r\n");
     }
@@ -1008,8 +1153,16 @@ mod tests {
         let mut t = TestServer::new();
         ok(&mut t, "SET s foobar", b"+OK\r\n");
         ok(&mut t, "BITCOUNT s 0 1 foo", b"-ERR syntax error\r\n");
-        ok(&mut t, "BITCOUNT s a 1", b"-ERR value is not an integer or out of range\r\n");
-        ok(&mut t, "BITCOUNT s 0 a", b"-ERR value is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "BITCOUNT s a 1",
+            b"-ERR value is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "BITCOUNT s 0 a",
+            b"-ERR value is not an integer or out of range\r\n",
+        );
         ok(&mut t, "BITCOUNT s 0", b"-ERR syntax error\r\n");
         ok(&mut t, "BITCOUNT s 0 1 bit x", b"-ERR syntax error\r\n");
         ok(&mut t, "BITCOUNT s -1 -2 foo", b":0\r\n");
@@ -1087,16 +1240,44 @@ mod tests {
     fn bitpos_argument_errors() {
         let mut t = TestServer::new();
         set(&mut t, b"p", b"\xff\xf0\x00");
-        ok(&mut t, "BITPOS p 2", b"-ERR The bit argument must be 1 or 0.\r\n");
-        ok(&mut t, "BITPOS p -1", b"-ERR The bit argument must be 1 or 0.\r\n");
-        ok(&mut t, "BITPOS p x", b"-ERR value is not an integer or out of range\r\n");
-        ok(&mut t, "BITPOS p 1 a", b"-ERR value is not an integer or out of range\r\n");
-        ok(&mut t, "BITPOS p 1 0 a", b"-ERR value is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "BITPOS p 2",
+            b"-ERR The bit argument must be 1 or 0.\r\n",
+        );
+        ok(
+            &mut t,
+            "BITPOS p -1",
+            b"-ERR The bit argument must be 1 or 0.\r\n",
+        );
+        ok(
+            &mut t,
+            "BITPOS p x",
+            b"-ERR value is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "BITPOS p 1 a",
+            b"-ERR value is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "BITPOS p 1 0 a",
+            b"-ERR value is not an integer or out of range\r\n",
+        );
         ok(&mut t, "BITPOS p 1 0 a foo", b"-ERR syntax error\r\n");
         ok(&mut t, "BITPOS p 1 0 1 foo", b"-ERR syntax error\r\n");
         ok(&mut t, "BITPOS p 1 0 1 bit x", b"-ERR syntax error\r\n");
-        ok(&mut t, "BITPOS nokey 2", b"-ERR The bit argument must be 1 or 0.\r\n");
-        ok(&mut t, "BITPOS nokey x", b"-ERR value is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "BITPOS nokey 2",
+            b"-ERR The bit argument must be 1 or 0.\r\n",
+        );
+        ok(
+            &mut t,
+            "BITPOS nokey x",
+            b"-ERR value is not an integer or out of range\r\n",
+        );
         ok(&mut t, "BITPOS nokey 1 a", b":-1\r\n");
         ok(&mut t, "BITPOS nokey 0 a b c d", b":0\r\n");
         ok(&mut t, "BITPOS nokey 1 0 1 foo", b":-1\r\n");
@@ -1186,10 +1367,22 @@ mod tests {
     #[test]
     fn bitfield_basic() {
         let mut t = TestServer::new();
-        ok(&mut t, "BITFIELD bf SET u8 0 255 GET u8 0", b"*2\r\n:0\r\n:255\r\n");
+        ok(
+            &mut t,
+            "BITFIELD bf SET u8 0 255 GET u8 0",
+            b"*2\r\n:0\r\n:255\r\n",
+        );
         ok(&mut t, "BITFIELD bf INCRBY u8 0 10", b"*1\r\n:9\r\n");
-        ok(&mut t, "BITFIELD bf OVERFLOW SAT INCRBY u8 0 300", b"*1\r\n:255\r\n");
-        ok(&mut t, "BITFIELD bf OVERFLOW FAIL INCRBY u8 0 1 GET u8 0", b"*2\r\n$-1\r\n:255\r\n");
+        ok(
+            &mut t,
+            "BITFIELD bf OVERFLOW SAT INCRBY u8 0 300",
+            b"*1\r\n:255\r\n",
+        );
+        ok(
+            &mut t,
+            "BITFIELD bf OVERFLOW FAIL INCRBY u8 0 1 GET u8 0",
+            b"*2\r\n$-1\r\n:255\r\n",
+        );
         ok(
             &mut t,
             "BITFIELD bf overflow fail incrby u8 0 -1 incrby u8 0 1 get u4 4",
@@ -1224,7 +1417,11 @@ mod tests {
             "BITFIELD bf OVERFLOW SAT SET i8 0 -9223372036854775808 GET i8 0",
             b"*2\r\n:-128\r\n:127\r\n",
         );
-        ok(&mut t, "BITFIELD bf SET u8 0 300 GET u8 0", b"*2\r\n:127\r\n:44\r\n");
+        ok(
+            &mut t,
+            "BITFIELD bf SET u8 0 300 GET u8 0",
+            b"*2\r\n:127\r\n:44\r\n",
+        );
         ok(
             &mut t,
             "BITFIELD bf OVERFLOW SAT SET u8 0 300 SET u8 0 -1 GET u8 0",
@@ -1238,12 +1435,20 @@ mod tests {
         ok(&mut t, "BITFIELD bf", b"*0\r\n");
         ok(&mut t, "BITFIELD nokey", b"*0\r\n");
         ok(&mut t, "EXISTS nokey", b":0\r\n");
-        ok(&mut t, "BITFIELD nokey GET u8 100 GET i64 #2", b"*2\r\n:0\r\n:0\r\n");
+        ok(
+            &mut t,
+            "BITFIELD nokey GET u8 100 GET i64 #2",
+            b"*2\r\n:0\r\n:0\r\n",
+        );
         ok(&mut t, "EXISTS nokey", b":0\r\n");
         ok(&mut t, "BITFIELD g SET u8 100 1", b"*1\r\n:0\r\n");
         ok(&mut t, "STRLEN g", b":14\r\n");
         ok(&mut t, "OBJECT ENCODING g", b"$3\r\nraw\r\n");
-        ok(&mut t, "BITFIELD g GET u8 100 GET u8 200", b"*2\r\n:1\r\n:0\r\n");
+        ok(
+            &mut t,
+            "BITFIELD g GET u8 100 GET u8 200",
+            b"*2\r\n:1\r\n:0\r\n",
+        );
     }
 
     #[test]
@@ -1290,7 +1495,11 @@ mod tests {
         ok(&mut t, "BITFIELD k SET i8 0", b"-ERR syntax error\r\n");
         ok(&mut t, "BITFIELD k INCRBY i8 0", b"-ERR syntax error\r\n");
         ok(&mut t, "BITFIELD k OVERFLOW", b"-ERR syntax error\r\n");
-        ok(&mut t, "BITFIELD k OVERFLOW foo", b"-ERR Invalid OVERFLOW type specified\r\n");
+        ok(
+            &mut t,
+            "BITFIELD k OVERFLOW foo",
+            b"-ERR Invalid OVERFLOW type specified\r\n",
+        );
         ok(&mut t, "BITFIELD k foo", b"-ERR syntax error\r\n");
         ok(&mut t, "BITFIELD k get x8 0", b"-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.\r\n");
         ok(&mut t, "BITFIELD k get u64 0", b"-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.\r\n");
@@ -1305,8 +1514,16 @@ mod tests {
             "BITFIELD k get i8 -1",
             b"-ERR bit offset is not an integer or out of range\r\n",
         );
-        ok(&mut t, "BITFIELD k get i8 x", b"-ERR bit offset is not an integer or out of range\r\n");
-        ok(&mut t, "BITFIELD k get i8 #", b"-ERR bit offset is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "BITFIELD k get i8 x",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "BITFIELD k get i8 #",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
         ok(
             &mut t,
             "BITFIELD k get i8 ##1",
@@ -1333,14 +1550,22 @@ mod tests {
             b"-ERR bit offset is not an integer or out of range\r\n",
         );
         ok(&mut t, "BITFIELD k get i8 #536870911", b"*1\r\n:0\r\n");
-        ok(&mut t, "BITFIELD k set i8 0 x", b"-ERR value is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "BITFIELD k set i8 0 x",
+            b"-ERR value is not an integer or out of range\r\n",
+        );
         ok(&mut t, "BITFIELD k set i8 0 1 get u64 0", b"-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.\r\n");
         ok(
             &mut t,
             "BITFIELD k incrby i8 0 9223372036854775808",
             b"-ERR value is not an integer or out of range\r\n",
         );
-        ok(&mut t, "BITFIELD k get i64 #288230376151711745", b"*1\r\n:0\r\n");
+        ok(
+            &mut t,
+            "BITFIELD k get i64 #288230376151711745",
+            b"*1\r\n:0\r\n",
+        );
         ok(
             &mut t,
             "BITFIELD k get i8 #1152921504606846977",
@@ -1373,10 +1598,18 @@ mod tests {
             "BITFIELD_RO k incrby i8 0 1 get u9 0",
             b"-ERR BITFIELD_RO only supports the GET subcommand\r\n",
         );
-        ok(&mut t, "BITFIELD_RO k overflow wrap get i8 0", b"*1\r\n:0\r\n");
+        ok(
+            &mut t,
+            "BITFIELD_RO k overflow wrap get i8 0",
+            b"*1\r\n:0\r\n",
+        );
         ok(&mut t, "BITFIELD_RO k", b"*0\r\n");
         ok(&mut t, "SET k hello", b"+OK\r\n");
-        ok(&mut t, "BITFIELD_RO k GET u8 0 GET i8 #4 GET u4 38", b"*3\r\n:104\r\n:111\r\n:12\r\n");
+        ok(
+            &mut t,
+            "BITFIELD_RO k GET u8 0 GET i8 #4 GET u4 38",
+            b"*3\r\n:104\r\n:111\r\n:12\r\n",
+        );
         ok(&mut t, "BITFIELD_RO k GET u8 0 GET x 0", b"-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.\r\n");
         ok(
             &mut t,
@@ -1395,7 +1628,11 @@ mod tests {
             "BITFIELD w GET i64 #288230376151711745 GET i64 64",
             b"*2\r\n:7596001834950356848\r\n:7596001834950356848\r\n",
         );
-        ok(&mut t, "BITFIELD w GET u8 4294967295 GET i64 4294967295", b"*2\r\n:0\r\n:0\r\n");
+        ok(
+            &mut t,
+            "BITFIELD w GET u8 4294967295 GET i64 4294967295",
+            b"*2\r\n:0\r\n:0\r\n",
+        );
         ok(&mut t, "BITFIELD w GET u8 #536870911", b"*1\r\n:0\r\n");
     }
 
@@ -1436,7 +1673,9 @@ mod tests {
     #[test]
     fn watch_sees_only_real_changes() {
         let mut t = TestServer::new();
-        let h2 = t.srv.new_client("127.0.0.1:2".into(), "127.0.0.1:6379".into(), 2, t.now_ms);
+        let h2 = t
+            .srv
+            .new_client("127.0.0.1:2".into(), "127.0.0.1:6379".into(), 2, t.now_ms);
         let watched = |t: &mut TestServer, other: &str| -> String {
             t.run(&["WATCH", "k"]);
             let args: Vec<&[u8]> = other.split(' ').map(str::as_bytes).collect();
@@ -1453,7 +1692,10 @@ mod tests {
         assert_eq!(watched(&mut t, "SETBIT k 7 0"), aborted);
         assert_eq!(watched(&mut t, "SETBIT k 100 0"), aborted);
         assert_eq!(watched(&mut t, "BITFIELD k SET u8 0 0"), ran);
-        assert_eq!(watched(&mut t, "BITFIELD k OVERFLOW FAIL INCRBY u2 0 5"), ran);
+        assert_eq!(
+            watched(&mut t, "BITFIELD k OVERFLOW FAIL INCRBY u2 0 5"),
+            ran
+        );
         assert_eq!(watched(&mut t, "BITFIELD k GET u8 0"), ran);
         assert_eq!(watched(&mut t, "BITFIELD k INCRBY u8 0 1"), aborted);
         t.run(&["DEL", "k"]);
@@ -1485,8 +1727,16 @@ mod tests {
         ok(&mut t, "CONFIG SET proto-max-bulk-len 1mb", b"+OK\r\n");
         ok(&mut t, "SETBIT a 8388607 1", b":0\r\n");
         ok(&mut t, "STRLEN a", b":1048576\r\n");
-        ok(&mut t, "SETBIT a 8388608 1", b"-ERR bit offset is not an integer or out of range\r\n");
-        ok(&mut t, "GETBIT a 8388608", b"-ERR bit offset is not an integer or out of range\r\n");
+        ok(
+            &mut t,
+            "SETBIT a 8388608 1",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
+        ok(
+            &mut t,
+            "GETBIT a 8388608",
+            b"-ERR bit offset is not an integer or out of range\r\n",
+        );
         ok(&mut t, "BITFIELD b SET i64 8388607 1", b"*1\r\n:0\r\n");
         ok(&mut t, "STRLEN b", b":1048584\r\n");
         ok(
@@ -1509,9 +1759,18 @@ mod tests {
         let mut t = TestServer::new();
         set(&mut t, b"a", b"\x0f\xf0");
         assert_eq!(t.run_bytes(&[b"BITOP", b"and\0zz", b"d", b"a"]), ":2\r\n");
-        assert_eq!(t.run_bytes(&[b"BITOP", b"\0", b"d", b"a"]), "-ERR syntax error\r\n");
-        assert_eq!(t.run_bytes(&[b"BITFIELD", b"a", b"get", b"u8\0zz", b"0"]), "*1\r\n:15\r\n");
-        assert_eq!(t.run_bytes(&[b"BITFIELD", b"a", b"get\0x", b"u8", b"0"]), "*1\r\n:15\r\n");
+        assert_eq!(
+            t.run_bytes(&[b"BITOP", b"\0", b"d", b"a"]),
+            "-ERR syntax error\r\n"
+        );
+        assert_eq!(
+            t.run_bytes(&[b"BITFIELD", b"a", b"get", b"u8\0zz", b"0"]),
+            "*1\r\n:15\r\n"
+        );
+        assert_eq!(
+            t.run_bytes(&[b"BITFIELD", b"a", b"get\0x", b"u8", b"0"]),
+            "*1\r\n:15\r\n"
+        );
         assert_eq!(
             t.run_bytes(&[b"BITFIELD", b"a", b"get", b"u8", b"0\0"]),
             "-ERR bit offset is not an integer or out of range\r\n"
@@ -1520,9 +1779,20 @@ mod tests {
             t.run_bytes(&[b"BITFIELD", b"a", b"get", b"u\08", b"0"]),
             "-ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.\r\n"
         );
-        assert_eq!(t.run_bytes(&[b"BITCOUNT", b"a", b"0", b"-1", b"bit\0x"]), ":8\r\n");
         assert_eq!(
-            t.run_bytes(&[b"BITFIELD", b"a", b"overflow", b"sat\0", b"get", b"u8", b"0"]),
+            t.run_bytes(&[b"BITCOUNT", b"a", b"0", b"-1", b"bit\0x"]),
+            ":8\r\n"
+        );
+        assert_eq!(
+            t.run_bytes(&[
+                b"BITFIELD",
+                b"a",
+                b"overflow",
+                b"sat\0",
+                b"get",
+                b"u8",
+                b"0"
+            ]),
             "*1\r\n:15\r\n"
         );
         assert_eq!(
@@ -1551,7 +1821,13 @@ mod tests {
         for len in [1usize, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65, 130] {
             let runs = [0x00u8, 0xff];
             let a: Vec<u8> = (0..len)
-                .map(|i| if next() % 3 == 0 { next() as u8 } else { runs[(i / 5) % 2] })
+                .map(|i| {
+                    if next() % 3 == 0 {
+                        next() as u8
+                    } else {
+                        runs[(i / 5) % 2]
+                    }
+                })
                 .collect();
             let b: Vec<u8> = (0..len / 2 + 1).map(|_| next() as u8).collect();
             set(&mut t, b"a", &a);
@@ -1564,7 +1840,10 @@ mod tests {
                 let e = s + (next() % (nbits - s) as u64) as usize;
                 let cnt = (s..=e).filter(|&i| bit(&a, i) == 1).count();
                 let (ss, es) = (s.to_string(), e.to_string());
-                assert_eq!(t.run(&["BITCOUNT", "a", &ss, &es, "BIT"]), format!(":{cnt}\r\n"));
+                assert_eq!(
+                    t.run(&["BITCOUNT", "a", &ss, &es, "BIT"]),
+                    format!(":{cnt}\r\n")
+                );
                 for v in [0u8, 1] {
                     let want = (s..=e).find(|&i| bit(&a, i) == v).map_or(-1, |i| i as i64);
                     let vs = v.to_string();
@@ -1582,9 +1861,13 @@ mod tests {
                 ("OR", |x, y| x | y),
                 ("XOR", |x, y| x ^ y),
             ] {
-                let want: Vec<u8> =
-                    (0..len).map(|i| f(f(pad(&a, i), pad(&b, i)), pad(&b, i))).collect();
-                assert_eq!(t.run(&["BITOP", op, "r", "a", "b", "b"]), format!(":{len}\r\n"));
+                let want: Vec<u8> = (0..len)
+                    .map(|i| f(f(pad(&a, i), pad(&b, i)), pad(&b, i)))
+                    .collect();
+                assert_eq!(
+                    t.run(&["BITOP", op, "r", "a", "b", "b"]),
+                    format!(":{len}\r\n")
+                );
                 let e = t.srv.ks.lookup(0, b"r").expect("r exists");
                 assert_eq!(
                     t.srv.ks.entry(0, e).val,
@@ -1616,8 +1899,11 @@ mod tests {
                 let p = off + i;
                 acc << 1 | u64::from(model[(p / 8) as usize] >> (7 - p % 8) & 1)
             });
-            let old =
-                if bits < 64 { ((old << (64 - bits)) as i64) >> (64 - bits) } else { old as i64 };
+            let old = if bits < 64 {
+                ((old << (64 - bits)) as i64) >> (64 - bits)
+            } else {
+                old as i64
+            };
             for i in 0..bits as u64 {
                 let p = off + i;
                 let b = (v as u64 >> (bits as u64 - 1 - i)) & 1;
@@ -1625,7 +1911,10 @@ mod tests {
                 model[(p / 8) as usize] =
                     (model[(p / 8) as usize] & !m) | if b == 1 { m } else { 0 };
             }
-            assert_eq!(t.run(&["BITFIELD", "k", "SET", &ty, &o, &vs]), format!("*1\r\n:{old}\r\n"));
+            assert_eq!(
+                t.run(&["BITFIELD", "k", "SET", &ty, &o, &vs]),
+                format!("*1\r\n:{old}\r\n")
+            );
         }
         let e = t.srv.ks.lookup(0, b"k").expect("k exists");
         let crate::db::Value::Str { data, .. } = &t.srv.ks.entry(0, e).val else {
@@ -1678,8 +1967,10 @@ mod tests {
             Ok(p) => p.parse().expect("port"),
             Err(_) => return,
         };
-        let iters: usize =
-            std::env::var("REDSIM_DIFF_ITERS").ok().and_then(|v| v.parse().ok()).unwrap_or(20000);
+        let iters: usize = std::env::var("REDSIM_DIFF_ITERS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(20000);
         let stream = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
         let mut w = stream.try_clone().expect("clone");
         let mut r = BufReader::new(stream);
@@ -1799,8 +2090,11 @@ mod tests {
                     args = vec![b"SET".to_vec(), k, v];
                 }
                 1 => {
-                    let off =
-                        if rnd(10) == 0 { num() } else { format!("{}", rnd(400)).into_bytes() };
+                    let off = if rnd(10) == 0 {
+                        num()
+                    } else {
+                        format!("{}", rnd(400)).into_bytes()
+                    };
                     let v = match rnd(8) {
                         0 => b"2".to_vec(),
                         1 => b"-1".to_vec(),
@@ -1810,8 +2104,11 @@ mod tests {
                     args = vec![b"SETBIT".to_vec(), k, off, v];
                 }
                 2 => {
-                    let off =
-                        if rnd(10) == 0 { num() } else { format!("{}", rnd(400)).into_bytes() };
+                    let off = if rnd(10) == 0 {
+                        num()
+                    } else {
+                        format!("{}", rnd(400)).into_bytes()
+                    };
                     args = vec![b"GETBIT".to_vec(), k, off];
                 }
                 3 | 4 => {
@@ -1864,7 +2161,14 @@ mod tests {
                 }
                 9 | 10 | 11 => {
                     let ro = rnd(6) == 0;
-                    args = vec![if ro { b"BITFIELD_RO".to_vec() } else { b"BITFIELD".to_vec() }, k];
+                    args = vec![
+                        if ro {
+                            b"BITFIELD_RO".to_vec()
+                        } else {
+                            b"BITFIELD".to_vec()
+                        },
+                        k,
+                    ];
                     for _ in 0..rnd(4) {
                         let sign = if rnd(2) == 0 { "i" } else { "u" };
                         let ty = match rnd(12) {
@@ -1910,7 +2214,10 @@ mod tests {
                 }
                 12 => args = vec![b"GET".to_vec(), k],
                 _ => {
-                    args = vec![[&b"OBJECT"[..], b"DEL", b"STRLEN"][rnd(3) as usize].to_vec(), k];
+                    args = vec![
+                        [&b"OBJECT"[..], b"DEL", b"STRLEN"][rnd(3) as usize].to_vec(),
+                        k,
+                    ];
                     if args[0] == b"OBJECT" {
                         args.insert(1, b"ENCODING".to_vec());
                     }
@@ -1919,8 +2226,10 @@ mod tests {
             let refs: Vec<&[u8]> = args.iter().map(|a| a.as_slice()).collect();
             let got = t.run_bytes(&refs);
             let want = real(&args);
-            let shown: Vec<String> =
-                args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+            let shown: Vec<String> = args
+                .iter()
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
             assert_eq!(got, want, "iteration {it}: {shown:?}");
             // Same counters: changes (server.dirty), keyspace hits and misses.
             let field = |s: &str, name: &str| -> i64 {
@@ -1929,13 +2238,19 @@ mod tests {
                     .and_then(|v| v.trim().parse().ok())
                     .unwrap_or(-1)
             };
-            let names = ["rdb_changes_since_last_save:", "keyspace_hits:", "keyspace_misses:"];
+            let names = [
+                "rdb_changes_since_last_save:",
+                "keyspace_hits:",
+                "keyspace_misses:",
+            ];
             let (g1, w1) = (
                 t.run(&["INFO", "persistence"]),
                 real(&[b"INFO".to_vec(), b"persistence".to_vec()]),
             );
-            let (g2, w2) =
-                (t.run(&["INFO", "stats"]), real(&[b"INFO".to_vec(), b"stats".to_vec()]));
+            let (g2, w2) = (
+                t.run(&["INFO", "stats"]),
+                real(&[b"INFO".to_vec(), b"stats".to_vec()]),
+            );
             for (n, name) in names.iter().enumerate() {
                 let (g, w) = if n == 0 { (&g1, &w1) } else { (&g2, &w2) };
                 let (g, w) = (field(g, name), field(w, name));

@@ -12,7 +12,9 @@ use crate::util::eq_ic;
 /// The standard HELP reply: the header line, the given lines, then HELP.
 pub fn help(ctx: &mut Ctx, name: &str, lines: &[&str]) {
     ctx.out.array(lines.len() + 3);
-    ctx.out.simple(&format!("{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"));
+    ctx.out.simple(&format!(
+        "{name} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:"
+    ));
     for l in lines {
         ctx.out.simple(l);
     }
@@ -279,8 +281,16 @@ pub fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
     if argv.len() == 4 && eq_ic(argv[2], "type") {
         let t = argv[3];
-        if !(eq_ic(t, "normal") || eq_ic(t, "master") || eq_ic(t, "replica") || eq_ic(t, "slave") || eq_ic(t, "pubsub")) {
-            return Err(CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(t))));
+        if !(eq_ic(t, "normal")
+            || eq_ic(t, "master")
+            || eq_ic(t, "replica")
+            || eq_ic(t, "slave")
+            || eq_ic(t, "pubsub"))
+        {
+            return Err(CmdError::msg(format!(
+                "ERR Unknown client type '{}'",
+                String::from_utf8_lossy(t)
+            )));
         }
         if !eq_ic(t, "normal") {
             ids = Some(Vec::new());
@@ -340,10 +350,17 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             } else if eq_ic(opt, "type") && more {
                 if eq_ic(val, "normal") {
                     normal_only = Some(true);
-                } else if eq_ic(val, "master") || eq_ic(val, "replica") || eq_ic(val, "slave") || eq_ic(val, "pubsub") {
+                } else if eq_ic(val, "master")
+                    || eq_ic(val, "replica")
+                    || eq_ic(val, "slave")
+                    || eq_ic(val, "pubsub")
+                {
                     normal_only = Some(false);
                 } else {
-                    return Err(CmdError::msg(format!("ERR Unknown client type '{}'", String::from_utf8_lossy(val))));
+                    return Err(CmdError::msg(format!(
+                        "ERR Unknown client type '{}'",
+                        String::from_utf8_lossy(val)
+                    )));
                 }
             } else if eq_ic(opt, "addr") && more {
                 addr = Some(val);
@@ -351,7 +368,10 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 laddr = Some(val);
             } else if eq_ic(opt, "user") && more {
                 if val != b"default" {
-                    return Err(CmdError::msg(format!("ERR No such user '{}'", String::from_utf8_lossy(val))));
+                    return Err(CmdError::msg(format!(
+                        "ERR No such user '{}'",
+                        String::from_utf8_lossy(val)
+                    )));
                 }
             } else if eq_ic(opt, "skipme") && more {
                 if eq_ic(val, "yes") {
@@ -434,42 +454,46 @@ pub fn client_reply(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn client_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    help(ctx, "CLIENT", &[
-        "GETNAME",
-        "    Return the name of the current connection.",
-        "ID",
-        "    Return the ID of the current connection.",
-        "INFO",
-        "    Return information about the current client connection.",
-        "KILL <ip:port>",
-        "    Kill connection made from <ip:port>.",
-        "KILL <option> <value> [<option> <value> [...]]",
-        "    Kill connections. Options are:",
-        "    * ADDR (<ip:port>|<unixsocket>:0)",
-        "      Kill connections made from the specified address",
-        "    * LADDR (<ip:port>|<unixsocket>:0)",
-        "      Kill connections made to specified local address",
-        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-        "      Kill connections by type.",
-        "    * USER <username>",
-        "      Kill connections authenticated by <username>.",
-        "    * SKIPME (YES|NO)",
-        "      Skip killing current connection (default: yes).",
-        "LIST [options ...]",
-        "    Return information about client connections. Options:",
-        "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
-        "      Return clients of specified type.",
-        "REPLY (ON|OFF|SKIP)",
-        "    Control the replies sent to the current connection.",
-        "SETNAME <name>",
-        "    Assign the name <name> to the current connection.",
-        "SETINFO <option> <value>",
-        "    Set client meta attr. Options are:",
-        "    * LIB-NAME: the client lib name.",
-        "    * LIB-VER: the client lib version.",
-        "NO-EVICT (ON|OFF)",
-        "    Protect current client connection from eviction.",
-    ]);
+    help(
+        ctx,
+        "CLIENT",
+        &[
+            "GETNAME",
+            "    Return the name of the current connection.",
+            "ID",
+            "    Return the ID of the current connection.",
+            "INFO",
+            "    Return information about the current client connection.",
+            "KILL <ip:port>",
+            "    Kill connection made from <ip:port>.",
+            "KILL <option> <value> [<option> <value> [...]]",
+            "    Kill connections. Options are:",
+            "    * ADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made from the specified address",
+            "    * LADDR (<ip:port>|<unixsocket>:0)",
+            "      Kill connections made to specified local address",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Kill connections by type.",
+            "    * USER <username>",
+            "      Kill connections authenticated by <username>.",
+            "    * SKIPME (YES|NO)",
+            "      Skip killing current connection (default: yes).",
+            "LIST [options ...]",
+            "    Return information about client connections. Options:",
+            "    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+            "      Return clients of specified type.",
+            "REPLY (ON|OFF|SKIP)",
+            "    Control the replies sent to the current connection.",
+            "SETNAME <name>",
+            "    Assign the name <name> to the current connection.",
+            "SETINFO <option> <value>",
+            "    Set client meta attr. Options are:",
+            "    * LIB-NAME: the client lib name.",
+            "    * LIB-VER: the client lib version.",
+            "NO-EVICT (ON|OFF)",
+            "    Protect current client connection from eviction.",
+        ],
+    );
     Ok(())
 }
 
@@ -486,7 +510,9 @@ pub fn multi(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 
 /// Forget every WATCHed key of client `h`.
 pub fn unwatch_all(ks: &mut Keyspace, clients: &mut Clients, h: usize) {
-    let Some(c) = clients.try_get_mut(h) else { return };
+    let Some(c) = clients.try_get_mut(h) else {
+        return;
+    };
     for (db, key) in std::mem::take(&mut c.watched) {
         if let Some(ws) = ks.dbs[db].watched.get_mut(&key) {
             ws.retain(|w| w.0 != h);
@@ -530,7 +556,10 @@ pub fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
                 .and_then(|ws| ws.iter().find(|w| w.0 == h))
                 .is_some_and(|w| w.1);
             !was_expired
-                && ctx.ks.dbs[*db].table.find(k).is_some_and(|i| ctx.ks.is_expired(ctx.ks.dbs[*db].table.entry(i)))
+                && ctx.ks.dbs[*db]
+                    .table
+                    .find(k)
+                    .is_some_and(|i| ctx.ks.is_expired(ctx.ks.dbs[*db].table.entry(i)))
         })
     };
     let c = ctx.clients.get_mut(h);
@@ -541,7 +570,9 @@ pub fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         let abort = c.multi_error;
         discard_transaction(ctx.ks, ctx.clients, h);
         if abort {
-            return Err(CmdError::msg("EXECABORT Transaction discarded because of previous errors."));
+            return Err(CmdError::msg(
+                "EXECABORT Transaction discarded because of previous errors.",
+            ));
         }
         ctx.out.null_array();
         return Ok(());
@@ -576,8 +607,15 @@ pub fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             continue;
         }
         c.watched.push((db, (*k).into()));
-        let expired = ctx.ks.dbs[db].table.find(k).is_some_and(|i| ctx.ks.is_expired(ctx.ks.dbs[db].table.entry(i)));
-        ctx.ks.dbs[db].watched.entry((*k).into()).or_default().push((h, expired));
+        let expired = ctx.ks.dbs[db]
+            .table
+            .find(k)
+            .is_some_and(|i| ctx.ks.is_expired(ctx.ks.dbs[db].table.entry(i)));
+        ctx.ks.dbs[db]
+            .watched
+            .entry((*k).into())
+            .or_default()
+            .push((h, expired));
     }
     ctx.out.ok();
     Ok(())

@@ -15,10 +15,10 @@ use crate::util::{eq_ic, glob_match};
 const RANDFIELD_MAX_REPEATS: u64 = 1 << 24;
 
 fn limits(ctx: &Ctx) -> Limits {
-    let num = |name: &str, def: usize| {
-        ctx.cfg.get(name).and_then(|v| v.parse::<u64>().ok()).map_or(def, |v| usize::try_from(v).unwrap_or(usize::MAX))
-    };
-    Limits { entries: num("hash-max-listpack-entries", 512), value: num("hash-max-listpack-value", 64) }
+    Limits {
+        entries: ctx.cfg.hash_max_listpack_entries,
+        value: ctx.cfg.hash_max_listpack_value,
+    }
 }
 
 fn hash_ref(ks: &Keyspace, db: usize, i: u32) -> Result<&HashVal, CmdError> {
@@ -37,10 +37,7 @@ fn hash_mut(ks: &mut Keyspace, db: usize, i: u32) -> Result<&mut HashVal, CmdErr
 
 /// Look a hash up for reading: None when missing, WRONGTYPE for other types.
 fn lookup_read(ctx: &mut Ctx, key: &[u8]) -> Result<Option<u32>, CmdError> {
-    match ctx.ks.lookup_read(ctx.db, key) {
-        None => Ok(None),
-        Some(i) => hash_ref(ctx.ks, ctx.db, i).map(|_| Some(i)),
-    }
+    super::lookup_typed(ctx, key, false, |v| matches!(v, Value::Hash(_)))
 }
 
 /// Redis's hashTypeLookupWriteOrCreate, minus the dirty count `add` adds
@@ -213,7 +210,9 @@ pub fn hexists(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 pub fn hstrlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let n = match lookup_read(ctx, argv[1])? {
         None => 0,
-        Some(i) => hash_ref(ctx.ks, ctx.db, i)?.get(argv[2]).map_or(0, <[u8]>::len),
+        Some(i) => hash_ref(ctx.ks, ctx.db, i)?
+            .get(argv[2])
+            .map_or(0, <[u8]>::len),
     };
     ctx.out.int(n as i64);
     Ok(())
@@ -251,7 +250,8 @@ pub fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         None => 0,
         Some(i) => match hash_ref(ctx.ks, db, i)?.get(argv[2]) {
             None => 0,
-            Some(v) => crate::util::parse_i64(v).ok_or_else(|| CmdError::msg("ERR hash value is not an integer"))?,
+            Some(v) => crate::util::parse_i64(v)
+                .ok_or_else(|| CmdError::msg("ERR hash value is not an integer"))?,
         },
     };
     let new = old.checked_add(incr).ok_or(CmdError::Overflow)?;
@@ -280,7 +280,9 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let found = ctx.ks.lookup_write(db, argv[1]);
     let cur: Vec<u8> = match found {
         None => b"0".to_vec(),
-        Some(i) => hash_ref(ctx.ks, db, i)?.get(argv[2]).map_or_else(|| b"0".to_vec(), <[u8]>::to_vec),
+        Some(i) => hash_ref(ctx.ks, db, i)?
+            .get(argv[2])
+            .map_or_else(|| b"0".to_vec(), <[u8]>::to_vec),
     };
     let new = incr_by_float(&cur, argv[3]).map_err(|e| match e {
         IncrFloatError::ValueNotFloat => CmdError::msg("ERR hash value is not a float"),
@@ -337,7 +339,11 @@ fn hrandfield_count(ctx: &mut Ctx, key: &[u8], l: i64, withvalues: bool) -> CmdR
         ctx.out.array(0);
         return Ok(());
     };
-    let (count, uniq) = if l >= 0 { (l as u64, true) } else { (l.unsigned_abs(), false) };
+    let (count, uniq) = if l >= 0 {
+        (l as u64, true)
+    } else {
+        (l.unsigned_abs(), false)
+    };
     if count == 0 {
         ctx.out.array(0);
         return Ok(());
@@ -352,7 +358,11 @@ fn hrandfield_count(ctx: &mut Ctx, key: &[u8], l: i64, withvalues: bool) -> CmdR
     let size = h.len() as u64;
     let resp3 = out.resp3;
     let header = |out: &mut crate::resp::Reply, n: u64| {
-        out.array(if withvalues && !resp3 { n as usize * 2 } else { n as usize });
+        out.array(if withvalues && !resp3 {
+            n as usize * 2
+        } else {
+            n as usize
+        });
     };
     let emit = |out: &mut crate::resp::Reply, f: &[u8], v: &[u8]| {
         if withvalues && resp3 {
@@ -396,7 +406,10 @@ fn hrandfield_count(ctx: &mut Ctx, key: &[u8], l: i64, withvalues: bool) -> CmdR
         }
     } else {
         let mut seen: std::collections::HashSet<&[u8], foldhash::fast::FixedState> =
-            std::collections::HashSet::with_capacity_and_hasher(count, foldhash::fast::FixedState::default());
+            std::collections::HashSet::with_capacity_and_hasher(
+                count,
+                foldhash::fast::FixedState::default(),
+            );
         while seen.len() < count {
             let Some((f, v)) = h.random(rng) else { break };
             if seen.insert(f) {
@@ -407,33 +420,16 @@ fn hrandfield_count(ctx: &mut Ctx, key: &[u8], l: i64, withvalues: bool) -> CmdR
     Ok(())
 }
 
-
 pub fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let cursor = crate::util::parse_scan_cursor(argv[2]).ok_or_else(|| CmdError::msg("ERR invalid cursor"))?;
+    let cursor = crate::util::parse_scan_cursor(argv[2])
+        .ok_or_else(|| CmdError::msg("ERR invalid cursor"))?;
     let Some(i) = lookup_read(ctx, argv[1])? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);
         return Ok(());
     };
-    let mut count: i64 = 10;
-    let mut pat: Option<&[u8]> = None;
-    let mut j = 3;
-    while j < argv.len() {
-        let left = argv.len() - j;
-        if eq_ic(argv[j], "count") && left >= 2 {
-            count = arg_i64(argv[j + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-            j += 2;
-        } else if eq_ic(argv[j], "match") && left >= 2 {
-            pat = if argv[j + 1] == b"*" { None } else { Some(argv[j + 1]) };
-            j += 2;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let super::ScanOpts { count, pat, .. } = super::parse_scan_opts(argv, 3, false)?;
     let h = hash_ref(ctx.ks, ctx.db, i)?;
     let mut pairs: Vec<(&[u8], &[u8])> = Vec::new();
     let next = match h {
@@ -441,7 +437,11 @@ pub fn hscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             pairs.extend(h.iter());
             0
         }
-        HashVal::Table(_) => h.scan_table(cursor, usize::try_from(count).unwrap_or(usize::MAX), |f, v| pairs.push((f, v))),
+        HashVal::Table(_) => h.scan_table(
+            cursor,
+            usize::try_from(count).unwrap_or(usize::MAX),
+            |f, v| pairs.push((f, v)),
+        ),
     };
     if let Some(p) = pat {
         pairs.retain(|(f, _)| glob_match(p, f, false));
@@ -469,9 +469,18 @@ mod tests {
         assert_eq!(t.run(&["HSET", "h", "a", "1", "b", "2"]), ":2\r\n");
         assert_eq!(t.run(&["HSET", "h", "a", "3"]), ":0\r\n");
         assert_eq!(t.run(&["HGET", "h", "a"]), "$1\r\n3\r\n");
-        assert_eq!(t.run(&["HGETALL", "h"]), "*4\r\n$1\r\na\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n2\r\n");
-        assert_eq!(t.run(&["HSET", "h", "a"]), "-ERR wrong number of arguments for 'hset' command\r\n");
-        assert_eq!(t.run(&["HMSET", "h", "a", "1", "b"]), "-ERR wrong number of arguments for 'hmset' command\r\n");
+        assert_eq!(
+            t.run(&["HGETALL", "h"]),
+            "*4\r\n$1\r\na\r\n$1\r\n3\r\n$1\r\nb\r\n$1\r\n2\r\n"
+        );
+        assert_eq!(
+            t.run(&["HSET", "h", "a"]),
+            "-ERR wrong number of arguments for 'hset' command\r\n"
+        );
+        assert_eq!(
+            t.run(&["HMSET", "h", "a", "1", "b"]),
+            "-ERR wrong number of arguments for 'hmset' command\r\n"
+        );
         assert_eq!(t.run(&["HDEL", "h", "a", "b", "c"]), ":2\r\n");
         assert_eq!(t.run(&["EXISTS", "h"]), ":0\r\n");
     }
@@ -480,12 +489,27 @@ mod tests {
     fn incr_errors() {
         let mut t = TestServer::new();
         t.run(&["HSET", "h", "s", "x", "n", "9223372036854775807"]);
-        assert_eq!(t.run(&["HINCRBY", "h", "s", "1"]), "-ERR hash value is not an integer\r\n");
-        assert_eq!(t.run(&["HINCRBY", "h", "n", "1"]), "-ERR increment or decrement would overflow\r\n");
-        assert_eq!(t.run(&["HINCRBYFLOAT", "h", "s", "1"]), "-ERR hash value is not a float\r\n");
-        assert_eq!(t.run(&["HINCRBYFLOAT", "h", "s", "inf"]), "-ERR value is NaN or Infinity\r\n");
+        assert_eq!(
+            t.run(&["HINCRBY", "h", "s", "1"]),
+            "-ERR hash value is not an integer\r\n"
+        );
+        assert_eq!(
+            t.run(&["HINCRBY", "h", "n", "1"]),
+            "-ERR increment or decrement would overflow\r\n"
+        );
+        assert_eq!(
+            t.run(&["HINCRBYFLOAT", "h", "s", "1"]),
+            "-ERR hash value is not a float\r\n"
+        );
+        assert_eq!(
+            t.run(&["HINCRBYFLOAT", "h", "s", "inf"]),
+            "-ERR value is NaN or Infinity\r\n"
+        );
         assert_eq!(t.run(&["HINCRBYFLOAT", "h", "f", "1.5"]), "$3\r\n1.5\r\n");
-        assert_eq!(t.run(&["HINCRBYFLOAT", "new", "f", "abc"]), "-ERR value is not a valid float\r\n");
+        assert_eq!(
+            t.run(&["HINCRBYFLOAT", "new", "f", "abc"]),
+            "-ERR value is not a valid float\r\n"
+        );
         assert_eq!(t.run(&["EXISTS", "new"]), ":0\r\n");
     }
 
@@ -493,10 +517,21 @@ mod tests {
     fn randfield_limits() {
         let mut t = TestServer::new();
         t.run(&["HSET", "h", "a", "1"]);
-        assert_eq!(t.run(&["HRANDFIELD", "h", "-4611686018427387904", "WITHVALUES"]), "-ERR value is out of range\r\n");
-        assert!(t.run(&["HRANDFIELD", "h", "-9223372036854775808"]).starts_with("-ERR value is out of range, value must"));
-        assert_eq!(t.run(&["HRANDFIELD", "h", "-3"]), "*3\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n");
-        assert_eq!(t.run(&["HRANDFIELD", "h", "5", "WITHVALUES"]), "*2\r\n$1\r\na\r\n$1\r\n1\r\n");
+        assert_eq!(
+            t.run(&["HRANDFIELD", "h", "-4611686018427387904", "WITHVALUES"]),
+            "-ERR value is out of range\r\n"
+        );
+        assert!(t
+            .run(&["HRANDFIELD", "h", "-9223372036854775808"])
+            .starts_with("-ERR value is out of range, value must"));
+        assert_eq!(
+            t.run(&["HRANDFIELD", "h", "-3"]),
+            "*3\r\n$1\r\na\r\n$1\r\na\r\n$1\r\na\r\n"
+        );
+        assert_eq!(
+            t.run(&["HRANDFIELD", "h", "5", "WITHVALUES"]),
+            "*2\r\n$1\r\na\r\n$1\r\n1\r\n"
+        );
         assert_eq!(t.run(&["HRANDFIELD", "nokey", "5"]), "*0\r\n");
     }
 
@@ -512,6 +547,9 @@ mod tests {
         assert_eq!(t.run(&["OBJECT", "ENCODING", "h"]), "$9\r\nhashtable\r\n");
         t.run(&["HDEL", "h", "f9", "f1"]);
         assert_eq!(t.run(&["OBJECT", "ENCODING", "h"]), "$9\r\nhashtable\r\n");
-        assert_eq!(t.run(&["HSCAN", "h", "0", "COUNT", "100", "MATCH", "f2"]), "*2\r\n$1\r\n0\r\n*2\r\n$2\r\nf2\r\n$1\r\nv\r\n");
+        assert_eq!(
+            t.run(&["HSCAN", "h", "0", "COUNT", "100", "MATCH", "f2"]),
+            "*2\r\n$1\r\n0\r\n*2\r\n$2\r\nf2\r\n$1\r\nv\r\n"
+        );
     }
 }

@@ -105,33 +105,14 @@ pub fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let Some(mut cursor) = crate::util::parse_scan_cursor(argv[1]) else {
         return Err(CmdError::msg("ERR invalid cursor"));
     };
-    let mut count: i64 = 10;
-    let mut pat: Option<&[u8]> = None;
-    let mut typ: Option<&[u8]> = None;
-    let mut i = 2;
-    while i < argv.len() {
-        let left = argv.len() - i;
-        if eq_ic(argv[i], "count") && left >= 2 {
-            count = arg_i64(argv[i + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-            i += 2;
-        } else if eq_ic(argv[i], "match") && left >= 2 {
-            pat = if argv[i + 1] == b"*" { None } else { Some(argv[i + 1]) };
-            i += 2;
-        } else if eq_ic(argv[i], "type") && left >= 2 {
-            typ = Some(argv[i + 1]);
-            i += 2;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let super::ScanOpts { count, pat, typ } = super::parse_scan_opts(argv, 2, true)?;
     let db = ctx.db;
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let mut maxiter = count.saturating_mul(10);
     loop {
-        cursor = ctx.ks.dbs[db].table.scan_step(cursor, |_, e| keys.push(e.key.to_vec()));
+        cursor = ctx.ks.dbs[db]
+            .table
+            .scan_step(cursor, |_, e| keys.push(e.key.to_vec()));
         maxiter -= 1;
         if cursor == 0 || maxiter <= 0 || keys.len() as i64 >= count {
             break;
@@ -140,7 +121,9 @@ pub fn scan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     keys.retain(|k| pat.is_none_or(|p| glob_match(p, k, false)));
     let mut out_keys = Vec::with_capacity(keys.len());
     for k in keys {
-        let Some(i) = ctx.ks.lookup(db, &k) else { continue };
+        let Some(i) = ctx.ks.lookup(db, &k) else {
+            continue;
+        };
         if let Some(t) = typ {
             if !t.eq_ignore_ascii_case(ctx.ks.entry(db, i).val.type_name().as_bytes()) {
                 continue;
@@ -369,7 +352,13 @@ const E_XX: u32 = 2;
 const E_GT: u32 = 4;
 const E_LT: u32 = 8;
 
-fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], basetime: i64, seconds: bool, name: &str) -> CmdResult {
+fn expire_generic(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    basetime: i64,
+    seconds: bool,
+    name: &str,
+) -> CmdResult {
     let mut flags = 0;
     for opt in &argv[3..] {
         flags |= if eq_ic(opt, "nx") {
@@ -388,10 +377,14 @@ fn expire_generic(ctx: &mut Ctx, argv: &[&[u8]], basetime: i64, seconds: bool, n
         };
     }
     if flags & E_NX != 0 && flags & (E_XX | E_GT | E_LT) != 0 {
-        return Err(CmdError::msg("ERR NX and XX, GT or LT options at the same time are not compatible"));
+        return Err(CmdError::msg(
+            "ERR NX and XX, GT or LT options at the same time are not compatible",
+        ));
     }
     if flags & E_GT != 0 && flags & E_LT != 0 {
-        return Err(CmdError::msg("ERR GT and LT options at the same time are not compatible"));
+        return Err(CmdError::msg(
+            "ERR GT and LT options at the same time are not compatible",
+        ));
     }
     let mut when = arg_i64(argv[2])?;
     let bad = || CmdError::msg(format!("ERR invalid expire time in '{name}' command"));
@@ -456,9 +449,17 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, abs: bool) -> CmdResult {
         ctx.out.int(-1);
         return Ok(());
     }
-    let ttl = if abs { exp } else { (exp - ctx.now_ms()).max(0) };
+    let ttl = if abs {
+        exp
+    } else {
+        (exp - ctx.now_ms()).max(0)
+    };
     // i128: EXPIRETIME of a PEXPIREAT near i64::MAX must not overflow.
-    ctx.out.int(if ms { ttl } else { ((i128::from(ttl) + 500) / 1000) as i64 });
+    ctx.out.int(if ms {
+        ttl
+    } else {
+        ((i128::from(ttl) + 500) / 1000) as i64
+    });
     Ok(())
 }
 
@@ -515,7 +516,8 @@ pub fn object_encoding(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 pub fn object_refcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if let Some(i) = object_lookup(ctx, argv[2]) {
         let shared_ok = ctx.cfg.maxmemory == 0
-            || !(ctx.cfg.maxmemory_policy.ends_with("lru") || ctx.cfg.maxmemory_policy.ends_with("lfu"));
+            || !(ctx.cfg.maxmemory_policy.ends_with("lru")
+                || ctx.cfg.maxmemory_policy.ends_with("lfu"));
         let rc = match ctx.ks.entry(ctx.db, i).val {
             Value::Int(n) if (0..SHARED_INTEGERS).contains(&n) && shared_ok => i64::from(i32::MAX),
             _ => 1,
@@ -550,19 +552,23 @@ pub fn object_freq(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn object_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    super::conn::help(ctx, "OBJECT", &[
-        "ENCODING <key>",
-        "    Return the kind of internal representation used in order to store the value",
-        "    associated with a <key>.",
-        "FREQ <key>",
-        "    Return the access frequency index of the <key>. The returned integer is",
-        "    proportional to the logarithm of the recent access frequency of the key.",
-        "IDLETIME <key>",
-        "    Return the idle time of the <key>, that is the approximated number of",
-        "    seconds elapsed since the last access to the key.",
-        "REFCOUNT <key>",
-        "    Return the number of references of the value associated with the specified",
-        "    <key>.",
-    ]);
+    super::conn::help(
+        ctx,
+        "OBJECT",
+        &[
+            "ENCODING <key>",
+            "    Return the kind of internal representation used in order to store the value",
+            "    associated with a <key>.",
+            "FREQ <key>",
+            "    Return the access frequency index of the <key>. The returned integer is",
+            "    proportional to the logarithm of the recent access frequency of the key.",
+            "IDLETIME <key>",
+            "    Return the idle time of the <key>, that is the approximated number of",
+            "    seconds elapsed since the last access to the key.",
+            "REFCOUNT <key>",
+            "    Return the number of references of the value associated with the specified",
+            "    <key>.",
+        ],
+    );
     Ok(())
 }

@@ -30,25 +30,21 @@ fn list_mut(ks: &mut Keyspace, db: usize, i: u32) -> Result<&mut ListVal, CmdErr
 
 /// lookupKeyRead + checkType: None when missing, WRONGTYPE for other types.
 fn lookup_read(ctx: &mut Ctx, key: &[u8]) -> Result<Option<u32>, CmdError> {
-    match ctx.ks.lookup_read(ctx.db, key) {
-        None => Ok(None),
-        Some(i) => list_ref(ctx.ks, ctx.db, i).map(|_| Some(i)),
-    }
+    super::lookup_typed(ctx, key, false, |v| matches!(v, Value::List(_)))
 }
 
 /// lookupKeyWrite + checkType.
 fn lookup_write(ctx: &mut Ctx, key: &[u8]) -> Result<Option<u32>, CmdError> {
-    match ctx.ks.lookup_write(ctx.db, key) {
-        None => Ok(None),
-        Some(i) => list_ref(ctx.ks, ctx.db, i).map(|_| Some(i)),
-    }
+    super::lookup_typed(ctx, key, true, |v| matches!(v, Value::List(_)))
 }
 
 /// Create an empty list at `key` (absent), like Redis's createQuicklistObject
 /// + dbAdd. The dirty count `add` adds is taken back: Redis counts list
 /// writes per element.
 fn create(ctx: &mut Ctx, key: &[u8]) -> u32 {
-    let i = ctx.ks.add(ctx.db, key, Value::List(Box::new(ListVal::new())));
+    let i = ctx
+        .ks
+        .add(ctx.db, key, Value::List(Box::new(ListVal::new())));
     ctx.ks.dirty = ctx.ks.dirty.saturating_sub(1);
     list_created(ctx, key);
     i
@@ -87,7 +83,9 @@ fn parse_side(a: &[u8]) -> Result<bool, CmdError> {
 fn positive(a: &[u8], msg: Option<&'static str>) -> Result<i64, CmdError> {
     match crate::util::parse_i64(a) {
         Some(v) if v >= 0 => Ok(v),
-        Some(_) => Err(CmdError::msg(msg.unwrap_or("ERR value is out of range, must be positive"))),
+        Some(_) => Err(CmdError::msg(
+            msg.unwrap_or("ERR value is out of range, must be positive"),
+        )),
         None => Err(msg.map_or(CmdError::NotInteger, CmdError::msg)),
     }
 }
@@ -145,7 +143,14 @@ fn pop_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool, name: &str) -> CmdResu
     if argv.len() > 3 {
         return Err(CmdError::Arity(name.into()));
     }
-    let count = if argv.len() == 3 { Some(positive(argv[2], Some("ERR value is out of range, must be positive"))?) } else { None };
+    let count = if argv.len() == 3 {
+        Some(positive(
+            argv[2],
+            Some("ERR value is out of range, must be positive"),
+        )?)
+    } else {
+        None
+    };
     let Some(i) = lookup_write(ctx, argv[1])? else {
         if count.is_some() {
             ctx.out.null_array();
@@ -263,7 +268,8 @@ pub fn linsert(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(-1);
         return Ok(());
     };
-    l.items.insert(if after { p + 1 } else { p }, argv[4].into());
+    l.items
+        .insert(if after { p + 1 } else { p }, argv[4].into());
     let n = l.len();
     ctx.out.int(n as i64);
     written(ctx, argv[1], i, 1);
@@ -323,8 +329,11 @@ pub fn lpos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut found: Vec<i64> = Vec::new();
     let mut matches: i64 = 0;
     let mut index: i64 = 0;
-    let mut it: Box<dyn Iterator<Item = &Box<[u8]>>> =
-        if from_tail { Box::new(l.items.iter().rev()) } else { Box::new(l.items.iter()) };
+    let mut it: Box<dyn Iterator<Item = &Box<[u8]>>> = if from_tail {
+        Box::new(l.items.iter().rev())
+    } else {
+        Box::new(l.items.iter())
+    };
     while maxlen == 0 || index < maxlen {
         let Some(e) = it.next() else { break };
         if **e == *ele {
@@ -426,7 +435,13 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn lmove_generic(ctx: &mut Ctx, src: &[u8], dst: &[u8], from_left: bool, to_left: bool) -> CmdResult {
+fn lmove_generic(
+    ctx: &mut Ctx,
+    src: &[u8],
+    dst: &[u8],
+    from_left: bool,
+    to_left: bool,
+) -> CmdResult {
     let db = ctx.db;
     let Some(si) = lookup_write(ctx, src)? else {
         ctx.out.null();
@@ -507,7 +522,9 @@ pub fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let count = if count == -1 { 1 } else { count as u64 };
     for key in &argv[2..2 + numkeys] {
-        let Some(i) = lookup_write(ctx, key)? else { continue };
+        let Some(i) = lookup_write(ctx, key)? else {
+            continue;
+        };
         if list_ref(ctx.ks, ctx.db, i)?.is_empty() {
             continue;
         }
@@ -530,19 +547,40 @@ mod tests {
         let mut t = TestServer::new();
         assert_eq!(t.run(&["RPUSH", "l", "a", "b", "c"]), ":3\r\n");
         assert_eq!(t.run(&["LPUSH", "l", "z"]), ":4\r\n");
-        assert_eq!(t.run(&["LRANGE", "l", "0", "-1"]), "*4\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
-        assert_eq!(t.run(&["LRANGE", "l", "-100", "1"]), "*2\r\n$1\r\nz\r\n$1\r\na\r\n");
-        assert_eq!(t.run(&["LRANGE", "l", "5", "9223372036854775807"]), "*0\r\n");
+        assert_eq!(
+            t.run(&["LRANGE", "l", "0", "-1"]),
+            "*4\r\n$1\r\nz\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+        );
+        assert_eq!(
+            t.run(&["LRANGE", "l", "-100", "1"]),
+            "*2\r\n$1\r\nz\r\n$1\r\na\r\n"
+        );
+        assert_eq!(
+            t.run(&["LRANGE", "l", "5", "9223372036854775807"]),
+            "*0\r\n"
+        );
         assert_eq!(t.run(&["OBJECT", "ENCODING", "l"]), "$9\r\nquicklist\r\n");
         assert_eq!(t.run(&["LPOP", "l", "2"]), "*2\r\n$1\r\nz\r\n$1\r\na\r\n");
         assert_eq!(t.run(&["RPOP", "l"]), "$1\r\nc\r\n");
-        assert_eq!(t.run(&["LPOP", "l", "9223372036854775807"]), "*1\r\n$1\r\nb\r\n");
+        assert_eq!(
+            t.run(&["LPOP", "l", "9223372036854775807"]),
+            "*1\r\n$1\r\nb\r\n"
+        );
         assert_eq!(t.run(&["EXISTS", "l"]), ":0\r\n");
         assert_eq!(t.run(&["LPOP", "l"]), "$-1\r\n");
         assert_eq!(t.run(&["LPOP", "l", "1"]), "*-1\r\n");
-        assert_eq!(t.run(&["LPOP", "l", "-1"]), "-ERR value is out of range, must be positive\r\n");
-        assert_eq!(t.run(&["LPOP", "l", "x"]), "-ERR value is out of range, must be positive\r\n");
-        assert_eq!(t.run(&["LPOP", "l", "1", "2"]), "-ERR wrong number of arguments for 'lpop' command\r\n");
+        assert_eq!(
+            t.run(&["LPOP", "l", "-1"]),
+            "-ERR value is out of range, must be positive\r\n"
+        );
+        assert_eq!(
+            t.run(&["LPOP", "l", "x"]),
+            "-ERR value is out of range, must be positive\r\n"
+        );
+        assert_eq!(
+            t.run(&["LPOP", "l", "1", "2"]),
+            "-ERR wrong number of arguments for 'lpop' command\r\n"
+        );
         assert_eq!(t.run(&["LPUSHX", "l", "a"]), ":0\r\n");
         assert_eq!(t.run(&["EXISTS", "l"]), ":0\r\n");
     }
@@ -552,15 +590,24 @@ mod tests {
         let mut t = TestServer::new();
         t.run(&["RPUSH", "l", "a", "b", "a", "c", "a"]);
         assert_eq!(t.run(&["LREM", "l", "-2", "a"]), ":2\r\n");
-        assert_eq!(t.run(&["LRANGE", "l", "0", "-1"]), "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n");
+        assert_eq!(
+            t.run(&["LRANGE", "l", "0", "-1"]),
+            "*3\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+        );
         assert_eq!(t.run(&["LINSERT", "l", "AFTER", "b", "x"]), ":4\r\n");
         assert_eq!(t.run(&["LINSERT", "l", "before", "nope", "x"]), ":-1\r\n");
         assert_eq!(t.run(&["LSET", "l", "-1", "z"]), "+OK\r\n");
-        assert_eq!(t.run(&["LSET", "l", "9", "z"]), "-ERR index out of range\r\n");
+        assert_eq!(
+            t.run(&["LSET", "l", "9", "z"]),
+            "-ERR index out of range\r\n"
+        );
         assert_eq!(t.run(&["LSET", "nokey", "0", "z"]), "-ERR no such key\r\n");
         assert_eq!(t.run(&["LINDEX", "l", "-1"]), "$1\r\nz\r\n");
         assert_eq!(t.run(&["LTRIM", "l", "1", "2"]), "+OK\r\n");
-        assert_eq!(t.run(&["LRANGE", "l", "0", "-1"]), "*2\r\n$1\r\nb\r\n$1\r\nx\r\n");
+        assert_eq!(
+            t.run(&["LRANGE", "l", "0", "-1"]),
+            "*2\r\n$1\r\nb\r\n$1\r\nx\r\n"
+        );
         assert_eq!(t.run(&["LTRIM", "l", "5", "2"]), "+OK\r\n");
         assert_eq!(t.run(&["EXISTS", "l"]), ":0\r\n");
     }
@@ -570,18 +617,45 @@ mod tests {
         let mut t = TestServer::new();
         t.run(&["RPUSH", "l", "a", "b", "a", "c", "a"]);
         assert_eq!(t.run(&["LPOS", "l", "a", "RANK", "-1"]), ":4\r\n");
-        assert_eq!(t.run(&["LPOS", "l", "a", "COUNT", "0"]), "*3\r\n:0\r\n:2\r\n:4\r\n");
-        assert_eq!(t.run(&["LPOS", "l", "a", "RANK", "2", "COUNT", "1"]), "*1\r\n:2\r\n");
-        assert_eq!(t.run(&["LPOS", "l", "a", "MAXLEN", "1", "RANK", "2"]), "$-1\r\n");
-        assert_eq!(t.run(&["LPOS", "l", "a", "RANK", "-9223372036854775808", "COUNT", "1"]), "*3\r\n:4\r\n:2\r\n:0\r\n");
+        assert_eq!(
+            t.run(&["LPOS", "l", "a", "COUNT", "0"]),
+            "*3\r\n:0\r\n:2\r\n:4\r\n"
+        );
+        assert_eq!(
+            t.run(&["LPOS", "l", "a", "RANK", "2", "COUNT", "1"]),
+            "*1\r\n:2\r\n"
+        );
+        assert_eq!(
+            t.run(&["LPOS", "l", "a", "MAXLEN", "1", "RANK", "2"]),
+            "$-1\r\n"
+        );
+        assert_eq!(
+            t.run(&[
+                "LPOS",
+                "l",
+                "a",
+                "RANK",
+                "-9223372036854775808",
+                "COUNT",
+                "1"
+            ]),
+            "*3\r\n:4\r\n:2\r\n:0\r\n"
+        );
         assert_eq!(t.run(&["LMOVE", "l", "l", "LEFT", "RIGHT"]), "$1\r\na\r\n");
         assert_eq!(t.run(&["RPOPLPUSH", "l", "d"]), "$1\r\na\r\n");
         assert_eq!(t.run(&["LRANGE", "d", "0", "-1"]), "*1\r\n$1\r\na\r\n");
-        assert_eq!(t.run(&["LMPOP", "2", "x", "d", "LEFT", "COUNT", "5"]), "*2\r\n$1\r\nd\r\n*1\r\n$1\r\na\r\n");
+        assert_eq!(
+            t.run(&["LMPOP", "2", "x", "d", "LEFT", "COUNT", "5"]),
+            "*2\r\n$1\r\nd\r\n*1\r\n$1\r\na\r\n"
+        );
         assert_eq!(t.run(&["LMPOP", "1", "d", "LEFT"]), "*-1\r\n");
         assert_eq!(t.run(&["LMPOP", "3", "d", "LEFT"]), "-ERR syntax error\r\n");
         t.run(&["SET", "s", "v"]);
-        assert!(t.run(&["LMPOP", "2", "x", "s", "RIGHT"]).starts_with("-WRONGTYPE"));
-        assert!(t.run(&["LMOVE", "l", "s", "LEFT", "RIGHT"]).starts_with("-WRONGTYPE"));
+        assert!(t
+            .run(&["LMPOP", "2", "x", "s", "RIGHT"])
+            .starts_with("-WRONGTYPE"));
+        assert!(t
+            .run(&["LMOVE", "l", "s", "LEFT", "RIGHT"])
+            .starts_with("-WRONGTYPE"));
     }
 }

@@ -271,7 +271,11 @@ const CLIENT_SETINFO_INFO: &[u8] = b"*10\r\n$14\r\nclient|setinfo\r\n:4\r\n~4\r\
 impl CommandTable {
     pub fn new() -> CommandTable {
         let bind: StdHashMap<&str, Handler> = BINDINGS.iter().copied().collect();
-        let mut t = CommandTable { cmds: Vec::new(), top: HashMap::default(), toplevel: Vec::new() };
+        let mut t = CommandTable {
+            cmds: Vec::new(),
+            top: HashMap::default(),
+            toplevel: Vec::new(),
+        };
         for s in spec_gen::SPECS {
             let id = t.cmds.len();
             let is_container = !s.subs.is_empty();
@@ -289,7 +293,11 @@ impl CommandTable {
                 is_container,
                 id,
             });
-            assert!(is_container || bind.contains_key(s.name), "no handler for {}", s.name);
+            assert!(
+                is_container || bind.contains_key(s.name),
+                "no handler for {}",
+                s.name
+            );
             t.top.insert(s.name.as_bytes().to_vec(), id);
             t.toplevel.push(id);
             for sub in s.subs {
@@ -366,9 +374,17 @@ impl CommandTable {
             return Some(Vec::new());
         }
         let first = c.first_key as usize;
-        let last = if c.last_key < 0 { argc as i64 + i64::from(c.last_key) } else { i64::from(c.last_key) };
+        let last = if c.last_key < 0 {
+            argc as i64 + i64::from(c.last_key)
+        } else {
+            i64::from(c.last_key)
+        };
         if last < first as i64 || last as usize >= argc {
-            return if argc > first { Some(vec![first]) } else { None };
+            return if argc > first {
+                Some(vec![first])
+            } else {
+                None
+            };
         }
         let step = c.key_step.max(1) as usize;
         Some((first..=last as usize).step_by(step).collect())
@@ -386,6 +402,68 @@ pub fn arg_i64(a: &[u8]) -> Result<i64, CmdError> {
     crate::util::parse_i64(a).ok_or(CmdError::NotInteger)
 }
 
+/// SCAN-family options after the cursor: COUNT (>= 1, default 10), MATCH
+/// ("*" means no filter) and, for SCAN only, TYPE. Redis's parse order/texts.
+pub struct ScanOpts<'a> {
+    pub count: i64,
+    pub pat: Option<&'a [u8]>,
+    pub typ: Option<&'a [u8]>,
+}
+
+pub fn parse_scan_opts<'a>(
+    argv: &[&'a [u8]],
+    from: usize,
+    allow_type: bool,
+) -> Result<ScanOpts<'a>, CmdError> {
+    let mut o = ScanOpts {
+        count: 10,
+        pat: None,
+        typ: None,
+    };
+    let mut j = from;
+    while j < argv.len() {
+        let left = argv.len() - j;
+        let opt = argv[j];
+        if crate::util::eq_ic(opt, "count") && left >= 2 {
+            o.count = arg_i64(argv[j + 1])?;
+            if o.count < 1 {
+                return Err(CmdError::Syntax);
+            }
+        } else if crate::util::eq_ic(opt, "match") && left >= 2 {
+            o.pat = if argv[j + 1] == b"*" {
+                None
+            } else {
+                Some(argv[j + 1])
+            };
+        } else if allow_type && crate::util::eq_ic(opt, "type") && left >= 2 {
+            o.typ = Some(argv[j + 1]);
+        } else {
+            return Err(CmdError::Syntax);
+        }
+        j += 2;
+    }
+    Ok(o)
+}
+
+/// lookupKeyRead/lookupKeyWrite + checkType: None when missing, WRONGTYPE
+/// when `is` rejects the value. The per-type files call this.
+pub fn lookup_typed(
+    ctx: &mut Ctx,
+    key: &[u8],
+    write: bool,
+    is: fn(&crate::db::Value) -> bool,
+) -> Result<Option<u32>, CmdError> {
+    let found = if write {
+        ctx.ks.lookup_write(ctx.db, key)
+    } else {
+        ctx.ks.lookup_read(ctx.db, key)
+    };
+    match found {
+        Some(i) if !is(&ctx.ks.entry(ctx.db, i).val) => Err(CmdError::WrongType),
+        found => Ok(found),
+    }
+}
+
 /// Store a reply for a string-valued entry (callers check the type first).
 pub fn reply_value(out: &mut Reply, v: &crate::db::Value) {
     match v {
@@ -397,7 +475,9 @@ pub fn reply_value(out: &mut Reply, v: &crate::db::Value) {
 
 /// Run one queued command inside EXEC: same table, same stats as `Server::call`.
 pub fn call_in_ctx(ctx: &mut Ctx, argv: &[&[u8]]) {
-    let Some(top) = ctx.table.lookup_top(argv[0]) else { return };
+    let Some(top) = ctx.table.lookup_top(argv[0]) else {
+        return;
+    };
     let cmd = if ctx.table.cmds[top].is_container {
         match argv.get(1).and_then(|a| ctx.table.lookup_sub(top, a)) {
             Some(s) => s,
@@ -406,7 +486,9 @@ pub fn call_in_ctx(ctx: &mut Ctx, argv: &[&[u8]]) {
     } else {
         top
     };
-    let Some(handler) = ctx.table.cmds[cmd].handler else { return };
+    let Some(handler) = ctx.table.cmds[cmd].handler else {
+        return;
+    };
     let r = handler(ctx, argv);
     ctx.stats.total_commands += 1;
     ctx.stats.cmds[cmd].calls += 1;
@@ -414,7 +496,10 @@ pub fn call_in_ctx(ctx: &mut Ctx, argv: &[&[u8]]) {
         let text = e.text();
         ctx.out.error(&text);
         ctx.stats.total_error_replies += 1;
-        *ctx.stats.errors.entry(crate::error::error_code(&text).to_string()).or_insert(0) += 1;
+        *ctx.stats
+            .errors
+            .entry(crate::error::error_code(&text).to_string())
+            .or_insert(0) += 1;
         ctx.stats.cmds[cmd].failed += 1;
     }
 }

@@ -37,8 +37,17 @@ fn human(bytes: u64) -> String {
 }
 
 const DEFAULT_SECTIONS: &[&str] = &[
-    "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
-    "errorstats", "cluster", "keyspace",
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
 ];
 
 pub fn info_text(ctx: &Ctx, args: &[&[u8]]) -> String {
@@ -56,8 +65,18 @@ pub fn info_text(ctx: &Ctx, args: &[&[u8]]) -> String {
         want.extend(DEFAULT_SECTIONS.iter().map(|s| s.to_string()));
     }
     let order = [
-        "server", "clients", "memory", "persistence", "stats", "replication", "cpu", "modules",
-        "errorstats", "cluster", "keyspace", "commandstats",
+        "server",
+        "clients",
+        "memory",
+        "persistence",
+        "stats",
+        "replication",
+        "cpu",
+        "modules",
+        "errorstats",
+        "cluster",
+        "keyspace",
+        "commandstats",
     ];
     let mut out = String::new();
     let mut n = 0;
@@ -134,15 +153,28 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
             f!("used_memory_rss_human:{}", human(rss));
             f!("used_memory_peak:{peak}");
             f!("used_memory_peak_human:{}", human(peak));
-            f!("used_memory_peak_perc:{:.2}%", used as f64 * 100.0 / peak.max(1) as f64);
+            f!(
+                "used_memory_peak_perc:{:.2}%",
+                used as f64 * 100.0 / peak.max(1) as f64
+            );
             f!("used_memory_overhead:{}", 900 * 1024);
             f!("used_memory_startup:{}", 900 * 1024);
             f!("used_memory_dataset:{}", used.saturating_sub(900 * 1024));
-            f!("used_memory_dataset_perc:{:.2}%", used.saturating_sub(900 * 1024) as f64 * 100.0 / used.max(1) as f64);
+            f!(
+                "used_memory_dataset_perc:{:.2}%",
+                used.saturating_sub(900 * 1024) as f64 * 100.0 / used.max(1) as f64
+            );
             f!("maxmemory:{max}");
             f!("maxmemory_human:{}", human(max));
             f!("maxmemory_policy:{}", ctx.cfg.maxmemory_policy);
-            f!("mem_fragmentation_ratio:{:.2}", if used > 0 { rss as f64 / used as f64 } else { 0.0 });
+            f!(
+                "mem_fragmentation_ratio:{:.2}",
+                if used > 0 {
+                    rss as f64 / used as f64
+                } else {
+                    0.0
+                }
+            );
             f!("mem_allocator:libc");
             f!("lazyfree_pending_objects:0");
             f!("lazyfreed_objects:0");
@@ -201,7 +233,10 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
             f!("sync_partial_err:0");
             f!("expired_keys:{}", ks.expired);
             f!("expired_stale_perc:{:.2}", ks.expired_stale_perc * 100.0);
-            f!("expired_time_cap_reached_count:{}", ks.expired_time_cap_reached);
+            f!(
+                "expired_time_cap_reached_count:{}",
+                ks.expired_time_cap_reached
+            );
             f!("expire_cycle_cpu_milliseconds:0");
             f!("evicted_keys:0");
             f!("evicted_clients:0");
@@ -289,7 +324,11 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
                 if s.calls == 0 && s.rejected == 0 && s.failed == 0 {
                     continue;
                 }
-                let per = if s.calls > 0 { s.usec as f64 / s.calls as f64 } else { 0.0 };
+                let per = if s.calls > 0 {
+                    s.usec as f64 / s.calls as f64
+                } else {
+                    0.0
+                };
                 f!(
                     "cmdstat_{}:calls={},usec={},usec_per_call={:.2},rejected_calls={},failed_calls={}",
                     c.fullname, s.calls, s.usec, per, s.rejected, s.failed
@@ -322,7 +361,12 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let pairs: Vec<(String, String)> = argv[2..]
         .chunks(2)
-        .map(|p| (String::from_utf8_lossy(p[0]).into_owned(), String::from_utf8_lossy(p[1]).into_owned()))
+        .map(|p| {
+            (
+                String::from_utf8_lossy(p[0]).into_owned(),
+                String::from_utf8_lossy(p[1]).into_owned(),
+            )
+        })
         .collect();
     if let Err(e) = ctx.cfg.set_runtime(&pairs) {
         if e.reason.is_empty() {
@@ -357,13 +401,18 @@ pub fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 
 pub fn config_rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     let Some(store) = ctx.config_store.as_mut() else {
-        return Err(CmdError::msg("ERR The server is running without a config file"));
+        return Err(CmdError::msg(
+            "ERR The server is running without a config file",
+        ));
     };
     let orig = store.read().ok();
     let text = ctx.cfg.rewrite_text(orig.as_deref());
     match store.write(&text) {
         Ok(()) => {
-            ctx.effects.log.push((crate::server::LogLevel::Notice, "CONFIG REWRITE executed with success.".into()));
+            ctx.effects.log.push((
+                crate::server::LogLevel::Notice,
+                "CONFIG REWRITE executed with success.".into(),
+            ));
             ctx.out.ok();
             Ok(())
         }
@@ -372,16 +421,20 @@ pub fn config_rewrite(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn config_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    help(ctx, "CONFIG", &[
-        "GET <pattern>",
-        "    Return parameters matching the glob-like <pattern> and their values.",
-        "SET <directive> <value>",
-        "    Set the configuration <directive> to <value>.",
-        "RESETSTAT",
-        "    Reset statistics reported by the INFO command.",
-        "REWRITE",
-        "    Rewrite the configuration file.",
-    ]);
+    help(
+        ctx,
+        "CONFIG",
+        &[
+            "GET <pattern>",
+            "    Return parameters matching the glob-like <pattern> and their values.",
+            "SET <directive> <value>",
+            "    Set the configuration <directive> to <value>.",
+            "RESETSTAT",
+            "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
+        ],
+    );
     Ok(())
 }
 
@@ -418,7 +471,10 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         // No RDB persistence yet: refusing is safer than pretending to save.
         return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
     }
-    ctx.effects.log.push((crate::server::LogLevel::Warning, "User requested shutdown...".into()));
+    ctx.effects.log.push((
+        crate::server::LogLevel::Warning,
+        "User requested shutdown...".into(),
+    ));
     ctx.effects.shutdown = true;
     Ok(())
 }
@@ -441,29 +497,33 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let sub = argv[1];
     let argc = argv.len();
     if eq_ic(sub, "help") {
-        help(ctx, "DEBUG", &[
-            "DIGEST",
-            "    Output a hex signature representing the current DB content.",
-            "DIGEST-VALUE <key> [<key> ...]",
-            "    Output a hex signature of the values of all the specified keys.",
-            "ERROR <string>",
-            "    Return a Redis protocol error with <string> as message. Useful for clients",
-            "    unit tests to simulate Redis errors.",
-            "LOG <message>",
-            "    Write <message> to the server log.",
-            "OBJECT <key>",
-            "    Show low level info about `key` and associated value.",
-            "PROTOCOL <type>",
-            "    Reply with a test value of the specified type. <type> can be: string,",
-            "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
-            "    true, false.",
-            "SET-ACTIVE-EXPIRE <0|1>",
-            "    Setting it to 0 disables expiring keys in background when they are not",
-            "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
-            "    default.",
-            "SLEEP <seconds>",
-            "    Stop the server for <seconds>. Decimals allowed.",
-        ]);
+        help(
+            ctx,
+            "DEBUG",
+            &[
+                "DIGEST",
+                "    Output a hex signature representing the current DB content.",
+                "DIGEST-VALUE <key> [<key> ...]",
+                "    Output a hex signature of the values of all the specified keys.",
+                "ERROR <string>",
+                "    Return a Redis protocol error with <string> as message. Useful for clients",
+                "    unit tests to simulate Redis errors.",
+                "LOG <message>",
+                "    Write <message> to the server log.",
+                "OBJECT <key>",
+                "    Show low level info about `key` and associated value.",
+                "PROTOCOL <type>",
+                "    Reply with a test value of the specified type. <type> can be: string,",
+                "    integer, double, bignum, null, array, set, map, attrib, push, verbatim,",
+                "    true, false.",
+                "SET-ACTIVE-EXPIRE <0|1>",
+                "    Setting it to 0 disables expiring keys in background when they are not",
+                "    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the",
+                "    default.",
+                "SLEEP <seconds>",
+                "    Stop the server for <seconds>. Decimals allowed.",
+            ],
+        );
         return Ok(());
     }
     if eq_ic(sub, "sleep") && argc == 3 {
@@ -474,7 +534,10 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.ks.active_expire_enabled = argv[2] != b"0";
         ctx.out.ok();
     } else if eq_ic(sub, "log") && argc == 3 {
-        ctx.effects.log.push((crate::server::LogLevel::Warning, format!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2]))));
+        ctx.effects.log.push((
+            crate::server::LogLevel::Warning,
+            format!("DEBUG LOG: {}", String::from_utf8_lossy(argv[2])),
+        ));
         ctx.out.ok();
     } else if eq_ic(sub, "error") && argc == 3 {
         return Err(CmdError::msg(String::from_utf8_lossy(argv[2]).into_owned()));
@@ -532,7 +595,8 @@ fn debug_protocol(ctx: &mut Ctx, name: &[u8]) -> CmdResult {
         o.double(3.141);
     } else if eq_ic(name, "bignum") {
         if o.resp3 {
-            o.buf.extend_from_slice(b"(1234567999999999999999999999999999999\r\n");
+            o.buf
+                .extend_from_slice(b"(1234567999999999999999999999999999999\r\n");
         } else {
             o.bulk(b"1234567999999999999999999999999999999");
         }
@@ -687,7 +751,9 @@ pub fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let argc = args.len() as i32;
     if (c.arity > 0 && c.arity != argc) || argc < -c.arity {
-        return Err(CmdError::msg("ERR Invalid number of arguments specified for command"));
+        return Err(CmdError::msg(
+            "ERR Invalid number of arguments specified for command",
+        ));
     }
     let Some(pos) = ctx.table.key_positions(cmd, args.len()) else {
         return Err(CmdError::msg("ERR Invalid arguments specified for command"));
@@ -700,23 +766,27 @@ pub fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn command_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    help(ctx, "COMMAND", &[
-        "(no subcommand)",
-        "    Return details about all Redis commands.",
-        "COUNT",
-        "    Return the total number of commands in this Redis server.",
-        "LIST",
-        "    Return a list of all commands in this Redis server.",
-        "INFO [<command-name> ...]",
-        "    Return details about multiple Redis commands.",
-        "    If no command names are given, documentation details for all",
-        "    commands are returned.",
-        "DOCS [<command-name> ...]",
-        "    Return documentation details about multiple Redis commands.",
-        "    If no command names are given, documentation details for all",
-        "    commands are returned.",
-        "GETKEYS <full-command>",
-        "    Return the keys from a full Redis command.",
-    ]);
+    help(
+        ctx,
+        "COMMAND",
+        &[
+            "(no subcommand)",
+            "    Return details about all Redis commands.",
+            "COUNT",
+            "    Return the total number of commands in this Redis server.",
+            "LIST",
+            "    Return a list of all commands in this Redis server.",
+            "INFO [<command-name> ...]",
+            "    Return details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "DOCS [<command-name> ...]",
+            "    Return documentation details about multiple Redis commands.",
+            "    If no command names are given, documentation details for all",
+            "    commands are returned.",
+            "GETKEYS <full-command>",
+            "    Return the keys from a full Redis command.",
+        ],
+    );
     Ok(())
 }

@@ -4,14 +4,14 @@
 //! 7.0's t_set.c (including the order in which errors are detected).
 
 use super::{arg_i64, Ctx};
-use crate::db::set::{intset_max, Member, SetVal};
+use crate::db::set::{Member, SetVal};
 use crate::db::{Keyspace, Value};
 use crate::error::{CmdError, CmdResult};
 use crate::resp::Reply;
 use crate::util::{eq_ic, glob_match};
 
 fn max_entries(ctx: &Ctx) -> usize {
-    intset_max(ctx.cfg.get("set-max-intset-entries"))
+    ctx.cfg.set_max_intset_entries
 }
 
 fn set_ref(ks: &Keyspace, db: usize, i: u32) -> Result<&SetVal, CmdError> {
@@ -603,7 +603,6 @@ pub fn sdiffstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     sunion_diff_generic(ctx, &argv[2..], Some(argv[1]), Op::Diff)
 }
 
-
 pub fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let Some(mut cursor) = crate::util::parse_scan_cursor(argv[2]) else {
         return Err(CmdError::msg("ERR invalid cursor"));
@@ -617,28 +616,7 @@ pub fn sscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if !is_set(ctx, i) {
         return Err(CmdError::WrongType);
     }
-    let mut count: i64 = 10;
-    let mut pat: Option<&[u8]> = None;
-    let mut j = 3;
-    while j < argv.len() {
-        let left = argv.len() - j;
-        if eq_ic(argv[j], "count") && left >= 2 {
-            count = arg_i64(argv[j + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-            j += 2;
-        } else if eq_ic(argv[j], "match") && left >= 2 {
-            pat = if argv[j + 1] == b"*" {
-                None
-            } else {
-                Some(argv[j + 1])
-            };
-            j += 2;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let super::ScanOpts { count, pat, .. } = super::parse_scan_opts(argv, 3, false)?;
     let s = set_ref(ctx.ks, ctx.db, i)?;
     let mut found: Vec<Member> = Vec::new();
     match s.table() {

@@ -10,19 +10,21 @@ use crate::error::{CmdError, CmdResult};
 use crate::util::eq_ic;
 
 /// The string bytes of entry `i` (ints formatted into `scratch`), or WRONGTYPE.
-pub fn string_of<'a>(
-    ctx: &'a Ctx,
-    i: u32,
-    scratch: &'a mut Vec<u8>,
-) -> Result<&'a [u8], CmdError> {
-    ctx.ks.entry(ctx.db, i).val.str_bytes(scratch).ok_or(CmdError::WrongType)
+pub fn string_of<'a>(ctx: &'a Ctx, i: u32, scratch: &'a mut Vec<u8>) -> Result<&'a [u8], CmdError> {
+    ctx.ks
+        .entry(ctx.db, i)
+        .val
+        .str_bytes(scratch)
+        .ok_or(CmdError::WrongType)
 }
 
 /// Redis's checkStringLength.
 pub fn check_len(ctx: &Ctx, size: u64, append: u64) -> CmdResult {
     match size.checked_add(append) {
         Some(t) if t <= ctx.cfg.proto_max_bulk_len as u64 => Ok(()),
-        _ => Err(CmdError::msg("ERR string exceeds maximum allowed size (proto-max-bulk-len)")),
+        _ => Err(CmdError::msg(
+            "ERR string exceeds maximum allowed size (proto-max-bulk-len)",
+        )),
     }
 }
 
@@ -58,7 +60,11 @@ enum Kind {
 }
 
 /// Redis's parseExtendedStringArgumentsOrReply. Returns (flags, expire arg).
-fn parse_ext<'a>(argv: &[&'a [u8]], from: usize, kind: Kind) -> Result<(u32, Option<&'a [u8]>), CmdError> {
+fn parse_ext<'a>(
+    argv: &[&'a [u8]],
+    from: usize,
+    kind: Kind,
+) -> Result<(u32, Option<&'a [u8]>), CmdError> {
     let mut flags = 0u32;
     let mut expire = None;
     let mut j = from;
@@ -76,19 +82,31 @@ fn parse_ext<'a>(argv: &[&'a [u8]], from: usize, kind: Kind) -> Result<(u32, Opt
             flags |= F_KEEPTTL;
         } else if eq_ic(opt, "persist") && kind == Kind::Get && flags & (ANY_EXP | F_KEEPTTL) == 0 {
             flags |= F_PERSIST;
-        } else if eq_ic(opt, "ex") && flags & (F_KEEPTTL | F_PERSIST | F_EXAT | F_PX | F_PXAT) == 0 && next.is_some() {
+        } else if eq_ic(opt, "ex")
+            && flags & (F_KEEPTTL | F_PERSIST | F_EXAT | F_PX | F_PXAT) == 0
+            && next.is_some()
+        {
             flags |= F_EX;
             expire = next;
             j += 1;
-        } else if eq_ic(opt, "px") && flags & (F_KEEPTTL | F_PERSIST | F_EX | F_EXAT | F_PXAT) == 0 && next.is_some() {
+        } else if eq_ic(opt, "px")
+            && flags & (F_KEEPTTL | F_PERSIST | F_EX | F_EXAT | F_PXAT) == 0
+            && next.is_some()
+        {
             flags |= F_PX;
             expire = next;
             j += 1;
-        } else if eq_ic(opt, "exat") && flags & (F_KEEPTTL | F_PERSIST | F_EX | F_PX | F_PXAT) == 0 && next.is_some() {
+        } else if eq_ic(opt, "exat")
+            && flags & (F_KEEPTTL | F_PERSIST | F_EX | F_PX | F_PXAT) == 0
+            && next.is_some()
+        {
             flags |= F_EXAT;
             expire = next;
             j += 1;
-        } else if eq_ic(opt, "pxat") && flags & (F_KEEPTTL | F_PERSIST | F_EX | F_EXAT | F_PX) == 0 && next.is_some() {
+        } else if eq_ic(opt, "pxat")
+            && flags & (F_KEEPTTL | F_PERSIST | F_EX | F_EXAT | F_PX) == 0
+            && next.is_some()
+        {
             flags |= F_PXAT;
             expire = next;
             j += 1;
@@ -146,7 +164,9 @@ fn set_generic(
         }
         return Ok(());
     }
-    let i = ctx.ks.set(ctx.db, key, Value::from_input(val), flags & F_KEEPTTL != 0);
+    let i = ctx
+        .ks
+        .set(ctx.db, key, Value::from_input(val), flags & F_KEEPTTL != 0);
     if let Some(at) = when {
         ctx.ks.set_expire(ctx.db, i, at);
     }
@@ -179,7 +199,8 @@ pub fn psetex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 pub fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     get(ctx, argv)?;
-    ctx.ks.set(ctx.db, argv[1], Value::from_input(argv[2]), false);
+    ctx.ks
+        .set(ctx.db, argv[1], Value::from_input(argv[2]), false);
     Ok(())
 }
 
@@ -278,7 +299,12 @@ pub fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 _ => return Err(CmdError::WrongType),
             };
             check_len(ctx, cur_len as u64, argv[2].len() as u64)?;
-            let data = ctx.ks.entry_mut(db, i).val.make_raw().ok_or(CmdError::WrongType)?;
+            let data = ctx
+                .ks
+                .entry_mut(db, i)
+                .val
+                .make_raw()
+                .ok_or(CmdError::WrongType)?;
             data.extend_from_slice(argv[2]);
             let n = data.len();
             ctx.ks.signal_modified(db, argv[1]);
@@ -368,7 +394,12 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             i
         }
     };
-    let data = ctx.ks.entry_mut(db, i).val.make_raw().ok_or(CmdError::WrongType)?;
+    let data = ctx
+        .ks
+        .entry_mut(db, i)
+        .val
+        .make_raw()
+        .ok_or(CmdError::WrongType)?;
     let off = offset as usize;
     if data.len() < off + value.len() {
         data.resize(off + value.len(), 0);
@@ -463,9 +494,12 @@ pub fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let db = ctx.db;
     let ia = ctx.ks.lookup_read(db, argv[1]);
     let ib = ctx.ks.lookup_read(db, argv[2]);
-    let not_str = |i: Option<u32>, ctx: &Ctx| i.is_some_and(|i| !ctx.ks.entry(db, i).val.is_string());
+    let not_str =
+        |i: Option<u32>, ctx: &Ctx| i.is_some_and(|i| !ctx.ks.entry(db, i).val.is_string());
     if not_str(ia, ctx) || not_str(ib, ctx) {
-        return Err(CmdError::msg("ERR The specified keys must contain string values"));
+        return Err(CmdError::msg(
+            "ERR The specified keys must contain string values",
+        ));
     }
     let mut sa = Vec::new();
     let mut sb = Vec::new();
@@ -498,7 +532,9 @@ pub fn lcs(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     if getidx && getlen {
-        return Err(CmdError::msg("ERR If you want both the length and indexes, please just use IDX."));
+        return Err(CmdError::msg(
+            "ERR If you want both the length and indexes, please just use IDX.",
+        ));
     }
     if a.len() as u64 >= u64::from(u32::MAX) - 1 || b.len() as u64 >= u64::from(u32::MAX) - 1 {
         return Err(CmdError::msg("ERR String too long for LCS"));

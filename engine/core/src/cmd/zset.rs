@@ -17,10 +17,10 @@ use crate::util::{eq_ic, glob_match};
 const RAND_MAX_REPEATS: u64 = 1 << 24;
 
 fn limits(ctx: &Ctx) -> Limits {
-    let num = |name: &str, def: usize| {
-        ctx.cfg.get(name).and_then(|v| v.parse::<u64>().ok()).map_or(def, |v| usize::try_from(v).unwrap_or(usize::MAX))
-    };
-    Limits { entries: num("zset-max-listpack-entries", 128), value: num("zset-max-listpack-value", 64) }
+    Limits {
+        entries: ctx.cfg.zset_max_listpack_entries,
+        value: ctx.cfg.zset_max_listpack_value,
+    }
 }
 
 fn zref(ks: &Keyspace, db: usize, i: u32) -> Result<&ZSetVal, CmdError> {
@@ -38,17 +38,11 @@ fn zmut(ks: &mut Keyspace, db: usize, i: u32) -> Result<&mut ZSetVal, CmdError> 
 }
 
 fn lookup_read(ctx: &mut Ctx, key: &[u8]) -> Result<Option<u32>, CmdError> {
-    match ctx.ks.lookup_read(ctx.db, key) {
-        None => Ok(None),
-        Some(i) => zref(ctx.ks, ctx.db, i).map(|_| Some(i)),
-    }
+    super::lookup_typed(ctx, key, false, |v| matches!(v, Value::ZSet(_)))
 }
 
 fn lookup_write(ctx: &mut Ctx, key: &[u8]) -> Result<Option<u32>, CmdError> {
-    match ctx.ks.lookup_write(ctx.db, key) {
-        None => Ok(None),
-        Some(i) => zref(ctx.ks, ctx.db, i).map(|_| Some(i)),
-    }
+    super::lookup_typed(ctx, key, true, |v| matches!(v, Value::ZSet(_)))
 }
 
 /// After a write: signal, count dirty, delete the key when it became empty.
@@ -102,7 +96,12 @@ fn parse_score_range(min: &[u8], max: &[u8]) -> Result<ScoreRange, CmdError> {
     let err = || CmdError::msg("ERR min or max is not a float");
     let (mn, minex) = parse_range_item(min).ok_or_else(err)?;
     let (mx, maxex) = parse_range_item(max).ok_or_else(err)?;
-    Ok(ScoreRange { min: mn, max: mx, minex, maxex })
+    Ok(ScoreRange {
+        min: mn,
+        max: mx,
+        minex,
+        maxex,
+    })
 }
 
 fn parse_lex_item(a: &[u8]) -> Option<LexBound> {
@@ -123,7 +122,12 @@ fn parse_lex_range(min: &[u8], max: &[u8]) -> Result<LexRange, CmdError> {
 }
 
 /// Emit (member, score) pairs: RESP3 nested pairs with WITHSCORES, else flat.
-fn emit_items<'a>(ctx: &mut Ctx, n: usize, withscores: bool, items: impl Iterator<Item = (f64, &'a [u8])>) {
+fn emit_items<'a>(
+    ctx: &mut Ctx,
+    n: usize,
+    withscores: bool,
+    items: impl Iterator<Item = (f64, &'a [u8])>,
+) {
     let out = &mut *ctx.out;
     let resp3 = out.resp3;
     out.array(if withscores && !resp3 { n * 2 } else { n });
@@ -157,7 +161,13 @@ enum AddOutcome {
     Same(f64),
 }
 
-fn zadd_one(z: &mut ZSetVal, m: &[u8], score: f64, f: &AddFlags, lim: Limits) -> Result<AddOutcome, CmdError> {
+fn zadd_one(
+    z: &mut ZSetVal,
+    m: &[u8],
+    score: f64,
+    f: &AddFlags,
+    lim: Limits,
+) -> Result<AddOutcome, CmdError> {
     match z.score(m) {
         Some(cur) => {
             if f.nx {
@@ -216,13 +226,19 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], mut f: AddFlags) -> CmdResult {
         return Err(CmdError::Syntax);
     }
     if f.nx && f.xx {
-        return Err(CmdError::msg("ERR XX and NX options at the same time are not compatible"));
+        return Err(CmdError::msg(
+            "ERR XX and NX options at the same time are not compatible",
+        ));
     }
     if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
-        return Err(CmdError::msg("ERR GT, LT, and/or NX options at the same time are not compatible"));
+        return Err(CmdError::msg(
+            "ERR GT, LT, and/or NX options at the same time are not compatible",
+        ));
     }
     if f.incr && rest.len() > 2 {
-        return Err(CmdError::msg("ERR INCR option supports a single increment-element pair"));
+        return Err(CmdError::msg(
+            "ERR INCR option supports a single increment-element pair",
+        ));
     }
     let mut scores = Vec::with_capacity(rest.len() / 2);
     for p in rest.chunks_exact(2) {
@@ -283,7 +299,8 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], mut f: AddFlags) -> CmdResult {
                 _ => ctx.out.null(),
             }
         } else {
-            ctx.out.int((if f.ch { added + updated } else { added }) as i64);
+            ctx.out
+                .int((if f.ch { added + updated } else { added }) as i64);
         }
     }
     let db = ctx.db;
@@ -308,7 +325,14 @@ pub fn zadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 pub fn zincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     // ZINCRBY key incr member == ZADD key INCR incr member
     let v: Vec<&[u8]> = vec![argv[0], argv[1], argv[2], argv[3]];
-    zadd_generic(ctx, &v, AddFlags { incr: true, ..AddFlags::default() })
+    zadd_generic(
+        ctx,
+        &v,
+        AddFlags {
+            incr: true,
+            ..AddFlags::default()
+        },
+    )
 }
 
 pub fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -375,7 +399,8 @@ fn zrank_generic(ctx: &mut Ctx, argv: &[&[u8]], rev: bool) -> CmdResult {
     let r = match lookup_read(ctx, argv[1])? {
         Some(i) => {
             let z = zref(ctx.ks, ctx.db, i)?;
-            z.rank(argv[2]).map(|r| if rev { z.len() - 1 - r } else { r })
+            z.rank(argv[2])
+                .map(|r| if rev { z.len() - 1 - r } else { r })
         }
         None => None,
     };
@@ -459,15 +484,34 @@ fn apply_limit(a: usize, b: usize, rev: bool, offset: i64, limit: i64) -> Window
     }
     let off = usize::try_from(offset).unwrap_or(usize::MAX).min(n);
     let rem = n - off;
-    let take = if limit < 0 { rem } else { usize::try_from(limit).unwrap_or(usize::MAX).min(rem) };
-    if rev {
-        Window { a: b - off - take, b: b - off, rev }
+    let take = if limit < 0 {
+        rem
     } else {
-        Window { a: a + off, b: a + off + take, rev }
+        usize::try_from(limit).unwrap_or(usize::MAX).min(rem)
+    };
+    if rev {
+        Window {
+            a: b - off - take,
+            b: b - off,
+            rev,
+        }
+    } else {
+        Window {
+            a: a + off,
+            b: a + off + take,
+            rev,
+        }
     }
 }
 
-fn zrange_generic(ctx: &mut Ctx, argv: &[&[u8]], argc_start: usize, store: Option<&[u8]>, rt: RangeType, dir: Dir) -> CmdResult {
+fn zrange_generic(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    argc_start: usize,
+    store: Option<&[u8]>,
+    rt: RangeType,
+    dir: Dir,
+) -> CmdResult {
     let key = argv[argc_start];
     let mut minidx = argc_start + 1;
     let mut maxidx = argc_start + 2;
@@ -502,10 +546,14 @@ fn zrange_generic(ctx: &mut Ctx, argv: &[&[u8]], argc_start: usize, store: Optio
         rt = RangeType::Rank;
     }
     if limit != -1 && rt == RangeType::Rank {
-        return Err(CmdError::msg("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"));
+        return Err(CmdError::msg(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
     }
     if withscores && rt == RangeType::Lex {
-        return Err(CmdError::msg("ERR syntax error, WITHSCORES not supported in combination with BYLEX"));
+        return Err(CmdError::msg(
+            "ERR syntax error, WITHSCORES not supported in combination with BYLEX",
+        ));
     }
     let rev = dir == Dir::Rev;
     if rev && rt != RangeType::Rank {
@@ -521,7 +569,11 @@ fn zrange_generic(ctx: &mut Ctx, argv: &[&[u8]], argc_start: usize, store: Optio
         RangeType::Lex => Spec::Lex(parse_lex_range(argv[minidx], argv[maxidx])?),
         _ => Spec::Rank(arg_i64(argv[minidx])?, arg_i64(argv[maxidx])?),
     };
-    let found = if store.is_some() { lookup_write(ctx, key)? } else { lookup_read(ctx, key)? };
+    let found = if store.is_some() {
+        lookup_write(ctx, key)?
+    } else {
+        lookup_read(ctx, key)?
+    };
     let Some(i) = found else {
         match store {
             Some(dst) => store_zset(ctx, dst, Vec::new()),
@@ -552,9 +604,17 @@ fn zrange_generic(ctx: &mut Ctx, argv: &[&[u8]], argc_start: usize, store: Optio
                 if rev {
                     // ranks counted from the top
                     let n = z.len();
-                    Window { a: n - 1 - e, b: n - s, rev }
+                    Window {
+                        a: n - 1 - e,
+                        b: n - s,
+                        rev,
+                    }
                 } else {
-                    Window { a: s, b: e + 1, rev }
+                    Window {
+                        a: s,
+                        b: e + 1,
+                        rev,
+                    }
                 }
             }
         }
@@ -569,7 +629,11 @@ fn zrange_generic(ctx: &mut Ctx, argv: &[&[u8]], argc_start: usize, store: Optio
     };
     match store {
         Some(dst) => {
-            let items: Vec<(f64, Box<[u8]>)> = z.range(w.a, w.b).into_iter().map(|(s, m)| (s, m.into())).collect();
+            let items: Vec<(f64, Box<[u8]>)> = z
+                .range(w.a, w.b)
+                .into_iter()
+                .map(|(s, m)| (s, m.into()))
+                .collect();
             store_zset(ctx, dst, items);
         }
         None => {
@@ -603,7 +667,12 @@ fn store_zset(ctx: &mut Ctx, dst: &[u8], items: Vec<(f64, Box<[u8]>)>) {
     let n = items.len();
     if n > 0 {
         let lim = limits(ctx);
-        ctx.ks.set(ctx.db, dst, Value::ZSet(Box::new(ZSetVal::from_items(items, lim))), false);
+        ctx.ks.set(
+            ctx.db,
+            dst,
+            Value::ZSet(Box::new(ZSetVal::from_items(items, lim))),
+            false,
+        );
     } else {
         ctx.ks.delete(ctx.db, dst);
     }
@@ -754,10 +823,19 @@ enum OpMode<'a> {
     Card(u64),
 }
 
-fn zsetop_generic(ctx: &mut Ctx, argv: &[&[u8]], numkeys_idx: usize, op: SetOp, mode: OpMode, name: &str) -> CmdResult {
+fn zsetop_generic(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    numkeys_idx: usize,
+    op: SetOp,
+    mode: OpMode,
+    name: &str,
+) -> CmdResult {
     let numkeys = arg_i64(argv[numkeys_idx])?;
     if numkeys < 1 {
-        return Err(CmdError::msg(format!("ERR at least 1 input key is needed for '{name}' command")));
+        return Err(CmdError::msg(format!(
+            "ERR at least 1 input key is needed for '{name}' command"
+        )));
     }
     if numkeys as u64 > (argv.len() - numkeys_idx - 1) as u64 {
         return Err(CmdError::Syntax);
@@ -769,7 +847,11 @@ fn zsetop_generic(ctx: &mut Ctx, argv: &[&[u8]], numkeys_idx: usize, op: SetOp, 
     let mut j = numkeys_idx + 1;
     for _ in 0..numkeys {
         let k = argv[j];
-        let found = if is_store { ctx.ks.lookup_write(db, k) } else { ctx.ks.lookup_read(db, k) };
+        let found = if is_store {
+            ctx.ks.lookup_write(db, k)
+        } else {
+            ctx.ks.lookup_read(db, k)
+        };
         match found {
             Some(i) => srcs.push(read_source(ctx.ks, db, i)?),
             None => srcs.push(Vec::new()),
@@ -783,7 +865,11 @@ fn zsetop_generic(ctx: &mut Ctx, argv: &[&[u8]], numkeys_idx: usize, op: SetOp, 
     {
         while j < argv.len() {
             let remaining = argv.len() - j;
-            if op != SetOp::Diff && !matches!(mode, OpMode::Card(_)) && remaining > numkeys && eq_ic(argv[j], "weights") {
+            if op != SetOp::Diff
+                && !matches!(mode, OpMode::Card(_))
+                && remaining > numkeys
+                && eq_ic(argv[j], "weights")
+            {
                 j += 1;
                 for w in weights.iter_mut() {
                     *w = match crate::float::parse_f64(argv[j]) {
@@ -827,7 +913,8 @@ fn zsetop_generic(ctx: &mut Ctx, argv: &[&[u8]], numkeys_idx: usize, op: SetOp, 
         SetOp::Union => {
             let mut order: Vec<usize> = (0..numkeys).collect();
             order.sort_by_key(|&k| srcs[k].len());
-            let mut acc: HashMap<&[u8], f64, FixedState> = HashMap::with_hasher(FixedState::default());
+            let mut acc: HashMap<&[u8], f64, FixedState> =
+                HashMap::with_hasher(FixedState::default());
             let mut seq: Vec<&[u8]> = Vec::new();
             for &k in &order {
                 for (m, s) in &srcs[k] {
@@ -844,7 +931,9 @@ fn zsetop_generic(ctx: &mut Ctx, argv: &[&[u8]], numkeys_idx: usize, op: SetOp, 
                     }
                 }
             }
-            seq.into_iter().map(|m| (acc.get(m).copied().unwrap_or(0.0), Box::from(m))).collect()
+            seq.into_iter()
+                .map(|m| (acc.get(m).copied().unwrap_or(0.0), Box::from(m)))
+                .collect()
         }
         SetOp::Inter => {
             if srcs.iter().any(|s| s.is_empty()) {
@@ -855,7 +944,8 @@ fn zsetop_generic(ctx: &mut Ctx, argv: &[&[u8]], numkeys_idx: usize, op: SetOp, 
                 let maps: Vec<HashMap<&[u8], f64, FixedState>> = order[1..]
                     .iter()
                     .map(|&k| {
-                        let mut h = HashMap::with_capacity_and_hasher(srcs[k].len(), FixedState::default());
+                        let mut h =
+                            HashMap::with_capacity_and_hasher(srcs[k].len(), FixedState::default());
                         for (m, s) in &srcs[k] {
                             h.insert(&m[..], *s);
                         }
@@ -917,7 +1007,12 @@ fn zsetop_generic(ctx: &mut Ctx, argv: &[&[u8]], numkeys_idx: usize, op: SetOp, 
         _ => {
             let mut r = result;
             r.sort_by(|a, b| crate::db::zset::cmp_item(a.0, &a.1, b.0, &b.1));
-            emit_items(ctx, r.len(), withscores, r.iter().map(|(s, m)| (*s, &m[..])));
+            emit_items(
+                ctx,
+                r.len(),
+                withscores,
+                r.iter().map(|(s, m)| (*s, &m[..])),
+            );
         }
     }
     Ok(())
@@ -936,15 +1031,36 @@ pub fn zdiff(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn zunionstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    zsetop_generic(ctx, argv, 2, SetOp::Union, OpMode::Store(argv[1]), "zunionstore")
+    zsetop_generic(
+        ctx,
+        argv,
+        2,
+        SetOp::Union,
+        OpMode::Store(argv[1]),
+        "zunionstore",
+    )
 }
 
 pub fn zinterstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    zsetop_generic(ctx, argv, 2, SetOp::Inter, OpMode::Store(argv[1]), "zinterstore")
+    zsetop_generic(
+        ctx,
+        argv,
+        2,
+        SetOp::Inter,
+        OpMode::Store(argv[1]),
+        "zinterstore",
+    )
 }
 
 pub fn zdiffstore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    zsetop_generic(ctx, argv, 2, SetOp::Diff, OpMode::Store(argv[1]), "zdiffstore")
+    zsetop_generic(
+        ctx,
+        argv,
+        2,
+        SetOp::Diff,
+        OpMode::Store(argv[1]),
+        "zdiffstore",
+    )
 }
 
 pub fn zintercard(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -955,10 +1071,19 @@ pub fn zintercard(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 /// Pop up to `count` from the first non-empty zset among `keys`. Returns
 /// false (nothing replied) when none exists.
-fn pop_generic(ctx: &mut Ctx, keys: &[&[u8]], max: bool, count: u64, nested: bool, single: bool) -> Result<bool, CmdError> {
+fn pop_generic(
+    ctx: &mut Ctx,
+    keys: &[&[u8]],
+    max: bool,
+    count: u64,
+    nested: bool,
+    single: bool,
+) -> Result<bool, CmdError> {
     let db = ctx.db;
     for &key in keys {
-        let Some(i) = lookup_write(ctx, key)? else { continue };
+        let Some(i) = lookup_write(ctx, key)? else {
+            continue;
+        };
         let z = zmut(ctx.ks, db, i)?;
         let n = usize::try_from(count).unwrap_or(usize::MAX).min(z.len());
         let popped = if max {
@@ -1062,7 +1187,14 @@ pub fn zmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         j += 1;
     }
-    if !pop_generic(ctx, &argv[2..where_idx], max, count.unwrap_or(1), true, false)? {
+    if !pop_generic(
+        ctx,
+        &argv[2..where_idx],
+        max,
+        count.unwrap_or(1),
+        true,
+        false,
+    )? {
         ctx.out.null_array();
     }
     Ok(())
@@ -1112,7 +1244,11 @@ fn zrandmember_count(ctx: &mut Ctx, key: &[u8], l: i64, withscores: bool) -> Cmd
         ctx.out.array(0);
         return Ok(());
     };
-    let (count, uniq) = if l >= 0 { (l as u64, true) } else { (l.unsigned_abs(), false) };
+    let (count, uniq) = if l >= 0 {
+        (l as u64, true)
+    } else {
+        (l.unsigned_abs(), false)
+    };
     if count == 0 {
         ctx.out.array(0);
         return Ok(());
@@ -1131,10 +1267,18 @@ fn zrandmember_count(ctx: &mut Ctx, key: &[u8], l: i64, withscores: bool) -> Cmd
     }
     let resp3 = out.resp3;
     let header = |out: &mut crate::resp::Reply, n: u64| {
-        out.array(if withscores && !resp3 { n as usize * 2 } else { n as usize });
+        out.array(if withscores && !resp3 {
+            n as usize * 2
+        } else {
+            n as usize
+        });
     };
     // Random index access walks blocks; for many picks index a flat copy.
-    let flat: Option<Vec<(f64, &[u8])>> = if count > 8 { Some(z.iter().collect()) } else { None };
+    let flat: Option<Vec<(f64, &[u8])>> = if count > 8 {
+        Some(z.iter().collect())
+    } else {
+        None
+    };
     let emit = |out: &mut crate::resp::Reply, k: usize| {
         let (s, m) = match &flat {
             Some(f) => f[k],
@@ -1180,31 +1324,15 @@ fn zrandmember_count(ctx: &mut Ctx, key: &[u8], l: i64, withscores: bool) -> Cmd
 // ---------------------------------------------------------------- ZSCAN
 
 pub fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let cursor = crate::util::parse_scan_cursor(argv[2]).ok_or_else(|| CmdError::msg("ERR invalid cursor"))?;
+    let cursor = crate::util::parse_scan_cursor(argv[2])
+        .ok_or_else(|| CmdError::msg("ERR invalid cursor"))?;
     let Some(i) = lookup_read(ctx, argv[1])? else {
         ctx.out.array(2);
         ctx.out.bulk(b"0");
         ctx.out.array(0);
         return Ok(());
     };
-    let mut count: i64 = 10;
-    let mut pat: Option<&[u8]> = None;
-    let mut j = 3;
-    while j < argv.len() {
-        let left = argv.len() - j;
-        if eq_ic(argv[j], "count") && left >= 2 {
-            count = arg_i64(argv[j + 1])?;
-            if count < 1 {
-                return Err(CmdError::Syntax);
-            }
-            j += 2;
-        } else if eq_ic(argv[j], "match") && left >= 2 {
-            pat = if argv[j + 1] == b"*" { None } else { Some(argv[j + 1]) };
-            j += 2;
-        } else {
-            return Err(CmdError::Syntax);
-        }
-    }
+    let super::ScanOpts { count, pat, .. } = super::parse_scan_opts(argv, 3, false)?;
     let z = zref(ctx.ks, ctx.db, i)?;
     // listpack: everything in one call; skiplist: cursor = index into the
     // ordered items (elements present for the whole scan are returned
@@ -1213,7 +1341,9 @@ pub fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         (0, z.len(), 0u64)
     } else {
         let s = usize::try_from(cursor).unwrap_or(usize::MAX).min(z.len());
-        let e = s.saturating_add(usize::try_from(count).unwrap_or(usize::MAX)).min(z.len());
+        let e = s
+            .saturating_add(usize::try_from(count).unwrap_or(usize::MAX))
+            .min(z.len());
         (s, e, if e >= z.len() { 0 } else { e as u64 })
     };
     let mut pairs: Vec<(f64, &[u8])> = z.range(start, end);
@@ -1243,8 +1373,14 @@ mod tests {
     #[test]
     fn basic() {
         let mut t = TestServer::new();
-        assert_eq!(t.run(&["ZADD", "z", "1", "a", "2", "b", "1.5", "c"]), ":3\r\n");
-        assert_eq!(t.run(&["ZRANGE", "z", "0", "-1"]), "*3\r\n$1\r\na\r\n$1\r\nc\r\n$1\r\nb\r\n");
+        assert_eq!(
+            t.run(&["ZADD", "z", "1", "a", "2", "b", "1.5", "c"]),
+            ":3\r\n"
+        );
+        assert_eq!(
+            t.run(&["ZRANGE", "z", "0", "-1"]),
+            "*3\r\n$1\r\na\r\n$1\r\nc\r\n$1\r\nb\r\n"
+        );
         assert_eq!(t.run(&["ZRANK", "z", "b"]), ":2\r\n");
         assert_eq!(t.run(&["ZREVRANK", "z", "b"]), ":0\r\n");
         assert_eq!(t.run(&["ZINCRBY", "z", "10", "a"]), "$2\r\n11\r\n");
@@ -1257,9 +1393,21 @@ mod tests {
     fn ranges() {
         let mut t = TestServer::new();
         t.run(&["ZADD", "z", "0", "a", "0", "b", "0", "c", "0", "d"]);
-        assert_eq!(t.run(&["ZRANGEBYLEX", "z", "(a", "[c"]), "*2\r\n$1\r\nb\r\n$1\r\nc\r\n");
-        assert_eq!(t.run(&["ZRANGE", "z", "[c", "-", "BYLEX", "REV", "LIMIT", "1", "5"]), "*2\r\n$1\r\nb\r\n$1\r\na\r\n");
-        assert_eq!(t.run(&["ZREVRANGE", "z", "0", "1"]), "*2\r\n$1\r\nd\r\n$1\r\nc\r\n");
-        assert_eq!(t.run(&["ZPOPMAX", "z", "2"]), "*4\r\n$1\r\nd\r\n$1\r\n0\r\n$1\r\nc\r\n$1\r\n0\r\n");
+        assert_eq!(
+            t.run(&["ZRANGEBYLEX", "z", "(a", "[c"]),
+            "*2\r\n$1\r\nb\r\n$1\r\nc\r\n"
+        );
+        assert_eq!(
+            t.run(&["ZRANGE", "z", "[c", "-", "BYLEX", "REV", "LIMIT", "1", "5"]),
+            "*2\r\n$1\r\nb\r\n$1\r\na\r\n"
+        );
+        assert_eq!(
+            t.run(&["ZREVRANGE", "z", "0", "1"]),
+            "*2\r\n$1\r\nd\r\n$1\r\nc\r\n"
+        );
+        assert_eq!(
+            t.run(&["ZPOPMAX", "z", "2"]),
+            "*4\r\n$1\r\nd\r\n$1\r\n0\r\n$1\r\nc\r\n$1\r\n0\r\n"
+        );
     }
 }

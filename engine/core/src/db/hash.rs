@@ -46,7 +46,12 @@ fn hash_of(field: &[u8]) -> u64 {
 impl Table {
     fn with_capacity(n: usize) -> Table {
         let buckets = n.max(BUCKETS_MIN).next_power_of_two();
-        Table { heads: vec![NONE; buckets], slots: Vec::with_capacity(n), free: Vec::new(), len: 0 }
+        Table {
+            heads: vec![NONE; buckets],
+            slots: Vec::with_capacity(n),
+            free: Vec::new(),
+            len: 0,
+        }
     }
 
     fn mask(&self) -> u64 {
@@ -69,7 +74,9 @@ impl Table {
     }
 
     fn get(&self, field: &[u8]) -> Option<&[u8]> {
-        self.find(field).and_then(|i| self.entry(i)).map(|e| &*e.value)
+        self.find(field)
+            .and_then(|i| self.entry(i))
+            .map(|e| &*e.value)
     }
 
     /// Insert or update. True when the field is new.
@@ -89,7 +96,11 @@ impl Table {
             self.rebuild_heads(self.heads.len() * 2);
         }
         let b = (hash_of(&field) & self.mask()) as usize;
-        let e = TEntry { field, value, next: self.heads[b] };
+        let e = TEntry {
+            field,
+            value,
+            next: self.heads[b],
+        };
         let i = if let Some(i) = self.free.pop() {
             self.slots[i as usize] = Some(e);
             i
@@ -184,7 +195,9 @@ impl Table {
         }
         let start = rng.below(n) as usize;
         let n = n as usize;
-        (0..n).find_map(|k| self.slots[(start + k) % n].as_ref()).map(|e| (&*e.field, &*e.value))
+        (0..n)
+            .find_map(|k| self.slots[(start + k) % n].as_ref())
+            .map(|e| (&*e.field, &*e.value))
     }
 }
 
@@ -289,7 +302,9 @@ impl HashVal {
     /// Redis's hashTypeSet: insert or update; converts when the pair is too
     /// long or the entry count passes the limit. True when the field is new.
     pub fn set(&mut self, field: &[u8], value: &[u8], lim: Limits) -> bool {
-        if matches!(self, HashVal::Listpack(_)) && (field.len() > lim.value || value.len() > lim.value) {
+        if matches!(self, HashVal::Listpack(_))
+            && (field.len() > lim.value || value.len() > lim.value)
+        {
             self.convert();
         }
         match self {
@@ -355,7 +370,12 @@ impl HashVal {
     /// One HSCAN page over the table encoding (Redis's scanGenericCommand
     /// loop): returns the next cursor. Listpack hashes are returned whole by
     /// the caller.
-    pub fn scan_table<'a>(&'a self, mut cursor: u64, count: usize, mut f: impl FnMut(&'a [u8], &'a [u8])) -> u64 {
+    pub fn scan_table<'a>(
+        &'a self,
+        mut cursor: u64,
+        count: usize,
+        mut f: impl FnMut(&'a [u8], &'a [u8]),
+    ) -> u64 {
         let HashVal::Table(t) = self else { return 0 };
         let mut got = 0usize;
         let mut maxiter = count.saturating_mul(10);
@@ -377,7 +397,10 @@ mod tests {
     use super::*;
     use std::collections::HashSet;
 
-    const LIM: Limits = Limits { entries: 4, value: 8 };
+    const LIM: Limits = Limits {
+        entries: 4,
+        value: 8,
+    };
 
     #[test]
     fn listpack_order_and_conversion() {
@@ -401,7 +424,10 @@ mod tests {
 
     #[test]
     fn table_scan_guarantee_across_resizes() {
-        let lim = Limits { entries: 0, value: 64 };
+        let lim = Limits {
+            entries: 0,
+            value: 64,
+        };
         let mut h = HashVal::new();
         for i in 0..2000 {
             h.set(format!("k{i}").as_bytes(), b"v", lim);

@@ -17,7 +17,9 @@ pub struct ListVal {
 
 impl ListVal {
     pub fn new() -> ListVal {
-        ListVal { items: VecDeque::new() }
+        ListVal {
+            items: VecDeque::new(),
+        }
     }
 
     pub fn encoding(&self) -> &'static str {
@@ -33,7 +35,8 @@ impl ListVal {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        self.items.capacity() * std::mem::size_of::<Box<[u8]>>() + self.items.iter().map(|i| i.len()).sum::<usize>()
+        self.items.capacity() * std::mem::size_of::<Box<[u8]>>()
+            + self.items.iter().map(|i| i.len()).sum::<usize>()
     }
 
     /// Push at the head (`left`) or the tail.
@@ -56,7 +59,11 @@ impl ListVal {
     /// Resolve a Redis index (negative counts from the tail).
     pub fn index_of(&self, index: i64) -> Option<usize> {
         let len = self.items.len() as i64;
-        let i = if index < 0 { len.checked_add(index)? } else { index };
+        let i = if index < 0 {
+            len.checked_add(index)?
+        } else {
+            index
+        };
         if (0..len).contains(&i) {
             Some(i as usize)
         } else {

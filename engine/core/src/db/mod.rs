@@ -11,8 +11,8 @@ pub mod list;
 pub mod set;
 pub mod slots;
 pub mod table;
-pub mod zset;
 pub mod value;
+pub mod zset;
 
 use std::collections::HashMap;
 
@@ -165,8 +165,16 @@ impl Keyspace {
         let ldt = lru >> 8;
         let counter = lru & 255;
         let now = self.minutes();
-        let elapsed = if now >= ldt { now - ldt } else { 65535 - ldt + now };
-        let periods = if self.lfu_decay_time > 0 { elapsed / self.lfu_decay_time } else { 0 };
+        let elapsed = if now >= ldt {
+            now - ldt
+        } else {
+            65535 - ldt + now
+        };
+        let periods = if self.lfu_decay_time > 0 {
+            elapsed / self.lfu_decay_time
+        } else {
+            0
+        };
         counter.saturating_sub(periods)
     }
 
@@ -187,7 +195,11 @@ impl Keyspace {
     /// Idle time in ms of an LRU-clocked entry (Redis's estimateObjectIdleTime).
     pub fn idle_ms(&self, lru: u32) -> u64 {
         let now = self.lru_clock();
-        let secs = if now >= lru { now - lru } else { (LRU_CLOCK_MAX - lru) + now };
+        let secs = if now >= lru {
+            now - lru
+        } else {
+            (LRU_CLOCK_MAX - lru) + now
+        };
         u64::from(secs) * 1000
     }
 
@@ -318,7 +330,9 @@ impl Keyspace {
                 let mut ttl_sum = 0i64;
                 let mut ttl_samples = 0i64;
                 for _ in 0..keys_per_loop.min(n) {
-                    let Some(i) = self.dbs[db].table.random_volatile(&mut self.rng) else { break };
+                    let Some(i) = self.dbs[db].table.random_volatile(&mut self.rng) else {
+                        break;
+                    };
                     sampled += 1;
                     let e = self.dbs[db].table.entry(i);
                     if self.is_expired(e) {
@@ -336,7 +350,11 @@ impl Keyspace {
                 if ttl_samples > 0 {
                     let avg = ttl_sum / ttl_samples;
                     let d = &mut self.dbs[db];
-                    d.avg_ttl_ms = if d.avg_ttl_ms == 0 { avg } else { (d.avg_ttl_ms / 50) * 49 + avg / 50 };
+                    d.avg_ttl_ms = if d.avg_ttl_ms == 0 {
+                        avg
+                    } else {
+                        (d.avg_ttl_ms / 50) * 49 + avg / 50
+                    };
                 }
                 if examined >= budget {
                     self.stats.expired_time_cap_reached += 1;

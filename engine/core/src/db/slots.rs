@@ -10,7 +10,11 @@ fn crc16(buf: &[u8]) -> u16 {
     for &b in buf {
         crc ^= u16::from(b) << 8;
         for _ in 0..8 {
-            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
         }
     }
     crc
@@ -47,7 +51,11 @@ impl Default for SlotIndex {
 
 impl SlotIndex {
     pub fn new() -> SlotIndex {
-        SlotIndex { heads: vec![NONE; SLOTS], counts: vec![0; SLOTS], links: Vec::new() }
+        SlotIndex {
+            heads: vec![NONE; SLOTS],
+            counts: vec![0; SLOTS],
+            links: Vec::new(),
+        }
     }
 
     pub fn insert(&mut self, i: u32, key: &[u8]) {

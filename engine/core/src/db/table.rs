@@ -73,7 +73,12 @@ impl KeyTable {
 
     pub fn keys_in_slot(&self, slot: u16, limit: usize) -> Option<Vec<&[u8]>> {
         let idx = self.slot_index.as_ref()?;
-        Some(idx.entries(slot, limit).into_iter().map(|i| &*self.entry(i).key).collect())
+        Some(
+            idx.entries(slot, limit)
+                .into_iter()
+                .map(|i| &*self.entry(i).key)
+                .collect(),
+        )
     }
 
     #[inline]
@@ -106,7 +111,9 @@ impl KeyTable {
         let h = self.hash(key);
         let mut i = self.heads[(h & self.mask()) as usize];
         while i != NONE {
-            let e = self.slots[i as usize].as_ref().expect("chain points at used slot");
+            let e = self.slots[i as usize]
+                .as_ref()
+                .expect("chain points at used slot");
             if e.hash == h && &*e.key == key {
                 return Some(i);
             }
@@ -316,7 +323,9 @@ impl KeyTable {
     }
 
     pub fn indices(&self) -> Vec<u32> {
-        (0..self.slots.len() as u32).filter(|&i| self.slots[i as usize].is_some()).collect()
+        (0..self.slots.len() as u32)
+            .filter(|&i| self.slots[i as usize].is_some())
+            .collect()
     }
 
     #[cfg(test)]
@@ -416,7 +425,11 @@ mod tests {
         for i in (0..1000u32).step_by(10) {
             let idx = t.find(format!("k{i}").as_bytes()).unwrap_or(NONE);
             assert_ne!(idx, NONE);
-            let want = if i % 3 == 0 { 1000 + i64::from(i) } else { NO_EXPIRE };
+            let want = if i % 3 == 0 {
+                1000 + i64::from(i)
+            } else {
+                NO_EXPIRE
+            };
             assert_eq!(t.entry(idx).expire_ms, want);
         }
     }

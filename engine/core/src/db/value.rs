@@ -12,7 +12,10 @@ pub const SHARED_INTEGERS: i64 = 10000;
 pub enum Value {
     Int(i64),
     /// `embstr` is true while the value still has Redis's embstr encoding.
-    Str { data: Vec<u8>, embstr: bool },
+    Str {
+        data: Vec<u8>,
+        embstr: bool,
+    },
     Hash(Box<super::hash::HashVal>),
     Set(Box<super::set::SetVal>),
     List(Box<super::list::ListVal>),
@@ -27,7 +30,10 @@ impl Value {
                 return Value::Int(v);
             }
         }
-        Value::Str { data: b.to_vec(), embstr: b.len() <= EMBSTR_BYTES_MAX }
+        Value::Str {
+            data: b.to_vec(),
+            embstr: b.len() <= EMBSTR_BYTES_MAX,
+        }
     }
 
     /// A string created by `createStringObject` (embstr when short, never int).
@@ -38,7 +44,10 @@ impl Value {
 
     /// A raw-encoded string (result of an in-place edit).
     pub fn raw(b: Vec<u8>) -> Value {
-        Value::Str { data: b, embstr: false }
+        Value::Str {
+            data: b,
+            embstr: false,
+        }
     }
 
     pub fn type_name(&self) -> &'static str {

@@ -29,7 +29,11 @@ pub struct ZSetVal {
 
 impl PartialEq for ZSetVal {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a.0.to_bits() == b.0.to_bits() && a.1 == b.1)
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other.iter())
+                .all(|(a, b)| a.0.to_bits() == b.0.to_bits() && a.1 == b.1)
     }
 }
 
@@ -99,7 +103,10 @@ impl Items {
 
     /// Block holding (or that should hold) (s, m).
     fn block_for(&self, s: f64, m: &[u8]) -> usize {
-        let bi = self.blocks.partition_point(|b| b.last().is_some_and(|(ks, km)| cmp_item(*ks, km, s, m) == Ordering::Less));
+        let bi = self.blocks.partition_point(|b| {
+            b.last()
+                .is_some_and(|(ks, km)| cmp_item(*ks, km, s, m) == Ordering::Less)
+        });
         bi.min(self.blocks.len().saturating_sub(1))
     }
 
@@ -109,7 +116,9 @@ impl Items {
             return None;
         }
         let bi = self.block_for(s, m);
-        let off = self.blocks[bi].binary_search_by(|(ks, km)| cmp_item(*ks, km, s, m)).ok()?;
+        let off = self.blocks[bi]
+            .binary_search_by(|(ks, km)| cmp_item(*ks, km, s, m))
+            .ok()?;
         Some(self.before(bi) + off)
     }
 
@@ -121,7 +130,9 @@ impl Items {
         }
         let bi = self.block_for(s, &m);
         let b = &mut self.blocks[bi];
-        let off = b.binary_search_by(|(ks, km)| cmp_item(*ks, km, s, &m)).unwrap_or_else(|e| e);
+        let off = b
+            .binary_search_by(|(ks, km)| cmp_item(*ks, km, s, &m))
+            .unwrap_or_else(|e| e);
         b.insert(off, (s, m));
         if b.len() > BLOCK_MAX {
             let tail = b.split_off(b.len() / 2);
@@ -135,7 +146,9 @@ impl Items {
             return None;
         }
         let bi = self.block_for(s, m);
-        let off = self.blocks[bi].binary_search_by(|(ks, km)| cmp_item(*ks, km, s, m)).ok()?;
+        let off = self.blocks[bi]
+            .binary_search_by(|(ks, km)| cmp_item(*ks, km, s, m))
+            .ok()?;
         let it = self.blocks[bi].remove(off);
         self.len -= 1;
         if self.blocks[bi].is_empty() {
@@ -186,13 +199,21 @@ impl Items {
     }
 
     fn heap_bytes(&self) -> usize {
-        self.blocks.iter().map(|b| b.capacity() * std::mem::size_of::<Item>() + b.iter().map(|(_, m)| m.len()).sum::<usize>()).sum()
+        self.blocks
+            .iter()
+            .map(|b| {
+                b.capacity() * std::mem::size_of::<Item>()
+                    + b.iter().map(|(_, m)| m.len()).sum::<usize>()
+            })
+            .sum()
     }
 }
 
 #[inline]
 pub fn cmp_item(sa: f64, ma: &[u8], sb: f64, mb: &[u8]) -> Ordering {
-    sa.partial_cmp(&sb).unwrap_or(Ordering::Equal).then_with(|| ma.cmp(mb))
+    sa.partial_cmp(&sb)
+        .unwrap_or(Ordering::Equal)
+        .then_with(|| ma.cmp(mb))
 }
 
 /// A score range bound set: min/max with exclusivity.
@@ -291,7 +312,10 @@ impl ZSetVal {
     pub fn from_items(mut items: Vec<(f64, Box<[u8]>)>, lim: Limits) -> ZSetVal {
         items.sort_by(|a, b| cmp_item(a.0, &a.1, b.0, &b.1));
         let skiplist = items.len() > lim.entries || items.iter().any(|(_, m)| m.len() > lim.value);
-        let mut z = ZSetVal { items: Items::from_sorted(items), map: None };
+        let mut z = ZSetVal {
+            items: Items::from_sorted(items),
+            map: None,
+        };
         if skiplist {
             z.convert();
         } else {
@@ -385,7 +409,14 @@ impl ZSetVal {
     /// Insert or update. Returns the previous score (None if newly added).
     pub fn set(&mut self, m: &[u8], s: f64, lim: Limits) -> Option<f64> {
         // A listpack stores scores as text, where Redis's "-0" reads back as 0.
-        let s = if s == 0.0 && self.map.is_none() && !(self.items.len + 1 > lim.entries || m.len() > lim.value) { 0.0 } else { s };
+        let s = if s == 0.0
+            && self.map.is_none()
+            && !(self.items.len + 1 > lim.entries || m.len() > lim.value)
+        {
+            0.0
+        } else {
+            s
+        };
         match self.score(m) {
             Some(old) => {
                 if old.to_bits() != s.to_bits() {
@@ -464,12 +495,17 @@ mod tests {
 
     #[test]
     fn blocks_stay_ordered() {
-        let lim = Limits { entries: 128, value: 64 };
+        let lim = Limits {
+            entries: 128,
+            value: 64,
+        };
         let mut z = ZSetVal::new();
         let mut x: u64 = 12345;
         let mut model: Vec<(f64, Vec<u8>)> = Vec::new();
         for k in 0..5000u64 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let m = format!("m{}", x % 3000).into_bytes();
             let s = ((x >> 33) % 100) as f64;
             if k % 7 == 0 {
@@ -488,9 +524,20 @@ mod tests {
             assert_eq!(z.rank(m), Some(i));
             assert_eq!(z.get(i), (*s, &m[..]));
         }
-        let r = ScoreRange { min: 10.0, max: 20.0, minex: true, maxex: false };
+        let r = ScoreRange {
+            min: 10.0,
+            max: 20.0,
+            minex: true,
+            maxex: false,
+        };
         let (a, b) = z.score_span(&r);
-        assert_eq!(b - a, model.iter().filter(|(s, _)| *s > 10.0 && *s <= 20.0).count());
+        assert_eq!(
+            b - a,
+            model
+                .iter()
+                .filter(|(s, _)| *s > 10.0 && *s <= 20.0)
+                .count()
+        );
         let n = z.len();
         let removed = z.remove_range(100, 900);
         assert_eq!(removed.len(), 800);
