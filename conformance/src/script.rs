@@ -21,6 +21,9 @@
 //! | `@scan [ARGS...]` | full `SCAN cursor ARGS...` iteration, union of keys compared as a set |
 //! | `@keyscan CMD KEY [ARGS...]` | full `CMD KEY cursor ARGS...` iteration (HSCAN/SSCAN/ZSCAN); union of elements compared as a set (HSCAN/ZSCAN: as a set of pairs) |
 //! | `@sleep MS` | pause |
+//! | `@send CMD` | send on the current connection without reading (a blocking command; its reply is read by `@recv`) |
+//! | `@recv` | read one reply (or push) on the current connection from both servers and compare (combine with `@unordered` etc.) |
+//! | `@quiet MS` | wait MS and check that neither server sent anything on the current connection (still blocked) |
 //! | `@raw BYTES...` | send the bytes (tokens concatenated, use `"\r\n"` escapes) on a fresh connection; compare everything read until close or 200 ms idle, and whether the server closed |
 //! | `@raw-repeat N UNIT [BYTES...]` | like `@raw` with UNIT repeated N times, then BYTES |
 
@@ -70,6 +73,10 @@ pub enum Action {
     },
     Sleep(u64),
     Raw(Vec<u8>),
+    /// Send without reading; the reply is read later by `Recv`.
+    Send(Vec<Vec<u8>>),
+    Recv(Compare),
+    Quiet(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -181,6 +188,15 @@ impl Script {
                     "@approx" => mode = Compare::Approx(num("tolerance")? as i64),
                     "@noreply" => noreply = true,
                     "@sleep" => action = Some(Some(Action::Sleep(num("milliseconds")?))),
+                    "@quiet" => action = Some(Some(Action::Quiet(num("milliseconds")?))),
+                    "@recv" => action = Some(Some(Action::Recv(mode.clone()))),
+                    "@send" => {
+                        let args: Vec<Vec<u8>> = it.by_ref().collect();
+                        if args.is_empty() {
+                            return Err(err("@send needs a command"));
+                        }
+                        action = Some(Some(Action::Send(args)))
+                    }
                     "@raw" => action = Some(Some(Action::Raw(it.by_ref().flatten().collect()))),
                     "@raw-repeat" => {
                         let n = num("count")? as usize;
@@ -241,7 +257,7 @@ impl Script {
             .filter(|s| {
                 !matches!(
                     s.action,
-                    Action::Sleep(_) | Action::Cmd { noreply: true, .. }
+                    Action::Sleep(_) | Action::Send(_) | Action::Cmd { noreply: true, .. }
                 )
             })
             .count()
@@ -440,6 +456,63 @@ impl<'a> Runner<'a> {
             Action::Sleep(ms) => {
                 std::thread::sleep(Duration::from_millis(*ms));
                 let _ = writeln!(self.report.transcript, "@sleep {ms}");
+            }
+            Action::Send(args) => {
+                let shown = resp::render_args(args);
+                self.conn(step.conn, step.line)?.send_only(args)?;
+                let (top, sub) = command_names(args);
+                self.report.commands.extend(top);
+                self.report.subcommands.extend(sub);
+                let _ = writeln!(self.report.transcript, "{prefix}@send {shown}");
+            }
+            Action::Recv(mode) => {
+                let cp = self.conn(step.conn, step.line)?;
+                let redis = cp.redis.read_reply();
+                let redsim = cp.redsim.read_reply();
+                let mismatch = pair::compare(mode, &redis, &redsim);
+                let o = Outcome {
+                    redis,
+                    redsim,
+                    mismatch,
+                };
+                self.report.cases += 1;
+                let shown = format!("{}@recv", mode.tag());
+                let _ = writeln!(
+                    self.report.transcript,
+                    "{prefix}{shown}\n{}",
+                    pair::render(mode, &o.redis)
+                );
+                if let Some(d) = o.mismatch.clone() {
+                    self.mismatch(step.line, shown, d);
+                }
+                self.heal(step.conn, &o)?;
+            }
+            Action::Quiet(ms) => {
+                let cp = self.conn(step.conn, step.line)?;
+                let wait = Duration::from_millis(*ms);
+                let (ra, rb) = std::thread::scope(|s| {
+                    let h = s.spawn(|| cp.redsim.read_until_close_or_idle(wait, wait));
+                    let ra = cp.redis.read_until_close_or_idle(wait, wait);
+                    (ra, h.join().ok())
+                });
+                self.report.cases += 1;
+                let _ = writeln!(
+                    self.report.transcript,
+                    "{prefix}@quiet {ms}\n{}",
+                    resp::quote_capped(&ra.bytes)
+                );
+                let rb_bytes = rb.as_ref().map(|r| r.bytes.clone()).unwrap_or_default();
+                if !ra.bytes.is_empty() || !rb_bytes.is_empty() {
+                    self.mismatch(
+                        step.line,
+                        format!("@quiet {ms}"),
+                        format!(
+                            "  expected silence: redis {} / redsim {}",
+                            resp::escape_bytes(&ra.bytes),
+                            resp::escape_bytes(&rb_bytes)
+                        ),
+                    );
+                }
             }
             Action::Cmd {
                 args,

@@ -531,7 +531,34 @@ fn command() -> BoxedStrategy<Cmd> {
         (1, (pick(&["ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE"]), k(), prop::collection::vec(k(), 1..3)).prop_map(|(c, d, ks)| cmd(join(vec![vec![c, d, b(&ks.len().to_string())], ks]))).boxed()),
         (4, fuzz()),
     ];
+    let mut arms = arms;
+    arms.extend(hll_arms());
+    arms.extend(geo_arms());
+    arms.extend(stream_arms());
+    arms.extend(sort_arms());
     Union::new_weighted(arms).boxed()
+}
+
+type Arms = Vec<(u32, BoxedStrategy<Cmd>)>;
+
+/// HyperLogLog commands (PFADD/PFCOUNT/PFMERGE over the shared keys).
+fn hll_arms() -> Arms {
+    vec![]
+}
+
+/// Geo commands (GEOADD/GEOSEARCH/... over the shared keys).
+fn geo_arms() -> Arms {
+    vec![]
+}
+
+/// Stream commands (XADD/XRANGE/XGROUP/... over the shared keys).
+fn stream_arms() -> Arms {
+    vec![]
+}
+
+/// SORT / SORT_RO over the shared keys.
+fn sort_arms() -> Arms {
+    vec![]
 }
 
 fn case() -> impl Strategy<Value = Case> {

@@ -82,7 +82,13 @@ case_files!(
     hashes,
     lists,
     zsets,
-    auth
+    auth,
+    blocking,
+    pubsub,
+    hll,
+    geo,
+    streams,
+    sort
 );
 
 /// WRONGTYPE: string commands against lists, hashes and sets.

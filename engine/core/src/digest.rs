@@ -39,6 +39,7 @@ pub fn object_digest(d: &mut Digest, e: &Entry) {
         Value::Set(s) => s.digest(d),
         Value::List(l) => l.digest(d),
         Value::ZSet(z) => z.digest(d),
+        Value::Stream(x) => x.digest(d),
     }
     if e.expire_ms != NO_EXPIRE {
         xor_digest(d, b"!!expire!!");

@@ -18,6 +18,7 @@
 //! - [`util`]: Redis-exact number parsing/formatting and glob matching.
 //! - [`rng`], [`digest`]: seeded randomness, DEBUG DIGEST (Redis's algorithm).
 
+pub mod blocking;
 pub mod cmd;
 pub mod config;
 pub mod db;

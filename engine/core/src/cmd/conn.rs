@@ -626,3 +626,7 @@ pub fn unwatch(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     ctx.out.ok();
     Ok(())
 }
+
+pub fn client_unblock(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}

@@ -659,3 +659,23 @@ mod tests {
             .starts_with("-WRONGTYPE"));
     }
 }
+
+pub fn blpop(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}
+
+pub fn brpop(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}
+
+pub fn blmove(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}
+
+pub fn brpoplpush(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}
+
+pub fn blmpop(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}

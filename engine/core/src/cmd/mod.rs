@@ -10,13 +10,18 @@
 
 pub mod bitmap;
 pub mod conn;
+pub mod geo;
 pub mod hash;
+pub mod hll;
 pub mod keys;
 pub mod list;
+pub mod pubsub;
 pub mod server_cmds;
 pub mod set;
+pub mod sort;
 pub mod spec;
 mod spec_gen;
+pub mod stream;
 pub mod string;
 pub mod zset;
 
@@ -53,10 +58,93 @@ pub struct Ctx<'a> {
     pub in_exec: bool,
 }
 
+/// Keyspace-notification classes (Redis's NOTIFY_* bits, `notify-keyspace-events`).
+pub mod notify {
+    pub const KEYSPACE: u32 = 1 << 0; // K
+    pub const KEYEVENT: u32 = 1 << 1; // E
+    pub const GENERIC: u32 = 1 << 2; // g
+    pub const STRING: u32 = 1 << 3; // $
+    pub const LIST: u32 = 1 << 4; // l
+    pub const SET: u32 = 1 << 5; // s
+    pub const HASH: u32 = 1 << 6; // h
+    pub const ZSET: u32 = 1 << 7; // z
+    pub const EXPIRED: u32 = 1 << 8; // x
+    pub const EVICTED: u32 = 1 << 9; // e
+    pub const STREAM: u32 = 1 << 10; // t
+    pub const KEY_MISS: u32 = 1 << 11; // m
+    pub const LOADED: u32 = 1 << 12; // module only
+    pub const MODULE: u32 = 1 << 13; // d
+    pub const NEW: u32 = 1 << 14; // n
+}
+
 impl Ctx<'_> {
     pub fn now_ms(&self) -> i64 {
         self.ks.now_ms
     }
+
+    /// Redis's `notifyKeyspaceEvent(class, event, key, dbid)`: publishes
+    /// `__keyspace@<db>__:<key>` / `__keyevent@<db>__:<event>` when the class
+    /// is enabled in `notify-keyspace-events`. Call it after the write, with
+    /// Redis's event name ("set", "lpush", "xadd", "del", ...).
+    pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
+        crate::cmd::pubsub::notify_keyspace_event(self, class, event, key);
+    }
+
+    /// Block the calling client on `keys` (Redis's `blockForKeys`): no reply
+    /// is written now. When one of the keys is signalled ready (see
+    /// `signal_ready`; list/zset creation signals automatically) the command
+    /// `argv` is executed again for this client, in the order clients blocked;
+    /// if it still finds nothing it stays blocked. `timeout_at_ms` is an
+    /// absolute time on the injected clock, 0 = forever; on timeout the client
+    /// gets a null array (RESP2 `*-1`, RESP3 `_`). Pass `argv` rewritten where
+    /// re-execution must not re-resolve an argument (XREAD's `$` -> last ID).
+    /// Inside MULTI/EXEC the caller must not block (reply as if timed out).
+    pub fn block_on(&mut self, keys: &[&[u8]], timeout_at_ms: i64, argv: &[&[u8]]) {
+        crate::blocking::block_on(self, keys, timeout_at_ms, argv);
+    }
+
+    /// Wake clients blocked on `key` once the current command (or EXEC) ends:
+    /// XADD calls this; new lists/zsets signal themselves.
+    pub fn signal_ready(&mut self, key: &[u8]) {
+        self.ks.signal_ready(self.db, key);
+    }
+
+    /// True when the caller may block (not inside MULTI/EXEC).
+    pub fn may_block(&self) -> bool {
+        !self.in_exec
+    }
+}
+
+/// Parse a blocking timeout in seconds (BLPOP & co: a float) into an absolute
+/// deadline on the engine clock, 0 = forever. Redis's texts.
+pub fn parse_timeout_secs(ctx: &Ctx, arg: &[u8]) -> Result<i64, CmdError> {
+    let err = || CmdError::msg("ERR timeout is not a float or out of range");
+    let secs = crate::float::parse_f64(arg).ok_or_else(err)?;
+    if secs.is_nan() {
+        return Err(err());
+    }
+    // Redis truncates to ms first: -0.0001 s is 0 (forever), not negative.
+    let ms = (secs * 1000.0) as i64;
+    deadline(ctx, ms)
+}
+
+fn deadline(ctx: &Ctx, ms: i64) -> Result<i64, CmdError> {
+    if ms < 0 {
+        return Err(CmdError::msg("ERR timeout is negative"));
+    }
+    if ms == 0 {
+        return Ok(0);
+    }
+    ms.checked_add(ctx.now_ms())
+        .ok_or_else(|| CmdError::msg("ERR timeout is out of range"))
+}
+
+/// Parse a blocking timeout in milliseconds (XREAD BLOCK): integer, absolute
+/// deadline, 0 = forever.
+pub fn parse_timeout_ms(ctx: &Ctx, arg: &[u8]) -> Result<i64, CmdError> {
+    let err = || CmdError::msg("ERR timeout is not an integer or out of range");
+    let ms = crate::util::parse_i64(arg).ok_or_else(err)?;
+    deadline(ctx, ms)
 }
 
 pub struct Cmd {
@@ -262,6 +350,73 @@ const BINDINGS: &[(&str, Handler)] = &[
     ("command|list", server_cmds::command_list),
     ("command|getkeys", server_cmds::command_getkeys),
     ("command|help", server_cmds::command_help),
+    ("blpop", list::blpop),
+    ("brpop", list::brpop),
+    ("blmove", list::blmove),
+    ("brpoplpush", list::brpoplpush),
+    ("blmpop", list::blmpop),
+    ("bzpopmin", zset::bzpopmin),
+    ("bzpopmax", zset::bzpopmax),
+    ("bzmpop", zset::bzmpop),
+    ("client|unblock", conn::client_unblock),
+    ("subscribe", pubsub::subscribe),
+    ("unsubscribe", pubsub::unsubscribe),
+    ("psubscribe", pubsub::psubscribe),
+    ("punsubscribe", pubsub::punsubscribe),
+    ("ssubscribe", pubsub::ssubscribe),
+    ("sunsubscribe", pubsub::sunsubscribe),
+    ("publish", pubsub::publish),
+    ("spublish", pubsub::spublish),
+    ("pubsub|channels", pubsub::pubsub_channels),
+    ("pubsub|numsub", pubsub::pubsub_numsub),
+    ("pubsub|numpat", pubsub::pubsub_numpat),
+    ("pubsub|shardchannels", pubsub::pubsub_shardchannels),
+    ("pubsub|shardnumsub", pubsub::pubsub_shardnumsub),
+    ("pubsub|help", pubsub::pubsub_help),
+    // HyperLogLog (cmd/hll.rs)
+    ("pfadd", hll::pfadd),
+    ("pfcount", hll::pfcount),
+    ("pfmerge", hll::pfmerge),
+    ("pfdebug", hll::pfdebug),
+    ("pfselftest", hll::pfselftest),
+    // Geo (cmd/geo.rs)
+    ("geoadd", geo::geoadd),
+    ("geodist", geo::geodist),
+    ("geohash", geo::geohash),
+    ("geopos", geo::geopos),
+    ("georadius", geo::georadius),
+    ("georadius_ro", geo::georadius_ro),
+    ("georadiusbymember", geo::georadiusbymember),
+    ("georadiusbymember_ro", geo::georadiusbymember_ro),
+    ("geosearch", geo::geosearch),
+    ("geosearchstore", geo::geosearchstore),
+    // Streams (cmd/stream.rs)
+    ("xadd", stream::xadd),
+    ("xrange", stream::xrange),
+    ("xrevrange", stream::xrevrange),
+    ("xlen", stream::xlen),
+    ("xdel", stream::xdel),
+    ("xtrim", stream::xtrim),
+    ("xread", stream::xread),
+    ("xreadgroup", stream::xreadgroup),
+    ("xack", stream::xack),
+    ("xpending", stream::xpending),
+    ("xclaim", stream::xclaim),
+    ("xautoclaim", stream::xautoclaim),
+    ("xsetid", stream::xsetid),
+    ("xgroup|create", stream::xgroup_create),
+    ("xgroup|setid", stream::xgroup_setid),
+    ("xgroup|destroy", stream::xgroup_destroy),
+    ("xgroup|createconsumer", stream::xgroup_createconsumer),
+    ("xgroup|delconsumer", stream::xgroup_delconsumer),
+    ("xgroup|help", stream::xgroup_help),
+    ("xinfo|stream", stream::xinfo_stream),
+    ("xinfo|groups", stream::xinfo_groups),
+    ("xinfo|consumers", stream::xinfo_consumers),
+    ("xinfo|help", stream::xinfo_help),
+    // SORT (cmd/sort.rs)
+    ("sort", sort::sort),
+    ("sort_ro", sort::sort_ro),
 ];
 
 /// CLIENT SETINFO is Redis 7.2 (our reference server is 7.0), so its spec is

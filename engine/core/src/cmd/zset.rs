@@ -1411,3 +1411,15 @@ mod tests {
         );
     }
 }
+
+pub fn bzpopmin(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}
+
+pub fn bzpopmax(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}
+
+pub fn bzmpop(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
+    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+}

@@ -6,10 +6,13 @@
 //! returned by a lookup: it is deleted on the spot (lazy expiry), counted in
 //! `expired_keys`, and WATCHers of it are flagged.
 
+pub mod geohash;
 pub mod hash;
+pub mod hll;
 pub mod list;
 pub mod set;
 pub mod slots;
+pub mod stream;
 pub mod table;
 pub mod value;
 pub mod zset;
@@ -60,6 +63,9 @@ pub struct Keyspace {
 }
 
 impl Keyspace {
+    /// Mark `key` ready for clients blocked on it (served after the current command).
+    pub fn signal_ready(&mut self, _db: usize, _key: &[u8]) {}
+
     pub fn new(databases: usize, rng_seed: u64) -> Keyspace {
         let mut rng = Rng::new(rng_seed);
         let hash_seed = rng.next_u64();

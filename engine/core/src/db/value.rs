@@ -20,6 +20,7 @@ pub enum Value {
     Set(Box<super::set::SetVal>),
     List(Box<super::list::ListVal>),
     ZSet(Box<super::zset::ZSetVal>),
+    Stream(Box<super::stream::StreamVal>),
 }
 
 impl Value {
@@ -57,6 +58,7 @@ impl Value {
             Value::Set(_) => "set",
             Value::List(_) => "list",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -67,6 +69,7 @@ impl Value {
             Value::List(_) => 1,
             Value::Set(_) => 2,
             Value::ZSet(_) => 3,
+            Value::Stream(_) => 6,
             Value::Hash(_) => 4,
         }
     }
@@ -80,6 +83,7 @@ impl Value {
             Value::Set(s) => s.encoding(),
             Value::List(l) => l.encoding(),
             Value::ZSet(z) => z.encoding(),
+            Value::Stream(x) => x.encoding(),
         }
     }
 
@@ -123,6 +127,7 @@ impl Value {
             Value::Set(s) => s.heap_bytes(),
             Value::List(l) => l.heap_bytes(),
             Value::ZSet(z) => z.heap_bytes(),
+            Value::Stream(x) => x.heap_bytes(),
         }
     }
 }
