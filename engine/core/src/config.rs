@@ -1096,6 +1096,70 @@ pub struct Config {
     pub zset_max_listpack_entries: usize,
     pub zset_max_listpack_value: usize,
     pub set_max_intset_entries: usize,
+    /// `notify-keyspace-events` as `cmd::notify` bits (0 = off: one test per write).
+    pub notify_flags: u32,
+}
+
+/// Redis's keyspaceEventsStringToFlags (None on an unknown character).
+pub fn notify_flags_from_str(s: &str) -> Option<u32> {
+    use crate::cmd::notify::*;
+    let all = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+    let mut f = 0;
+    for c in s.chars() {
+        f |= match c {
+            'A' => all,
+            'g' => GENERIC,
+            '$' => STRING,
+            'l' => LIST,
+            's' => SET,
+            'h' => HASH,
+            'z' => ZSET,
+            'x' => EXPIRED,
+            'e' => EVICTED,
+            'K' => KEYSPACE,
+            'E' => KEYEVENT,
+            't' => STREAM,
+            'm' => KEY_MISS,
+            'd' => MODULE,
+            'n' => NEW,
+            _ => return None,
+        };
+    }
+    Some(f)
+}
+
+/// Redis's keyspaceEventsFlagsToString (the form CONFIG GET shows).
+pub fn notify_flags_to_string(f: u32) -> String {
+    use crate::cmd::notify::*;
+    let all = GENERIC | STRING | LIST | SET | HASH | ZSET | EXPIRED | EVICTED | STREAM | MODULE;
+    let mut r = String::new();
+    if f & all == all {
+        r.push('A');
+    } else {
+        for (bit, c) in [
+            (GENERIC, 'g'),
+            (STRING, '$'),
+            (LIST, 'l'),
+            (SET, 's'),
+            (HASH, 'h'),
+            (ZSET, 'z'),
+            (EXPIRED, 'x'),
+            (EVICTED, 'e'),
+            (STREAM, 't'),
+            (MODULE, 'd'),
+            (NEW, 'n'),
+        ] {
+            if f & bit != 0 {
+                r.push(c);
+            }
+        }
+    }
+    for (bit, c) in [(KEYSPACE, 'K'), (KEYEVENT, 'E'), (KEY_MISS, 'm')] {
+        if f & bit != 0 {
+            r.push(c);
+        }
+    }
+    r
 }
 
 pub struct SetError {
@@ -1164,6 +1228,11 @@ fn canonical(d: &Def, v: &str) -> Result<String, String> {
                 }
             }
         }
+        Kind::Str if d.name == "notify-keyspace-events" => {
+            notify_flags_to_string(notify_flags_from_str(v).ok_or_else(|| {
+                "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
+            })?)
+        }
         Kind::Str => v.to_string(),
     };
     if d.flags & DEFAULT_ONLY != 0 && out != d.default {
@@ -1203,6 +1272,7 @@ impl Config {
             zset_max_listpack_entries: 128,
             zset_max_listpack_value: 64,
             set_max_intset_entries: 512,
+            notify_flags: 0,
         };
         c.refresh();
         c
@@ -1249,6 +1319,12 @@ impl Config {
         self.zset_max_listpack_value = size(self, "zset-max-listpack-value", 64);
         self.set_max_intset_entries =
             crate::db::set::intset_max(self.get("set-max-intset-entries"));
+        self.notify_flags = notify_flags_from_str(self.get("notify-keyspace-events").unwrap_or(""))
+            .unwrap_or(0);
+        // Redis: with neither K nor E set, no class is delivered at all.
+        if self.notify_flags & (crate::cmd::notify::KEYSPACE | crate::cmd::notify::KEYEVENT) == 0 {
+            self.notify_flags = 0;
+        }
         self.enable_debug = match self.get("enable-debug-command") {
             Some("yes") => DebugCmd::Yes,
             Some("local") => DebugCmd::Local,

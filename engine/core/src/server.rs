@@ -68,6 +68,15 @@ pub struct Client {
     /// Bytes the shell reports for CLIENT LIST (qbuf, omem).
     pub qbuf: usize,
     pub omem: usize,
+    /// Output produced for this client outside its own commands (served
+    /// blocking pops, timeouts, pub/sub messages). The shell drains it
+    /// (`Server::take_pending`) when woken through `Effects::wake`.
+    pub pending: Vec<u8>,
+    /// Set while the client waits in a blocking command: the shell must not
+    /// run its further commands until it is unblocked.
+    pub blocked: Option<Box<crate::blocking::Blocked>>,
+    /// Pub/Sub subscriptions (channels, patterns, shard channels).
+    pub subs: crate::cmd::pubsub::ClientSubs,
 }
 
 /// A slab of clients: handles are stable for a client's lifetime.
@@ -76,6 +85,14 @@ pub struct Clients {
     slots: Vec<Option<Client>>,
     free: Vec<usize>,
     pub count: usize,
+    /// Blocked clients by deadline (ms, handle); deadline 0 is not stored.
+    pub timeouts: std::collections::BTreeSet<(i64, ClientHandle)>,
+    /// Number of clients in a blocking command (INFO blocked_clients).
+    pub blocked: usize,
+    /// Clients with new `pending` output since the last drain (may repeat).
+    pub wake: Vec<ClientHandle>,
+    /// Channel/pattern subscriber registry.
+    pub pubsub: crate::cmd::pubsub::PubSub,
 }
 
 impl Clients {
@@ -171,6 +188,11 @@ pub struct Effects {
     /// CONFIG REWRITE: write this text to `env.config_file`.
     pub rewrite_config: Option<String>,
     pub log: Vec<(LogLevel, String)>,
+    /// Client ids with new pending output to write (see `Client::pending`).
+    pub wake: Vec<u64>,
+    /// A client blocked with a deadline: the shell's timer must re-arm
+    /// (`Server::next_timeout_ms`).
+    pub timers_changed: bool,
 }
 
 impl Effects {
@@ -180,6 +202,8 @@ impl Effects {
             && self.sleep_ms == 0
             && self.rewrite_config.is_none()
             && self.log.is_empty()
+            && self.wake.is_empty()
+            && !self.timers_changed
     }
 }
 
@@ -260,12 +284,102 @@ impl Server {
             last_cmd: None,
             qbuf: 0,
             omem: 0,
+            pending: Vec::new(),
+            blocked: None,
+            subs: Default::default(),
         })
     }
 
     pub fn free_client(&mut self, h: ClientHandle) {
         crate::cmd::conn::unwatch_all(&mut self.ks, &mut self.clients, h);
+        crate::blocking::unblock(&mut self.ks, &mut self.clients, h);
+        crate::cmd::pubsub::unsubscribe_all(&mut self.clients, h);
         self.clients.remove(h);
+    }
+
+    /// Move output produced for `h` by others (served blocking command,
+    /// pub/sub messages) into `out`, ahead of its next replies.
+    pub fn take_pending(&mut self, h: ClientHandle, out: &mut Reply) {
+        if let Some(c) = self.clients.try_get_mut(h) {
+            if !c.pending.is_empty() {
+                out.buf.append(&mut c.pending);
+            }
+        }
+    }
+
+    pub fn is_blocked(&self, h: ClientHandle) -> bool {
+        self.clients.get(h).blocked.is_some()
+    }
+
+    /// Earliest blocked-client deadline, for the shell's timer.
+    pub fn next_timeout_ms(&self) -> Option<i64> {
+        self.clients.timeouts.first().map(|&(t, _)| t)
+    }
+
+    /// Time out blocked clients whose deadline passed (call at least at `hz`,
+    /// and at `next_timeout_ms`).
+    pub fn handle_timeouts(&mut self, now_ms: i64) {
+        self.ks.now_ms = now_ms;
+        crate::blocking::expire_timeouts(&mut self.ks, &mut self.clients, now_ms);
+        self.flush_wakes();
+    }
+
+    /// Serve clients blocked on keys that became ready, then publish the wake
+    /// list to the shell. Runs after every top-level command, so a push inside
+    /// MULTI/EXEC wakes clients only once the transaction is complete.
+    fn handle_ready(&mut self) {
+        while let Some((db, key)) = self.ks.pop_ready() {
+            let Some(q) = self.ks.dbs[db].blocking.get(&key) else {
+                continue;
+            };
+            let waiting: Vec<ClientHandle> = q.iter().copied().collect();
+            for h in waiting {
+                if self.ks.dbs[db].table.find(&key).is_none() {
+                    break; // consumed (or deleted) by an earlier client
+                }
+                let Some(c) = self.clients.try_get_mut(h) else {
+                    continue;
+                };
+                let Some(b) = c.blocked.as_mut() else {
+                    continue;
+                };
+                b.reblocked = false;
+                let argv_owned = b.argv.clone();
+                let cmd = b.cmd;
+                let mut out = Reply::new();
+                out.resp3 = c.resp3;
+                let argv: Vec<&[u8]> = argv_owned.iter().map(|a| a.as_slice()).collect();
+                self.call_inner(h, cmd, &argv, db, &mut out, false, Some(&key));
+                let Some(c) = self.clients.try_get_mut(h) else {
+                    continue;
+                };
+                if c.blocked.as_ref().is_some_and(|b| b.reblocked) {
+                    continue; // found nothing it wants: keeps its place
+                }
+                crate::blocking::unblock(&mut self.ks, &mut self.clients, h);
+                let c = self.clients.get_mut(h);
+                c.pending.extend_from_slice(&out.buf);
+                self.clients.wake.push(h);
+            }
+        }
+        self.flush_wakes();
+    }
+
+    /// Turn `clients.wake` handles into `effects.wake` ids (deduplicated).
+    fn flush_wakes(&mut self) {
+        if self.clients.wake.is_empty() {
+            return;
+        }
+        let mut hs = std::mem::take(&mut self.clients.wake);
+        hs.sort_unstable();
+        hs.dedup();
+        for h in hs {
+            if let Some(c) = self.clients.try_get_mut(h) {
+                if !c.pending.is_empty() {
+                    self.effects.wake.push(c.id);
+                }
+            }
+        }
     }
 
     pub fn client(&self, h: ClientHandle) -> &Client {
@@ -356,6 +470,11 @@ impl Server {
         }
         c.reply_mode.skip = false;
         self.flush_touched();
+        if !self.ks.ready.is_empty() {
+            self.handle_ready();
+        } else if !self.clients.wake.is_empty() {
+            self.flush_wakes();
+        }
         ran
     }
 
@@ -456,6 +575,31 @@ impl Server {
             );
             return None;
         }
+        {
+            let cl = self.clients.get(h);
+            if !cl.resp3
+                && cl.subs.any()
+                && !matches!(
+                    c.fullname.as_str(),
+                    "ping"
+                        | "subscribe"
+                        | "ssubscribe"
+                        | "unsubscribe"
+                        | "sunsubscribe"
+                        | "psubscribe"
+                        | "punsubscribe"
+                        | "quit"
+                        | "reset"
+                )
+            {
+                let e = CmdError::msg(format!(
+                    "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
+                    c.fullname
+                ));
+                self.reject(out, Some(cmd), &e, in_multi, h);
+                return None;
+            }
+        }
         if in_multi && c.flags & spec::F_NO_MULTI != 0 {
             self.reject(
                 out,
@@ -494,6 +638,22 @@ impl Server {
         out: &mut Reply,
         in_exec: bool,
     ) {
+        self.call_inner(h, cmd, argv, db, out, in_exec, None)
+    }
+
+    /// `call`, or (with `ready_key`) the re-execution of a blocked client's
+    /// command because `ready_key` became ready: no stats are counted again.
+    #[allow(clippy::too_many_arguments)]
+    fn call_inner(
+        &mut self,
+        h: ClientHandle,
+        cmd: usize,
+        argv: &[&[u8]],
+        db: usize,
+        out: &mut Reply,
+        in_exec: bool,
+        ready_key: Option<&[u8]>,
+    ) {
         let Some(handler) = self.table.cmds[cmd].handler else {
             // A container called without a subcommand fails arity above.
             return;
@@ -511,11 +671,18 @@ impl Server {
             h,
             db,
             in_exec,
+            ready_key,
         };
         if let Some(c) = ctx.clients.try_get_mut(h) {
             c.last_cmd = Some(cmd);
         }
         let r = handler(&mut ctx, argv);
+        if ready_key.is_some() {
+            if let Err(e) = r {
+                out.error(&e.text());
+            }
+            return;
+        }
         self.stats.total_commands += 1;
         self.stats.cmds[cmd].calls += 1;
         if let Err(e) = r {

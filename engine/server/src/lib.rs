@@ -63,8 +63,10 @@ pub struct Shared {
     pub srv: Mutex<Server>,
     pub clock: Arc<dyn Clock>,
     pub log: Logger,
-    /// Client id -> wakeup used to disconnect it (CLIENT KILL).
-    kills: std::sync::Mutex<HashMap<u64, Arc<Notify>>>,
+    /// Client id -> its connection task's signals (CLIENT KILL, wakeups).
+    conns: std::sync::Mutex<HashMap<u64, Arc<ConnSignal>>>,
+    /// Re-arms the timer task when a client blocks with a deadline.
+    timer: Notify,
     /// Signalled once when the server must stop.
     pub shutdown: Notify,
     pub proc_sampler: Option<ProcSampler>,
@@ -76,15 +78,36 @@ impl Shared {
             srv: Mutex::new(srv),
             clock,
             log,
-            kills: std::sync::Mutex::new(HashMap::new()),
+            conns: std::sync::Mutex::new(HashMap::new()),
+            timer: Notify::new(),
             shutdown: Notify::new(),
             proc_sampler: None,
         })
     }
 
-    fn kill_handle(&self, id: u64) -> Option<Arc<Notify>> {
-        self.kills.lock().ok()?.get(&id).cloned()
+    fn signal(&self, id: u64) -> Option<Arc<ConnSignal>> {
+        self.conns.lock().ok()?.get(&id).cloned()
     }
+
+    /// Tell connection tasks that output is pending for them.
+    fn wake(&self, ids: &[u64]) {
+        for id in ids {
+            if let Some(s) = self.signal(*id) {
+                s.wake.notify_one();
+            }
+        }
+    }
+}
+
+/// How other tasks reach one connection task. `Notify` keeps a permit when
+/// nobody waits, so a wake sent while the task is busy is not lost.
+#[derive(Default)]
+pub struct ConnSignal {
+    /// Disconnect (CLIENT KILL).
+    kill: Notify,
+    /// Output is pending (`Client::pending`: a served blocking command, a
+    /// timeout, a pub/sub message).
+    wake: Notify,
 }
 
 /// Accept connections on `listener` until the process ends.
@@ -110,19 +133,49 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Periodic work at `hz`: active expiry, ops/sec sampling, process stats.
+/// Periodic work at `hz` (active expiry, ops/sec sampling, process stats),
+/// and blocked-client deadlines, which it wakes up for precisely.
 pub async fn cron_loop(shared: Arc<Shared>) {
+    let mut last_cron = shared.clock.now_ms();
     loop {
-        let hz = { shared.srv.lock().await.cfg.hz.max(1) };
-        tokio::time::sleep(std::time::Duration::from_millis(u64::from(1000 / hz))).await;
-        let sample = shared.proc_sampler.and_then(|f| f());
+        let (period_ms, next_timeout) = {
+            let srv = shared.srv.lock().await;
+            (i64::from(1000 / srv.cfg.hz.max(1)), srv.next_timeout_ms())
+        };
+        let now = shared.clock.now_ms();
+        let mut wait = (last_cron + period_ms - now).clamp(0, period_ms);
+        if let Some(t) = next_timeout {
+            wait = wait.min((t - now).max(0));
+        }
+        tokio::select! {
+            biased;
+            _ = shared.timer.notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(wait as u64)) => {}
+        }
+        let now = shared.clock.now_ms();
+        let run_cron = now - last_cron >= period_ms;
+        let sample = if run_cron {
+            shared.proc_sampler.and_then(|f| f())
+        } else {
+            None
+        };
         let mut srv = shared.srv.lock().await;
         if let Some((rss, sys, user)) = sample {
             srv.stats.rss_bytes = rss;
             srv.stats.cpu_sys = sys;
             srv.stats.cpu_user = user;
         }
-        srv.cron(shared.clock.now_ms());
+        srv.handle_timeouts(now);
+        if run_cron {
+            srv.cron(now);
+            last_cron = now;
+        }
+        let fx = srv.take_effects();
+        drop(srv);
+        for (lvl, msg) in &fx.log {
+            shared.log.log(*lvl, msg);
+        }
+        shared.wake(&fx.wake);
     }
 }
 
@@ -141,7 +194,7 @@ async fn handle_conn(
     fd: i64,
     shared: Arc<Shared>,
 ) {
-    let kill = Arc::new(Notify::new());
+    let sig = Arc::new(ConnSignal::default());
     let (h, id) = {
         let mut srv = shared.srv.lock().await;
         if srv.clients.count >= srv.cfg.maxclients {
@@ -157,8 +210,8 @@ async fn handle_conn(
         let h = srv.new_client(peer.to_string(), fmt_addr(local), fd, now);
         (h, srv.client_id(h))
     };
-    if let Ok(mut k) = shared.kills.lock() {
-        k.insert(id, kill.clone());
+    if let Ok(mut k) = shared.conns.lock() {
+        k.insert(id, sig.clone());
     }
     let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
     let mut parser = RequestParser::new();
@@ -167,15 +220,22 @@ async fn handle_conn(
     let mut more_buffered = false;
     let mut unaccounted_in = 0u64;
     let mut qbuf_max = usize::MAX;
+    // Mirrors `Client::blocked`: while set, input is buffered, not run.
+    let mut blocked = false;
     'conn: loop {
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 2 {
             // Grow with what arrived (doubling), never with what was declared.
             buf.reserve(READ_CHUNK_BYTES.max(buf.len()));
         }
+        let mut woken = false;
         if !more_buffered {
             let n = tokio::select! {
                 biased;
-                _ = kill.notified() => break 'conn,
+                _ = sig.kill.notified() => break 'conn,
+                _ = sig.wake.notified() => {
+                    woken = true;
+                    0
+                }
                 r = stream.read_buf(&mut buf) => match r {
                     Ok(0) | Err(_) => break 'conn,
                     Ok(n) => n,
@@ -184,7 +244,17 @@ async fn handle_conn(
             unaccounted_in += n as u64;
         }
         more_buffered = false;
-        if buf.len() < need {
+        if blocked && !woken {
+            // A blocked client's commands wait in the query buffer (bounded).
+            if buf.len() > qbuf_max {
+                shared
+                    .log
+                    .warning("Closing client that reached max query buffer length");
+                break 'conn;
+            }
+            continue;
+        }
+        if buf.len() < need && !woken {
             if buf.len() > qbuf_max {
                 shared
                     .log
@@ -197,11 +267,14 @@ async fn handle_conn(
         srv.stats.net_input_bytes += unaccounted_in;
         unaccounted_in = 0;
         srv.stats.total_reads += 1;
+        // Output produced for us by others goes first (it happened earlier).
+        srv.take_pending(h, &mut out);
+        blocked = srv.is_blocked(h);
         let now = shared.clock.now_ms();
         let max_bulk = srv.cfg.proto_max_bulk_len;
         let mut start = 0usize;
         let mut close = false;
-        loop {
+        while !blocked {
             let authed = srv.is_authenticated(h);
             match parser.parse(&buf[start..], max_bulk, authed) {
                 Parsed::Incomplete { need: nd } => {
@@ -222,6 +295,10 @@ async fn handle_conn(
                         srv.record_duration(cmd, t0.elapsed().as_micros() as u64);
                     }
                     start += consumed;
+                    if srv.is_blocked(h) {
+                        blocked = true;
+                        break;
+                    }
                     if srv.client(h).close_after_reply {
                         close = true;
                         break;
@@ -269,9 +346,13 @@ async fn handle_conn(
                 shared.log.log(*lvl, msg);
             }
             for victim in &fx.kill {
-                if let Some(k) = shared.kill_handle(*victim) {
-                    k.notify_one();
+                if let Some(k) = shared.signal(*victim) {
+                    k.kill.notify_one();
                 }
+            }
+            shared.wake(&fx.wake);
+            if fx.timers_changed {
+                shared.timer.notify_one();
             }
             if fx.sleep_ms > 0 {
                 // DEBUG SLEEP blocks the whole server, as in Redis: keep the lock.
@@ -308,7 +389,7 @@ async fn handle_conn(
         let _ = stream.write_all(&out.buf).await;
         let _ = stream.flush().await;
     }
-    if let Ok(mut k) = shared.kills.lock() {
+    if let Ok(mut k) = shared.conns.lock() {
         k.remove(&id);
     }
     shared.srv.lock().await.free_client(h);

@@ -26,6 +26,14 @@ pub fn ping(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if argv.len() > 2 {
         return Err(CmdError::Arity("ping".into()));
     }
+    let c = ctx.clients.get(ctx.h);
+    if !c.resp3 && c.subs.any() {
+        // RESP2 subscribed mode: PING answers as a message-shaped array.
+        ctx.out.array(2);
+        ctx.out.bulk(b"pong");
+        ctx.out.bulk(argv.get(1).copied().unwrap_or(b""));
+        return Ok(());
+    }
     if argv.len() == 2 {
         ctx.out.bulk(argv[1]);
     } else {
@@ -163,6 +171,7 @@ pub fn quit(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 
 pub fn reset(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     discard_transaction(ctx.ks, ctx.clients, ctx.h);
+    super::pubsub::unsubscribe_all(ctx.clients, ctx.h);
     let auth = ctx.cfg.requirepass.is_none();
     let c = ctx.clients.get_mut(ctx.h);
     c.db = 0;
@@ -240,8 +249,14 @@ pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 pub fn client_line(c: &Client, table: &super::CommandTable, now_ms: i64, out: &mut String) {
     use std::fmt::Write;
     let mut flags = String::new();
+    if c.subs.any() {
+        flags.push('P');
+    }
     if c.multi.is_some() {
         flags.push('x');
+    }
+    if c.blocked.is_some() {
+        flags.push('b');
     }
     if !c.watched.is_empty() && c.dirty_cas {
         flags.push('d');
@@ -257,7 +272,7 @@ pub fn client_line(c: &Client, table: &super::CommandTable, now_ms: i64, out: &m
     }
     let _ = write!(
         out,
-        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub=0 psub=0 ssub=0 multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
+        "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}\n",
         c.id,
         c.addr,
         c.laddr,
@@ -267,6 +282,9 @@ pub fn client_line(c: &Client, table: &super::CommandTable, now_ms: i64, out: &m
         (now_ms - c.last_ms).max(0) / 1000,
         flags,
         c.db,
+        c.subs.channels.len(),
+        c.subs.patterns.len(),
+        c.subs.shard.len(),
         c.multi.as_ref().map_or(-1, |m| m.len() as i64),
         c.qbuf,
         c.omem,
@@ -627,6 +645,29 @@ pub fn unwatch(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-pub fn client_unblock(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+/// CLIENT UNBLOCK id [TIMEOUT|ERROR]: wake a client blocked in a blocking
+/// command with its timeout reply or an -UNBLOCKED error.
+pub fn client_unblock(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let id = super::arg_i64(argv[2])?;
+    let error = match argv.get(3) {
+        None => false,
+        Some(a) if eq_ic(a, "timeout") => false,
+        Some(a) if eq_ic(a, "error") => true,
+        Some(_) => {
+            return Err(CmdError::msg(
+                "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR",
+            ))
+        }
+    };
+    let target = ctx
+        .clients
+        .iter()
+        .find(|(_, c)| c.id as i64 == id)
+        .map(|(h, _)| h);
+    let done = match target {
+        Some(t) => crate::blocking::unblock_with_reply(ctx.ks, ctx.clients, t, error),
+        None => false,
+    };
+    ctx.out.int(i64::from(done));
+    Ok(())
 }

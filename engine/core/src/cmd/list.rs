@@ -46,14 +46,9 @@ fn create(ctx: &mut Ctx, key: &[u8]) -> u32 {
         .ks
         .add(ctx.db, key, Value::List(Box::new(ListVal::new())));
     ctx.ks.dirty = ctx.ks.dirty.saturating_sub(1);
-    list_created(ctx, key);
+    // (Keyspace::add signals clients blocked on `key`.)
     i
 }
-
-/// Hook for the blocking family: Redis's dbAdd calls signalKeyAsReady for a
-/// new list, which later serves clients blocked in BLPOP & co. on `key`.
-/// Nothing blocks yet, so this does nothing.
-fn list_created(_ctx: &mut Ctx, _key: &[u8]) {}
 
 /// After a write: delete the key when it became empty, signal, count dirty.
 fn written(ctx: &mut Ctx, key: &[u8], i: u32, dirty: u64) {
@@ -495,7 +490,9 @@ pub fn rpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     lmove_generic(ctx, argv[1], argv[2], false, true)
 }
 
-pub fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+/// LMPOP's arguments after the command name (BLMPOP: after the timeout):
+/// numkeys key... LEFT|RIGHT [COUNT n] -> (keys, left, count).
+fn parse_mpop<'a>(argv: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, bool, u64), CmdError> {
     let numkeys = match crate::util::parse_i64(argv[1]) {
         Some(n) if n >= 1 => n as u64,
         _ => return Err(CmdError::msg("ERR numkeys should be greater than 0")),
@@ -521,7 +518,12 @@ pub fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         j += 1;
     }
     let count = if count == -1 { 1 } else { count as u64 };
-    for key in &argv[2..2 + numkeys] {
+    Ok((argv[2..2 + numkeys].to_vec(), left, count))
+}
+
+pub fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (keys, left, count) = parse_mpop(argv)?;
+    for key in keys {
         let Some(i) = lookup_write(ctx, key)? else {
             continue;
         };
@@ -660,22 +662,101 @@ mod tests {
     }
 }
 
-pub fn blpop(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+/// Keys a blocking command should try now: all of them in argument order,
+/// or only the key that became ready when re-executed for a blocked client
+/// (Redis 7.0 serves a woken client from the signalled key).
+fn keys_to_try<'k>(ctx: &Ctx, keys: &[&'k [u8]]) -> Vec<&'k [u8]> {
+    match ctx.ready_key {
+        Some(r) => keys.iter().copied().filter(|k| *k == r).collect(),
+        None => keys.to_vec(),
+    }
 }
 
-pub fn brpop(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+/// BLPOP/BRPOP key [key ...] timeout.
+fn bpop_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
+    let timeout = super::parse_timeout_secs(ctx, argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    for key in keys_to_try(ctx, keys) {
+        let Some(i) = lookup_write(ctx, key)? else {
+            continue;
+        };
+        let Some(v) = list_mut(ctx.ks, ctx.db, i)?.pop(left) else {
+            continue;
+        };
+        ctx.out.array(2);
+        ctx.out.bulk(key);
+        ctx.out.bulk(&v);
+        written(ctx, key, i, 1);
+        return Ok(());
+    }
+    if !ctx.may_block() {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    ctx.block_on(keys, timeout, argv);
+    Ok(())
 }
 
-pub fn blmove(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+pub fn blpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    bpop_generic(ctx, argv, true)
 }
 
-pub fn brpoplpush(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+pub fn brpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    bpop_generic(ctx, argv, false)
 }
 
-pub fn blmpop(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+/// BLMOVE / BRPOPLPUSH: LMOVE when the source has elements, else block.
+fn blmove_generic(
+    ctx: &mut Ctx,
+    argv: &[&[u8]],
+    from_left: bool,
+    to_left: bool,
+    timeout_arg: &[u8],
+) -> CmdResult {
+    let timeout = super::parse_timeout_secs(ctx, timeout_arg)?;
+    let (src, dst) = (argv[1], argv[2]);
+    if lookup_write(ctx, src)?.is_some() {
+        return lmove_generic(ctx, src, dst, from_left, to_left);
+    }
+    if !ctx.may_block() {
+        ctx.out.null(); // Redis: addReplyNull inside MULTI, null array on timeout
+        return Ok(());
+    }
+    ctx.block_on(&[src], timeout, argv);
+    Ok(())
+}
+
+pub fn blmove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let from_left = parse_side(argv[3])?;
+    let to_left = parse_side(argv[4])?;
+    blmove_generic(ctx, argv, from_left, to_left, argv[5])
+}
+
+pub fn brpoplpush(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    blmove_generic(ctx, argv, false, true, argv[3])
+}
+
+/// BLMPOP timeout numkeys key [key ...] LEFT|RIGHT [COUNT count].
+pub fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let timeout = super::parse_timeout_secs(ctx, argv[1])?;
+    let (keys, left, count) = parse_mpop(&argv[1..])?;
+    for key in keys_to_try(ctx, &keys) {
+        let Some(i) = lookup_write(ctx, key)? else {
+            continue;
+        };
+        if list_ref(ctx.ks, ctx.db, i)?.is_empty() {
+            continue;
+        }
+        ctx.out.array(2);
+        ctx.out.bulk(key);
+        let n = pop_range_reply(ctx, i, left, count)?;
+        written(ctx, key, i, n);
+        return Ok(());
+    }
+    if !ctx.may_block() {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    ctx.block_on(&keys, timeout, argv);
+    Ok(())
 }

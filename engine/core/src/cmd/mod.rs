@@ -56,6 +56,10 @@ pub struct Ctx<'a> {
     pub db: usize,
     /// True while running the commands of an EXEC.
     pub in_exec: bool,
+    /// Set when a blocked client's command is re-executed because this key
+    /// became ready: multi-key blocking pops serve from it first (Redis 7.0
+    /// serves the client from the key that was signalled).
+    pub ready_key: Option<&'a [u8]>,
 }
 
 /// Keyspace-notification classes (Redis's NOTIFY_* bits, `notify-keyspace-events`).
@@ -124,7 +128,14 @@ pub fn parse_timeout_secs(ctx: &Ctx, arg: &[u8]) -> Result<i64, CmdError> {
         return Err(err());
     }
     // Redis truncates to ms first: -0.0001 s is 0 (forever), not negative.
-    let ms = (secs * 1000.0) as i64;
+    // Out-of-range values (inf, 1e30) convert to LLONG_MIN on x86 as in C,
+    // hence "timeout is negative" (Rust's `as` would saturate instead).
+    let scaled = secs * 1000.0;
+    let ms = if scaled.is_finite() && scaled.abs() < 9.2e18 {
+        scaled as i64
+    } else {
+        i64::MIN
+    };
     deadline(ctx, ms)
 }
 

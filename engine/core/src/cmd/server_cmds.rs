@@ -137,9 +137,9 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
             f!("maxclients:{}", ctx.cfg.maxclients);
             f!("client_recent_max_input_buffer:0");
             f!("client_recent_max_output_buffer:0");
-            f!("blocked_clients:0");
+            f!("blocked_clients:{}", ctx.clients.blocked);
             f!("tracking_clients:0");
-            f!("clients_in_timeout_table:0");
+            f!("clients_in_timeout_table:{}", ctx.clients.timeouts.len());
         }
         "memory" => {
             let used = used_memory(ctx.ks);
@@ -244,9 +244,9 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
             f!("current_eviction_exceeded_time:0");
             f!("keyspace_hits:{}", ks.hits);
             f!("keyspace_misses:{}", ks.misses);
-            f!("pubsub_channels:0");
-            f!("pubsub_patterns:0");
-            f!("pubsubshard_channels:0");
+            f!("pubsub_channels:{}", ctx.clients.pubsub.channels.len());
+            f!("pubsub_patterns:{}", ctx.clients.pubsub.patterns.len());
+            f!("pubsubshard_channels:{}", ctx.clients.pubsub.shard.len());
             f!("latest_fork_usec:0");
             f!("total_forks:0");
             f!("migrate_cached_sockets:0");

@@ -1155,7 +1155,9 @@ pub fn zpopmax(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     zpop_cmd(ctx, argv, true)
 }
 
-pub fn zmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+/// ZMPOP's arguments after the name (BZMPOP: after the timeout):
+/// numkeys key... MIN|MAX [COUNT n] -> (keys, max, count).
+fn parse_zmpop<'a>(argv: &[&'a [u8]]) -> Result<(Vec<&'a [u8]>, bool, u64), CmdError> {
     let numkeys = match crate::util::parse_i64(argv[1]) {
         Some(n) if n >= 1 => n as u64,
         _ => return Err(CmdError::msg("ERR numkeys should be greater than 0")),
@@ -1187,14 +1189,12 @@ pub fn zmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         j += 1;
     }
-    if !pop_generic(
-        ctx,
-        &argv[2..where_idx],
-        max,
-        count.unwrap_or(1),
-        true,
-        false,
-    )? {
+    Ok((argv[2..where_idx].to_vec(), max, count.unwrap_or(1)))
+}
+
+pub fn zmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let (keys, max, count) = parse_zmpop(argv)?;
+    if !pop_generic(ctx, &keys, max, count, true, false)? {
         ctx.out.null_array();
     }
     Ok(())
@@ -1412,14 +1412,72 @@ mod tests {
     }
 }
 
-pub fn bzpopmin(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+/// Keys to try now: all, or only the signalled one when re-executed for a
+/// woken client (Redis 7.0 serves it from the ready key).
+fn keys_to_try<'k>(ctx: &Ctx, keys: &[&'k [u8]]) -> Vec<&'k [u8]> {
+    match ctx.ready_key {
+        Some(r) => keys.iter().copied().filter(|k| *k == r).collect(),
+        None => keys.to_vec(),
+    }
 }
 
-pub fn bzpopmax(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+/// BZPOPMIN/BZPOPMAX key [key ...] timeout: reply [key, member, score].
+fn bzpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CmdResult {
+    let timeout = super::parse_timeout_secs(ctx, argv[argv.len() - 1])?;
+    let keys = &argv[1..argv.len() - 1];
+    let db = ctx.db;
+    for key in keys_to_try(ctx, keys) {
+        let Some(i) = lookup_write(ctx, key)? else {
+            continue;
+        };
+        let z = zmut(ctx.ks, db, i)?;
+        let l = z.len();
+        if l == 0 {
+            continue;
+        }
+        let popped = if max {
+            z.remove_range(l - 1, l)
+        } else {
+            z.remove_range(0, 1)
+        };
+        let Some((score, member)) = popped.into_iter().next() else {
+            continue;
+        };
+        ctx.out.array(3);
+        ctx.out.bulk(key);
+        ctx.out.bulk(&member);
+        ctx.out.double(score);
+        written(ctx, key, i, 1);
+        return Ok(());
+    }
+    if !ctx.may_block() {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    ctx.block_on(keys, timeout, argv);
+    Ok(())
 }
 
-pub fn bzmpop(_ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    Err(crate::error::CmdError::msg("ERR not implemented yet"))
+pub fn bzpopmin(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    bzpop(ctx, argv, false)
+}
+
+pub fn bzpopmax(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    bzpop(ctx, argv, true)
+}
+
+/// BZMPOP timeout numkeys key [key ...] MIN|MAX [COUNT count].
+pub fn bzmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let timeout = super::parse_timeout_secs(ctx, argv[1])?;
+    let (keys, max, count) = parse_zmpop(&argv[1..])?;
+    let try_keys = keys_to_try(ctx, &keys);
+    if pop_generic(ctx, &try_keys, max, count, true, false)? {
+        return Ok(());
+    }
+    if !ctx.may_block() {
+        ctx.out.null_array();
+        return Ok(());
+    }
+    ctx.block_on(&keys, timeout, argv);
+    Ok(())
 }

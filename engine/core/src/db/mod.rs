@@ -17,7 +17,7 @@ pub mod table;
 pub mod value;
 pub mod zset;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use crate::rng::Rng;
 use table::{Entry, KeyTable, NO_EXPIRE};
@@ -34,7 +34,15 @@ pub struct Db {
     pub table: KeyTable,
     pub watched: HashMap<Box<[u8]>, Watchers>,
     pub avg_ttl_ms: i64,
+    /// Client handles blocked on each key, in the order they blocked
+    /// (BLPOP & co). Maintained by `crate::blocking`.
+    pub blocking: FxMap<Box<[u8]>, VecDeque<usize>>,
+    /// Keys of this db already queued in `Keyspace::ready` (dedupe).
+    pub ready_set: FxMap<Box<[u8]>, ()>,
 }
+
+/// Deterministic fast-hash map (iteration order fixed by the seed-free hasher).
+pub type FxMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 #[derive(Default, Clone, Debug)]
 pub struct KeyStats {
@@ -60,11 +68,40 @@ pub struct Keyspace {
     /// DEBUG SET-ACTIVE-EXPIRE turns the active cycle off (lazy expiry stays).
     pub active_expire_enabled: bool,
     expire_db_cursor: usize,
+    /// Keys signalled ready for blocked clients, in signal order; the server
+    /// serves them after each command (Redis's `server.ready_keys`).
+    pub ready: VecDeque<(usize, Box<[u8]>)>,
 }
 
 impl Keyspace {
-    /// Mark `key` ready for clients blocked on it (served after the current command).
-    pub fn signal_ready(&mut self, _db: usize, _key: &[u8]) {}
+    /// Mark `key` ready for clients blocked on it (served after the current
+    /// command). Cheap when nobody is blocked in `db`.
+    pub fn signal_ready(&mut self, db: usize, key: &[u8]) {
+        let d = &mut self.dbs[db];
+        if d.blocking.is_empty() || !d.blocking.contains_key(key) || d.ready_set.contains_key(key) {
+            return;
+        }
+        d.ready_set.insert(key.into(), ());
+        self.ready.push_back((db, key.into()));
+    }
+
+    /// Next ready key, if any (clears its dedupe mark).
+    pub fn pop_ready(&mut self) -> Option<(usize, Box<[u8]>)> {
+        let (db, key) = self.ready.pop_front()?;
+        self.dbs[db].ready_set.remove(&key);
+        Some((db, key))
+    }
+
+    /// New lists, sorted sets and streams wake clients blocked on their key
+    /// (Redis's dbAdd -> signalKeyAsReady).
+    #[inline]
+    fn signal_if_blockable(&mut self, db: usize, key: &[u8], val: &Value) {
+        if !self.dbs[db].blocking.is_empty()
+            && matches!(val, Value::List(_) | Value::ZSet(_) | Value::Stream(_))
+        {
+            self.signal_ready(db, key);
+        }
+    }
 
     pub fn new(databases: usize, rng_seed: u64) -> Keyspace {
         let mut rng = Rng::new(rng_seed);
@@ -75,6 +112,8 @@ impl Keyspace {
                     table: KeyTable::new(hash_seed),
                     watched: HashMap::new(),
                     avg_ttl_ms: 0,
+                    blocking: FxMap::default(),
+                    ready_set: FxMap::default(),
                 })
                 .collect(),
             now_ms: 0,
@@ -87,6 +126,7 @@ impl Keyspace {
             touched_clients: Vec::new(),
             active_expire_enabled: true,
             expire_db_cursor: 0,
+            ready: VecDeque::new(),
         }
     }
 
@@ -221,6 +261,7 @@ impl Keyspace {
 
     /// Add a key known to be absent (after a lookup returned None).
     pub fn add(&mut self, db: usize, key: &[u8], val: Value) -> u32 {
+        self.signal_if_blockable(db, key, &val);
         let lru = self.new_lru();
         let i = self.dbs[db].table.insert_new(key, val, lru);
         self.signal_modified(db, key);
@@ -232,6 +273,7 @@ impl Keyspace {
     pub fn set(&mut self, db: usize, key: &[u8], val: Value, keep_ttl: bool) -> u32 {
         match self.lookup(db, key) {
             Some(i) => {
+                self.signal_if_blockable(db, key, &val);
                 let lru = self.new_lru();
                 let e = self.dbs[db].table.entry_mut(i);
                 e.val = val;
