@@ -328,7 +328,13 @@ pub fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-fn list_channels(ctx: &mut Ctx, argv: &[&[u8]], shard: bool) {
+fn list_channels(ctx: &mut Ctx, argv: &[&[u8]], shard: bool) -> CmdResult {
+    if argv.len() > 3 {
+        return Err(crate::error::CmdError::msg(format!(
+            "ERR unknown subcommand or wrong number of arguments for '{}'. Try PUBSUB HELP.",
+            String::from_utf8_lossy(argv[1])
+        )));
+    }
     let pat = argv.get(2).copied();
     let reg = if shard {
         &ctx.clients.pubsub.shard
@@ -345,6 +351,7 @@ fn list_channels(ctx: &mut Ctx, argv: &[&[u8]], shard: bool) {
     for c in names {
         ctx.out.bulk(c);
     }
+    Ok(())
 }
 
 fn numsub(ctx: &mut Ctx, argv: &[&[u8]], shard: bool) {
@@ -362,8 +369,7 @@ fn numsub(ctx: &mut Ctx, argv: &[&[u8]], shard: bool) {
 }
 
 pub fn pubsub_channels(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    list_channels(ctx, argv, false);
-    Ok(())
+    list_channels(ctx, argv, false)
 }
 
 pub fn pubsub_numsub(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -377,8 +383,7 @@ pub fn pubsub_numpat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn pubsub_shardchannels(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    list_channels(ctx, argv, true);
-    Ok(())
+    list_channels(ctx, argv, true)
 }
 
 pub fn pubsub_shardnumsub(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
