@@ -24,6 +24,7 @@
 //! | `@send CMD` | send on the current connection without reading (a blocking command; its reply is read by `@recv`) |
 //! | `@recv` | read one reply (or push) on the current connection from both servers and compare (combine with `@unordered` etc.) |
 //! | `@quiet MS` | wait MS and check that neither server sent anything on the current connection (still blocked) |
+//! | `@drain MS` | read everything each server sends on the current connection until MS of silence; compare the bytes (pub/sub events) |
 //! | `@raw BYTES...` | send the bytes (tokens concatenated, use `"\r\n"` escapes) on a fresh connection; compare everything read until close or 200 ms idle, and whether the server closed |
 //! | `@raw-repeat N UNIT [BYTES...]` | like `@raw` with UNIT repeated N times, then BYTES |
 
@@ -77,6 +78,7 @@ pub enum Action {
     Send(Vec<Vec<u8>>),
     Recv(Compare),
     Quiet(u64),
+    Drain(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,6 +191,7 @@ impl Script {
                     "@noreply" => noreply = true,
                     "@sleep" => action = Some(Some(Action::Sleep(num("milliseconds")?))),
                     "@quiet" => action = Some(Some(Action::Quiet(num("milliseconds")?))),
+                    "@drain" => action = Some(Some(Action::Drain(num("milliseconds")?))),
                     "@recv" => action = Some(Some(Action::Recv(mode.clone()))),
                     "@send" => {
                         let args: Vec<Vec<u8>> = it.by_ref().collect();
@@ -487,7 +490,8 @@ impl<'a> Runner<'a> {
                 }
                 self.heal(step.conn, &o)?;
             }
-            Action::Quiet(ms) => {
+            Action::Quiet(ms) | Action::Drain(ms) => {
+                let drain = matches!(step.action, Action::Drain(_));
                 let cp = self.conn(step.conn, step.line)?;
                 let wait = Duration::from_millis(*ms);
                 let (ra, rb) = std::thread::scope(|s| {
@@ -496,13 +500,24 @@ impl<'a> Runner<'a> {
                     (ra, h.join().ok())
                 });
                 self.report.cases += 1;
+                let what = if drain { "drain" } else { "quiet" };
                 let _ = writeln!(
                     self.report.transcript,
-                    "{prefix}@quiet {ms}\n{}",
+                    "{prefix}@{what} {ms}\n{}",
                     resp::quote_capped(&ra.bytes)
                 );
                 let rb_bytes = rb.as_ref().map(|r| r.bytes.clone()).unwrap_or_default();
-                if !ra.bytes.is_empty() || !rb_bytes.is_empty() {
+                if drain && ra.bytes != rb_bytes {
+                    self.mismatch(
+                        step.line,
+                        format!("@drain {ms}"),
+                        format!(
+                            "  redis:  {}\n  redsim: {}",
+                            resp::escape_bytes(&ra.bytes),
+                            resp::escape_bytes(&rb_bytes)
+                        ),
+                    );
+                } else if !drain && (!ra.bytes.is_empty() || !rb_bytes.is_empty()) {
                     self.mismatch(
                         step.line,
                         format!("@quiet {ms}"),

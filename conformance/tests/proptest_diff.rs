@@ -541,24 +541,505 @@ fn command() -> BoxedStrategy<Cmd> {
 
 type Arms = Vec<(u32, BoxedStrategy<Cmd>)>;
 
-/// HyperLogLog commands (PFADD/PFCOUNT/PFMERGE over the shared keys).
+/// HyperLogLog commands (PFADD/PFCOUNT/PFMERGE/PFDEBUG over the shared keys),
+/// with batches big enough to promote sparse HLLs to dense, and corruption:
+/// HLL-looking strings SET outright and bytes overwritten inside an HLL. The
+/// values are plain strings, so every GET and the final digest compare bytes.
 fn hll_arms() -> Arms {
-    vec![]
+    let k = key;
+    // Elements: a small shared pool (repeats leave registers unchanged) or
+    // arbitrary bytes.
+    let element = prop_oneof![
+        3 => pick(&["a", "b", "c", "foo", "bar", "1", "2", "", "\x00", "hello world"]),
+        1 => prop::collection::vec(any::<u8>(), 0..10),
+    ];
+    // A run of distinct elements "<tag>:<i>", 1 to ~2500 of them.
+    let batch = (
+        pick(&["e", "f", "g"]),
+        0u32..5000,
+        prop_oneof![3 => 1u32..40, 1 => 200u32..2500],
+    )
+        .prop_map(|(tag, from, n)| {
+            let tag = String::from_utf8_lossy(&tag).into_owned();
+            (from..from + n)
+                .map(|i| b(&format!("{tag}:{i}")))
+                .collect::<Vec<_>>()
+        });
+    // HLL-looking strings: empty sparse (cached 0, stale, cached 5), a
+    // trailing VAL run, too few/too many registers, split XZEROs, no body,
+    // dense of the wrong length, unknown encoding, bad magic, header only.
+    const LITERALS: &[&[u8]] = &[
+        b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x7f\xff",
+        b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff",
+        b"HYLL\x01\x00\x00\x00\x05\x00\x00\x00\x00\x00\x00\x00\x7f\xff",
+        b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xfb\x83",
+        b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xfe",
+        b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff\x00",
+        b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x40\x05\x8c\x7f\xf8",
+        b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80",
+        b"HYLL\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff",
+        b"HYLL\x02\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff",
+        b"HYLX\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80\x7f\xff",
+        b"HYLL",
+    ];
+    let literal = prop::sample::select(LITERALS).prop_map(<[u8]>::to_vec);
+    vec![
+        (
+            3,
+            (k(), prop::collection::vec(element, 0..5))
+                .prop_map(|(k, es)| cmd(join(vec![vec![b("PFADD"), k], es])))
+                .boxed(),
+        ),
+        (
+            2,
+            (k(), batch)
+                .prop_map(|(k, es)| cmd(join(vec![vec![b("PFADD"), k], es])))
+                .boxed(),
+        ),
+        (
+            3,
+            prop::collection::vec(k(), 1..4)
+                .prop_map(|ks| cmd(join(vec![vec![b("PFCOUNT")], ks])))
+                .boxed(),
+        ),
+        (
+            2,
+            (k(), prop::collection::vec(k(), 0..3))
+                .prop_map(|(d, ks)| cmd(join(vec![vec![b("PFMERGE"), d], ks])))
+                .boxed(),
+        ),
+        (
+            1,
+            (
+                pick(&["GETREG", "DECODE", "ENCODING", "TODENSE", "todense", "NOPE"]),
+                k(),
+            )
+                .prop_map(|(sub, k)| cmd(vec![b("PFDEBUG"), sub, k]))
+                .boxed(),
+        ),
+        (
+            1,
+            (k(), literal)
+                .prop_map(|(k, v)| cmd(vec![b("SET"), k, v]))
+                .boxed(),
+        ),
+        // Overwrite bytes of whatever is there (header or opcodes/registers).
+        (
+            1,
+            (
+                k(),
+                prop_oneof![2 => 0u32..20, 1 => 16u32..64],
+                prop::collection::vec(any::<u8>(), 1..3),
+            )
+                .prop_map(|(k, off, v)| cmd(vec![b("SETRANGE"), k, b(&off.to_string()), v]))
+                .boxed(),
+        ),
+        (1, k().prop_map(|k| cmd(vec![b("GET"), k])).boxed()),
+    ]
 }
-
-/// Geo commands (GEOADD/GEOSEARCH/... over the shared keys).
+/// Geo commands (GEOADD/GEOSEARCH/... over the shared keys). Positions come
+/// from a small grid (shared positions make distance ties, which exercise
+/// Redis's partial sort order), radii span 0 to the whole planet; every reply
+/// is deterministic in Redis (cell order, then zset order), so all compare
+/// exactly. Invalid coordinates, units, radii and option mixes are included.
 fn geo_arms() -> Arms {
-    vec![]
+    fn lon() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![
+            8 => pick(&["13.361389", "15.087269", "13.5", "0", "10", "10.001", "-0.1", "179.9", "-179.9", "180", "-180"]),
+            1 => pick(&["200", "-180.5", "abc", "nan", "inf", ""]),
+        ]
+        .boxed()
+    }
+    fn lat() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![
+            8 => pick(&["38.115556", "37.502669", "38", "0", "10", "10.001", "85", "-85", "85.05112878", "-85.05112878"]),
+            1 => pick(&["86", "-90", "abc", "-inf"]),
+        ]
+        .boxed()
+    }
+    fn dist() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![
+            8 => pick(&["0", "1", "10", "100", "200", "500", "5000", "20000", "0.5"]),
+            1 => pick(&["-1", "abc", "inf"]),
+        ]
+        .boxed()
+    }
+    fn unit() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![8 => pick(&["m", "km", "mi", "ft", "KM", "Mi"]), 1 => pick(&["yd", ""])].boxed()
+    }
+    fn gmember() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![3 => member(), 1 => pick(&["p1", "p2", "p3", "nope"])].boxed()
+    }
+    /// Reply options in any order (COUNT/ANY/ASC/DESC/WITH*), sometimes bad.
+    fn opts() -> BoxedStrategy<Vec<Vec<u8>>> {
+        let one = prop_oneof![
+            3 => pick(&["WITHDIST", "WITHCOORD", "WITHHASH", "ASC", "DESC", "withdist", "asc"]).prop_map(|o| vec![o]),
+            2 => pick(&["1", "2", "3", "5", "100"]).prop_map(|n| vec![b("COUNT"), n]),
+            2 => pick(&["1", "2", "3"]).prop_map(|n| vec![b("COUNT"), n, b("ANY")]),
+            1 => pick(&["ANY", "COUNT", "FOO"]).prop_map(|o| vec![o]),
+            1 => pick(&["0", "-1", "abc"]).prop_map(|n| vec![b("COUNT"), n]),
+        ];
+        prop::collection::vec(one, 0..4).prop_map(|v| v.into_iter().flatten().collect()).boxed()
+    }
+    /// GEOSEARCH's FROM and BY parts (occasionally missing or doubled).
+    fn from_by() -> BoxedStrategy<Vec<Vec<u8>>> {
+        let from = prop_oneof![
+            3 => gmember().prop_map(|m| vec![b("FROMMEMBER"), m]),
+            3 => (lon(), lat()).prop_map(|(x, y)| vec![b("FROMLONLAT"), x, y]),
+            1 => Just(vec![]),
+        ];
+        let by = prop_oneof![
+            3 => (dist(), unit()).prop_map(|(r, u)| vec![b("BYRADIUS"), r, u]),
+            3 => (dist(), dist(), unit()).prop_map(|(w, h, u)| vec![b("BYBOX"), w, h, u]),
+            1 => Just(vec![]),
+        ];
+        (from.clone(), by, prop::option::weighted(0.05, from))
+            .prop_map(|(f, b, f2)| join(vec![f, b, f2.unwrap_or_default()]))
+            .boxed()
+    }
+    let k = key;
+    vec![
+        (
+            4,
+            (
+                k(),
+                pick(&["", "NX", "XX", "CH", "NX CH", "XX CH", "NX XX"]),
+                prop::collection::vec((lon(), lat(), gmember()), 1..4),
+            )
+                .prop_map(|(k, f, t)| {
+                    let mut a = vec![b("GEOADD"), k];
+                    a.extend(f.split(|&c| c == b' ').filter(|s| !s.is_empty()).map(|s| s.to_vec()));
+                    a.extend(t.into_iter().flat_map(|(x, y, m)| [x, y, m]));
+                    cmd(a)
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (pick(&["GEOPOS", "GEOHASH"]), k(), prop::collection::vec(gmember(), 1..4))
+                .prop_map(|(c, k, ms)| cmd(join(vec![vec![c, k], ms])))
+                .boxed(),
+        ),
+        (
+            1,
+            (k(), gmember(), gmember(), prop::option::of(unit()))
+                .prop_map(|(k, m1, m2, u)| cmd(join(vec![vec![b("GEODIST"), k, m1, m2], u.into_iter().collect()])))
+                .boxed(),
+        ),
+        (
+            2,
+            (pick(&["GEORADIUS", "GEORADIUS_RO"]), k(), lon(), lat(), dist(), unit(), opts())
+                .prop_map(|(c, k, x, y, r, u, o)| cmd(join(vec![vec![c, k, x, y, r, u], o])))
+                .boxed(),
+        ),
+        (
+            2,
+            (pick(&["GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"]), k(), gmember(), dist(), unit(), opts())
+                .prop_map(|(c, k, m, r, u, o)| cmd(join(vec![vec![c, k, m, r, u], o])))
+                .boxed(),
+        ),
+        (
+            3,
+            (k(), from_by(), opts())
+                .prop_map(|(k, fb, o)| cmd(join(vec![vec![b("GEOSEARCH"), k], fb, o])))
+                .boxed(),
+        ),
+        (
+            2,
+            (k(), k(), from_by(), opts(), prop::bool::weighted(0.4))
+                .prop_map(|(d, s, fb, o, sd)| {
+                    let sd = if sd { vec![b("STOREDIST")] } else { vec![] };
+                    cmd(join(vec![vec![b("GEOSEARCHSTORE"), d, s], fb, o, sd]))
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (k(), lon(), lat(), dist(), unit(), pick(&["STORE", "STOREDIST"]), k(), opts())
+                .prop_map(|(k, x, y, r, u, st, d, o)| cmd(join(vec![vec![b("GEORADIUS"), k, x, y, r, u], o, vec![st, d]])))
+                .boxed(),
+        ),
+        (
+            1,
+            (k(), gmember(), dist(), unit(), pick(&["STORE", "STOREDIST"]), k())
+                .prop_map(|(k, m, r, u, st, d)| cmd(vec![b("GEORADIUSBYMEMBER"), k, m, r, u, st, d]))
+                .boxed(),
+        ),
+    ]
 }
 
-/// Stream commands (XADD/XRANGE/XGROUP/... over the shared keys).
+/// Stream commands (XADD/XRANGE/XGROUP/... over the shared keys). Only
+/// explicit IDs (auto IDs follow the clock); idle thresholds are 0 or far
+/// beyond any test's run time, so claims are deterministic; replies that
+/// carry times (XPENDING's extended form, XINFO CONSUMERS, XINFO STREAM
+/// FULL) compare by shape.
 fn stream_arms() -> Arms {
-    vec![]
+    fn sid() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![
+            8 => (0u64..7, 0u64..3).prop_map(|(m, q)| b(&format!("{m}-{q}"))),
+            2 => (0u64..7).prop_map(|m| b(&m.to_string())),
+            1 => pick(&["0-0", "18446744073709551615-18446744073709551615", "abc", "-", "+", "1-x", "", "01-1", "+2"]),
+        ]
+        .boxed()
+    }
+    fn add_id() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![4 => sid(), 1 => (0u64..7).prop_map(|m| b(&format!("{m}-*")))].boxed()
+    }
+    fn bound() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![
+            3 => sid(),
+            2 => pick(&["-", "+"]),
+            1 => sid().prop_map(|mut v| {
+                v.insert(0, b'(');
+                v
+            }),
+        ]
+        .boxed()
+    }
+    fn small() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![6 => (0i64..8).prop_map(|n| b(&n.to_string())), 1 => pick(&["-1", "abc", "100"])].boxed()
+    }
+    fn fields() -> BoxedStrategy<Vec<Vec<u8>>> {
+        prop_oneof![
+            8 => prop::collection::vec((pick(&["f", "g", "h"]), value()), 1..3)
+                .prop_map(|v| v.into_iter().flat_map(|(f, x)| [f, x]).collect()),
+            1 => Just(vec![b("f")]),
+        ]
+        .boxed()
+    }
+    fn trim() -> BoxedStrategy<Vec<Vec<u8>>> {
+        let how = prop_oneof![Just(vec![]), pick(&["=", "~"]).prop_map(|x| vec![x])];
+        prop_oneof![
+            3 => Just(vec![]),
+            2 => (how.clone(), small()).prop_map(|(h, n)| join(vec![vec![b("MAXLEN")], h, vec![n]])),
+            2 => (how, sid()).prop_map(|(h, n)| join(vec![vec![b("MINID")], h, vec![n]])),
+            1 => (pick(&["MAXLEN", "MINID"]), small()).prop_map(|(t, l)| vec![t, b("~"), b("2"), b("LIMIT"), l]),
+            1 => small().prop_map(|l| vec![b("LIMIT"), l]),
+        ]
+        .boxed()
+    }
+    fn grp() -> BoxedStrategy<Vec<u8>> {
+        pick(&["g1", "g2", "g3"])
+    }
+    fn cons() -> BoxedStrategy<Vec<u8>> {
+        pick(&["c1", "c2", "c3"])
+    }
+    fn idle() -> BoxedStrategy<Vec<u8>> {
+        prop_oneof![3 => Just(b("0")), 1 => Just(b("100000000")), 1 => pick(&["-5", "abc"])].boxed()
+    }
+    let k = key;
+    vec![
+        (
+            8,
+            (k(), any::<bool>(), trim(), add_id(), fields())
+                .prop_map(|(k, nomk, t, id, fv)| {
+                    let nm = if nomk { vec![b("NOMKSTREAM")] } else { vec![] };
+                    cmd(join(vec![vec![b("XADD"), k], nm, t, vec![id], fv]))
+                })
+                .boxed(),
+        ),
+        (
+            3,
+            (pick(&["XRANGE", "XREVRANGE"]), k(), bound(), bound(), prop::option::of(small()))
+                .prop_map(|(c, k, s, e, n)| {
+                    let cnt = n.map_or(vec![], |n| vec![b("COUNT"), n]);
+                    cmd(join(vec![vec![c, k, s, e], cnt]))
+                })
+                .boxed(),
+        ),
+        (1, k().prop_map(|k| cmd(vec![b("XLEN"), k])).boxed()),
+        (2, (k(), prop::collection::vec(sid(), 1..3)).prop_map(|(k, ids)| cmd(join(vec![vec![b("XDEL"), k], ids]))).boxed()),
+        (2, (k(), trim()).prop_map(|(k, t)| cmd(join(vec![vec![b("XTRIM"), k], t]))).boxed()),
+        (
+            1,
+            (k(), sid(), prop::option::of(small()), prop::option::of(sid()))
+                .prop_map(|(k, id, ea, md)| {
+                    let ea = ea.map_or(vec![], |n| vec![b("ENTRIESADDED"), n]);
+                    let md = md.map_or(vec![], |m| vec![b("MAXDELETEDID"), m]);
+                    cmd(join(vec![vec![b("XSETID"), k, id], ea, md]))
+                })
+                .boxed(),
+        ),
+        (
+            3,
+            (prop::option::of(small()), prop::collection::vec((k(), prop_oneof![2 => sid(), 1 => Just(b("$"))]), 1..3))
+                .prop_map(|(n, ks)| {
+                    let cnt = n.map_or(vec![], |n| vec![b("COUNT"), n]);
+                    let (keys, ids): (Vec<_>, Vec<_>) = ks.into_iter().unzip();
+                    cmd(join(vec![vec![b("XREAD")], cnt, vec![b("STREAMS")], keys, ids]))
+                })
+                .boxed(),
+        ),
+        (
+            3,
+            (k(), grp(), prop_oneof![2 => sid(), 1 => Just(b("$"))], any::<bool>(), prop::option::of(small()))
+                .prop_map(|(k, g, id, mk, er)| {
+                    let mk = if mk { vec![b("MKSTREAM")] } else { vec![] };
+                    let er = er.map_or(vec![], |n| vec![b("ENTRIESREAD"), n]);
+                    cmd(join(vec![vec![b("XGROUP"), b("CREATE"), k, g, id], mk, er]))
+                })
+                .boxed(),
+        ),
+        (
+            1,
+            (k(), grp(), prop_oneof![2 => sid(), 1 => Just(b("$"))], prop::option::of(small()))
+                .prop_map(|(k, g, id, er)| {
+                    let er = er.map_or(vec![], |n| vec![b("ENTRIESREAD"), n]);
+                    cmd(join(vec![vec![b("XGROUP"), b("SETID"), k, g, id], er]))
+                })
+                .boxed(),
+        ),
+        (1, (k(), grp()).prop_map(|(k, g)| cmd(vec![b("XGROUP"), b("DESTROY"), k, g])).boxed()),
+        (
+            1,
+            (pick(&["CREATECONSUMER", "DELCONSUMER"]), k(), grp(), cons())
+                .prop_map(|(s, k, g, c)| cmd(vec![b("XGROUP"), s, k, g, c]))
+                .boxed(),
+        ),
+        (
+            5,
+            (grp(), cons(), prop::option::of(small()), any::<bool>(), k(), prop_oneof![3 => Just(b(">")), 1 => sid(), 1 => Just(b("0"))])
+                .prop_map(|(g, c, n, noack, k, id)| {
+                    let cnt = n.map_or(vec![], |n| vec![b("COUNT"), n]);
+                    let na = if noack { vec![b("NOACK")] } else { vec![] };
+                    cmd(join(vec![vec![b("XREADGROUP"), b("GROUP"), g, c], cnt, na, vec![b("STREAMS"), k, id]]))
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (k(), grp(), prop::collection::vec(sid(), 1..3))
+                .prop_map(|(k, g, ids)| cmd(join(vec![vec![b("XACK"), k, g], ids])))
+                .boxed(),
+        ),
+        (2, (k(), grp()).prop_map(|(k, g)| cmd(vec![b("XPENDING"), k, g])).boxed()),
+        (
+            1,
+            (k(), grp(), prop::option::of(idle()), bound(), bound(), small(), prop::option::of(cons()))
+                .prop_map(|(k, g, i, s, e, n, c)| {
+                    let i = i.map_or(vec![], |i| vec![b("IDLE"), i]);
+                    let c = c.map_or(vec![], |c| vec![c]);
+                    with(Cmp::Shape, join(vec![vec![b("XPENDING"), k, g], i, vec![s, e, n], c]))
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (
+                k(),
+                grp(),
+                cons(),
+                idle(),
+                prop::collection::vec(sid(), 1..3),
+                prop::collection::vec(
+                    prop_oneof![
+                        pick(&["JUSTID", "FORCE"]).prop_map(|o| vec![o]),
+                        (pick(&["IDLE", "RETRYCOUNT", "TIME"]), pick(&["0", "5", "200000000", "12345", "abc"])).prop_map(|(o, v)| vec![o, v]),
+                        sid().prop_map(|id| vec![b("LASTID"), id]),
+                    ],
+                    0..3,
+                ),
+            )
+                .prop_map(|(k, g, c, i, ids, opts)| {
+                    cmd(join(vec![vec![b("XCLAIM"), k, g, c, i], ids, opts.into_iter().flatten().collect()]))
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (k(), grp(), cons(), idle(), bound(), prop::option::of(small()), any::<bool>())
+                .prop_map(|(k, g, c, i, s, n, j)| {
+                    let cnt = n.map_or(vec![], |n| vec![b("COUNT"), n]);
+                    let j = if j { vec![b("JUSTID")] } else { vec![] };
+                    cmd(join(vec![vec![b("XAUTOCLAIM"), k, g, c, i, s], cnt, j]))
+                })
+                .boxed(),
+        ),
+        (2, k().prop_map(|k| cmd(vec![b("XINFO"), b("STREAM"), k])).boxed()),
+        (1, k().prop_map(|k| with(Cmp::Shape, vec![b("XINFO"), b("STREAM"), k, b("FULL")])).boxed()),
+        (1, k().prop_map(|k| cmd(vec![b("XINFO"), b("GROUPS"), k])).boxed()),
+        (1, (k(), grp()).prop_map(|(k, g)| with(Cmp::Shape, vec![b("XINFO"), b("CONSUMERS"), k, g])).boxed()),
+    ]
 }
 
-/// SORT / SORT_RO over the shared keys.
+/// SORT / SORT_RO over the shared keys. BY/GET patterns name the shared keys
+/// through the members "a"/"b" (`*`, `*->f1`). Redis leaves two orders to the
+/// container's internals, so those forms are compared as multisets, without
+/// LIMIT or STORE: a constant BY (no sort) on a set, and ties of ALPHA BY
+/// (equal or missing weights keep the set's/zset's internal order).
 fn sort_arms() -> Arms {
-    vec![]
+    let by = prop_oneof![
+        2 => Just(None),
+        3 => pick(&["nosort", "*", "*->f1", "*->1", "w_*", "#", "*-", "a*->f1"]).prop_map(Some),
+    ];
+    let gets = prop::collection::vec(pick(&["#", "*", "*->f1", "*->f2", "nostar", "*x", "#*"]), 0..3);
+    let limit = prop_oneof![
+        3 => Just(None),
+        3 => (0i64..4, -1i64..6).prop_map(|(o, n)| Some((b(&o.to_string()), b(&n.to_string())))),
+        1 => (small_offset(), small_offset()).prop_map(Some),
+    ];
+    let store = prop_oneof![3 => Just(None), 1 => key().prop_map(Some)];
+    let main = (
+        pick(&["SORT", "SORT_RO", "sort"]),
+        key(),
+        by,
+        prop_oneof![1 => Just(false), 2 => Just(true)],
+        pick(&["", "ASC", "DESC"]),
+        limit,
+        gets,
+        store,
+    )
+        .prop_map(|(c, k, by, alpha, dir, limit, gets, store)| {
+            let ro = c == b"SORT_RO";
+            let pattern = by.as_ref().is_some_and(|p| p.contains(&b'*'));
+            let constant = by.is_some() && !pattern;
+            let tied = alpha && pattern;
+            // SORT_RO ... STORE is a syntax error whatever else is there.
+            let store = if tied && !ro { None } else { store };
+            let loose = !(ro && store.is_some()) && (tied || (constant && store.is_none()));
+            let mut a = vec![c, k];
+            if let Some(p) = by {
+                a.extend([b("BY"), p]);
+            }
+            if alpha {
+                a.push(b("ALPHA"));
+            }
+            if !dir.is_empty() {
+                a.push(dir);
+            }
+            if let (false, Some((s, n))) = (loose, limit) {
+                a.extend([b("LIMIT"), s, n]);
+            }
+            for g in gets {
+                a.extend([b("GET"), g]);
+            }
+            if let Some(d) = store {
+                a.extend([b("STORE"), d]);
+            }
+            with(if loose { Cmp::Unordered } else { Cmp::Exact }, a)
+        })
+        .boxed();
+    // Option soup: parse errors and odd combinations (no BY/STORE: the
+    // orders stay total).
+    let soup = (
+        pick(&["SORT", "SORT_RO"]),
+        key(),
+        prop::collection::vec(pick(&["ASC", "DESC", "ALPHA", "LIMIT", "GET", "0", "1", "-1", "x", "#", "BADOPT", "alpha"]), 0..5),
+    )
+        .prop_map(|(c, k, opts)| cmd(join(vec![vec![c, k], opts])))
+        .boxed();
+    // Containers SORT can sort numerically: numeric members (and some
+    // weights for BY "*" under the member names "1"/"2").
+    let num = || pick(&["3", "1", "2", "10", "-5", "2.5", "1e1", "0x10", " 7", "3", "1", "a"]);
+    let fill = prop_oneof![
+        (pick(&["RPUSH", "SADD"]), key(), prop::collection::vec(num(), 1..7))
+            .prop_map(|(c, k, ms)| cmd(join(vec![vec![c, k], ms]))),
+        (key(), prop::collection::vec((pick(&["1", "2", "0", "-1", "2"]), num()), 1..6)).prop_map(|(k, sm)| {
+            cmd(join(vec![vec![b("ZADD"), k], sm.into_iter().flat_map(|(s, m)| [s, m]).collect()]))
+        }),
+    ]
+    .boxed();
+    vec![(10, main), (1, soup), (5, fill)]
 }
 
 fn case() -> impl Strategy<Value = Case> {

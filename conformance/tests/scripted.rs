@@ -88,7 +88,9 @@ case_files!(
     hll,
     geo,
     streams,
-    sort
+    sort,
+    notifications,
+    keyevents
 );
 
 /// WRONGTYPE: string commands against lists, hashes and sets.

@@ -507,9 +507,9 @@ pub static DEFS: &[Def] = &[
     Def {
         name: "hll-sparse-max-bytes",
         alias: "",
-        kind: Kind::Int(i64::MIN, i64::MAX),
+        kind: Kind::Mem(0, i64::MAX as u64),
         default: "3000",
-        flags: PASSIVE,
+        flags: 0,
     },
     Def {
         name: "ignore-warnings",
@@ -1098,6 +1098,11 @@ pub struct Config {
     pub set_max_intset_entries: usize,
     /// `notify-keyspace-events` as `cmd::notify` bits (0 = off: one test per write).
     pub notify_flags: u32,
+    /// Sparse HLL representations are promoted to dense above this size.
+    pub hll_sparse_max_bytes: u64,
+    /// The bits as set. Kept apart from the stored text because Redis's
+    /// display form drops `n` when `A` is present ("KEAn" shows "AKE").
+    notify_flags_set: u32,
 }
 
 /// Redis's keyspaceEventsStringToFlags (None on an unknown character).
@@ -1273,6 +1278,8 @@ impl Config {
             zset_max_listpack_value: 64,
             set_max_intset_entries: 512,
             notify_flags: 0,
+            notify_flags_set: 0,
+            hll_sparse_max_bytes: 3000,
         };
         c.refresh();
         c
@@ -1319,8 +1326,8 @@ impl Config {
         self.zset_max_listpack_value = size(self, "zset-max-listpack-value", 64);
         self.set_max_intset_entries =
             crate::db::set::intset_max(self.get("set-max-intset-entries"));
-        self.notify_flags = notify_flags_from_str(self.get("notify-keyspace-events").unwrap_or(""))
-            .unwrap_or(0);
+        self.notify_flags = self.notify_flags_set;
+        self.hll_sparse_max_bytes = u64::try_from(self.num("hll-sparse-max-bytes")).unwrap_or(3000);
         // Redis: with neither K nor E set, no class is delivered at all.
         if self.notify_flags & (crate::cmd::notify::KEYSPACE | crate::cmd::notify::KEYEVENT) == 0 {
             self.notify_flags = 0;
@@ -1330,6 +1337,13 @@ impl Config {
             Some("local") => DebugCmd::Local,
             _ => DebugCmd::No,
         };
+    }
+
+    /// Values whose stored text loses information (see `notify_flags_set`).
+    fn note_raw(&mut self, i: usize, value: &str) {
+        if DEFS[i].name == "notify-keyspace-events" {
+            self.notify_flags_set = notify_flags_from_str(value).unwrap_or(0);
+        }
     }
 
     pub fn is_lfu(&self) -> bool {
@@ -1343,6 +1357,7 @@ impl Config {
         };
         let v = canonical(&DEFS[i], value)?;
         self.vals[i] = v;
+        self.note_raw(i, value);
         self.refresh();
         Ok(())
     }
@@ -1370,8 +1385,9 @@ impl Config {
             let v = canonical(&DEFS[i], value).map_err(err)?;
             staged.push((i, v));
         }
-        for (i, v) in staged {
+        for (k, (i, v)) in staged.into_iter().enumerate() {
             self.vals[i] = v;
+            self.note_raw(i, &pairs[k].1);
         }
         self.refresh();
         Ok(())

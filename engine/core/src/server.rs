@@ -249,6 +249,7 @@ impl Server {
         self.ks.lfu = self.cfg.is_lfu();
         self.ks.lfu_log_factor = self.cfg.lfu_log_factor;
         self.ks.lfu_decay_time = self.cfg.lfu_decay_time;
+        self.ks.notify_flags = self.cfg.notify_flags;
     }
 
     pub fn new_client(
@@ -410,6 +411,15 @@ impl Server {
             db.table.compact_if_sparse();
         }
         self.flush_touched();
+        if !self.ks.events.is_empty() {
+            crate::cmd::pubsub::flush_keyspace_events(
+                &mut self.ks,
+                &mut self.clients,
+                self.cfg.notify_flags,
+                None,
+            );
+            self.flush_wakes();
+        }
         // Redis samples ops/sec every 100 ms into a 16-slot ring.
         let st = &mut self.stats;
         if now_ms - st.ops_last_ms >= 100 {
@@ -462,6 +472,14 @@ impl Server {
         out.resp3 = resp3;
         let mark = out.buf.len();
         let ran = self.process(h, argv, db, out);
+        if !self.ks.events.is_empty() {
+            crate::cmd::pubsub::flush_keyspace_events(
+                &mut self.ks,
+                &mut self.clients,
+                self.cfg.notify_flags,
+                Some((h, &mut *out)),
+            );
+        }
         let c = self.clients.get_mut(h);
         // Like Redis, the flags are read when the reply is produced: CLIENT
         // REPLY ON clears them first, so its +OK gets through.

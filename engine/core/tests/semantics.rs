@@ -284,3 +284,103 @@ fn random_member_repeats_are_bounded() {
     );
     assert!(t.run(&["SRANDMEMBER", "s", "-3"]).starts_with("*3\r\n"));
 }
+
+fn pending(t: &mut TestServer, h: usize) -> String {
+    let mut out = redsim_core::resp::Reply::new();
+    t.srv.take_pending(h, &mut out);
+    String::from_utf8_lossy(&out.buf).into_owned()
+}
+
+fn client_id(t: &TestServer, h: usize) -> u64 {
+    t.srv.client_id(h)
+}
+
+#[test]
+fn blocked_clients_time_out_on_the_engine_clock() {
+    let mut t = TestServer::new();
+    let b = second_client(&mut t);
+    // No reply while blocked; the deadline is absolute on the engine clock.
+    assert_eq!(run_as(&mut t, b, &["BLPOP", "q", "1.5"]), "");
+    assert!(t.srv.is_blocked(b));
+    assert_eq!(t.srv.next_timeout_ms(), Some(t.now_ms + 1500));
+    t.srv.handle_timeouts(t.now_ms + 1499);
+    assert!(t.srv.is_blocked(b), "not yet due");
+    assert_eq!(pending(&mut t, b), "");
+    t.srv.handle_timeouts(t.now_ms + 1500);
+    assert!(!t.srv.is_blocked(b));
+    assert_eq!(pending(&mut t, b), "*-1\r\n");
+    assert_eq!(t.srv.next_timeout_ms(), None);
+    let fx = t.srv.take_effects();
+    assert_eq!(fx.wake, vec![client_id(&t, b)], "the shell is told to write");
+    // Timeout 0 blocks forever: no deadline is registered.
+    assert_eq!(run_as(&mut t, b, &["BRPOP", "q", "0"]), "");
+    assert_eq!(t.srv.next_timeout_ms(), None);
+    t.srv.handle_timeouts(i64::MAX / 2);
+    assert!(t.srv.is_blocked(b));
+    assert!(t.run(&["INFO", "clients"]).contains("blocked_clients:1"));
+}
+
+#[test]
+fn blocked_clients_are_served_in_blocking_order_after_exec() {
+    let mut t = TestServer::new();
+    let b1 = second_client(&mut t);
+    let b2 = second_client(&mut t);
+    run_as(&mut t, b1, &["BLPOP", "q", "0"]);
+    run_as(&mut t, b2, &["BLPOP", "other", "q", "0"]);
+    t.run(&["MULTI"]);
+    t.run(&["RPUSH", "q", "a"]);
+    t.run(&["RPUSH", "q", "b", "c"]);
+    // Nobody is served while the transaction is only queued.
+    assert_eq!(pending(&mut t, b1), "");
+    assert_eq!(t.run(&["EXEC"]), "*2\r\n:1\r\n:3\r\n");
+    assert_eq!(pending(&mut t, b1), "*2\r\n$1\r\nq\r\n$1\r\na\r\n");
+    assert_eq!(pending(&mut t, b2), "*2\r\n$1\r\nq\r\n$1\r\nb\r\n");
+    assert_eq!(t.run(&["LRANGE", "q", "0", "-1"]), "*1\r\n$1\r\nc\r\n");
+    // b2 was blocked on two keys: it is gone from both queues.
+    assert_eq!(t.run(&["RPUSH", "other", "x"]), ":1\r\n");
+    assert_eq!(pending(&mut t, b2), "");
+    assert!(t.run(&["INFO", "clients"]).contains("blocked_clients:0"));
+}
+
+#[test]
+fn client_unblock_timeout_and_error() {
+    let mut t = TestServer::new();
+    let b = second_client(&mut t);
+    let id = client_id(&t, b).to_string();
+    assert_eq!(t.run(&["CLIENT", "UNBLOCK", &id]), ":0\r\n", "not blocked");
+    run_as(&mut t, b, &["BZPOPMIN", "z", "0"]);
+    assert_eq!(t.run(&["CLIENT", "UNBLOCK", &id]), ":1\r\n");
+    assert_eq!(pending(&mut t, b), "*-1\r\n");
+    run_as(&mut t, b, &["BLMOVE", "s", "d", "LEFT", "LEFT", "10"]);
+    assert_eq!(t.run(&["CLIENT", "UNBLOCK", &id, "ERROR"]), ":1\r\n");
+    assert_eq!(
+        pending(&mut t, b),
+        "-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n"
+    );
+    assert_eq!(t.srv.next_timeout_ms(), None, "deadline dropped");
+    // A freed blocked client leaves no trace in the key queues.
+    run_as(&mut t, b, &["BLPOP", "gone", "0"]);
+    t.srv.free_client(b);
+    assert_eq!(t.run(&["RPUSH", "gone", "x"]), ":1\r\n");
+    assert_eq!(t.run(&["LLEN", "gone"]), ":1\r\n");
+}
+
+#[test]
+fn publish_reaches_other_clients_through_pending_output() {
+    let mut t = TestServer::new();
+    let s = second_client(&mut t);
+    run_as(&mut t, s, &["SUBSCRIBE", "ch"]);
+    assert_eq!(t.run(&["PUBLISH", "ch", "hi"]), ":1\r\n");
+    assert_eq!(
+        pending(&mut t, s),
+        "*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n"
+    );
+    assert_eq!(t.srv.take_effects().wake, vec![client_id(&t, s)]);
+    // Keyspace notifications use the same path.
+    t.run(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
+    run_as(&mut t, s, &["PSUBSCRIBE", "__keyevent@0__:*"]);
+    t.run(&["RPUSH", "l", "a"]);
+    assert!(pending(&mut t, s).ends_with("$8\r\npmessage\r\n$16\r\n__keyevent@0__:*\r\n$20\r\n__keyevent@0__:rpush\r\n$1\r\nl\r\n"));
+    t.srv.free_client(s);
+    assert_eq!(t.run(&["PUBLISH", "ch", "hi"]), ":0\r\n");
+}

@@ -8,7 +8,7 @@
 //! list (and so call `signalKeyAsReady`) goes through [`list_created`]; the
 //! BLPOP/BLMOVE/BLMPOP task should serve blocked clients from there.
 
-use super::{arg_i64, Ctx};
+use super::{arg_i64, notify, Ctx};
 use crate::db::list::ListVal;
 use crate::db::{Keyspace, Value};
 use crate::error::{CmdError, CmdResult};
@@ -51,7 +51,9 @@ fn create(ctx: &mut Ctx, key: &[u8]) -> u32 {
 }
 
 /// After a write: delete the key when it became empty, signal, count dirty.
-fn written(ctx: &mut Ctx, key: &[u8], i: u32, dirty: u64) {
+/// Also emits the command's keyspace event (when given) and then "del" if
+/// the list was deleted, in Redis's order. Returns whether it was deleted.
+fn written(ctx: &mut Ctx, key: &[u8], i: u32, dirty: u64, event: Option<&str>) -> bool {
     let db = ctx.db;
     let empty = list_ref(ctx.ks, db, i).is_ok_and(ListVal::is_empty);
     if empty {
@@ -61,6 +63,29 @@ fn written(ctx: &mut Ctx, key: &[u8], i: u32, dirty: u64) {
         ctx.ks.signal_modified(db, key);
     }
     ctx.ks.dirty += dirty;
+    if let Some(ev) = event {
+        ctx.notify(notify::LIST, ev, key);
+        if empty {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
+    }
+    empty
+}
+
+fn pop_event(left: bool) -> &'static str {
+    if left {
+        "lpop"
+    } else {
+        "rpop"
+    }
+}
+
+fn push_event(left: bool) -> &'static str {
+    if left {
+        "lpush"
+    } else {
+        "rpush"
+    }
 }
 
 /// Redis's getListPositionFromObjectOrReply: LEFT (true) or RIGHT (false).
@@ -100,7 +125,7 @@ fn push_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool, xx: bool) -> CmdResul
     }
     let n = l.len();
     ctx.out.int(n as i64);
-    written(ctx, argv[1], i, (argv.len() - 2) as u64);
+    written(ctx, argv[1], i, (argv.len() - 2) as u64, Some(push_event(left)));
     Ok(())
 }
 
@@ -158,14 +183,14 @@ fn pop_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool, name: &str) -> CmdResu
         Some(0) => ctx.out.array(0),
         Some(c) => {
             let n = pop_range_reply(ctx, i, left, c as u64)?;
-            written(ctx, argv[1], i, n);
+            written(ctx, argv[1], i, n, Some(pop_event(left)));
         }
         None => {
             match list_mut(ctx.ks, ctx.db, i)?.pop(left) {
                 Some(v) => ctx.out.bulk(&v),
                 None => ctx.out.null(),
             }
-            written(ctx, argv[1], i, 1);
+            written(ctx, argv[1], i, 1, Some(pop_event(left)));
         }
     }
     Ok(())
@@ -242,7 +267,7 @@ pub fn lset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     };
     l.items[j] = argv[3].into();
     ctx.out.ok();
-    written(ctx, argv[1], i, 1);
+    written(ctx, argv[1], i, 1, Some("lset"));
     Ok(())
 }
 
@@ -267,7 +292,7 @@ pub fn linsert(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         .insert(if after { p + 1 } else { p }, argv[4].into());
     let n = l.len();
     ctx.out.int(n as i64);
-    written(ctx, argv[1], i, 1);
+    written(ctx, argv[1], i, 1, Some("linsert"));
     Ok(())
 }
 
@@ -405,7 +430,7 @@ pub fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.out.int(removed as i64);
     let empty = l.is_empty();
     if removed > 0 || empty {
-        written(ctx, argv[1], i, removed);
+        written(ctx, argv[1], i, removed, (removed > 0).then_some("lrem"));
     }
     Ok(())
 }
@@ -426,7 +451,7 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     l.items.truncate(llen - rtrim);
     l.items.drain(..ltrim);
     ctx.out.ok();
-    written(ctx, argv[1], i, (ltrim + rtrim) as u64);
+    written(ctx, argv[1], i, (ltrim + rtrim) as u64, Some("ltrim"));
     Ok(())
 }
 
@@ -454,7 +479,9 @@ fn lmove_generic(
         } else {
             l.items.push_back(v);
         }
-        written(ctx, src, si, 1);
+        written(ctx, src, si, 1, None);
+        ctx.notify(notify::LIST, push_event(to_left), dst);
+        ctx.notify(notify::LIST, pop_event(from_left), src);
         return Ok(());
     }
     let dst_exists = lookup_write(ctx, dst)?.is_some();
@@ -462,7 +489,7 @@ fn lmove_generic(
         ctx.out.null();
         return Ok(());
     };
-    written(ctx, src, si, 1);
+    let src_deleted = written(ctx, src, si, 1, None);
     // Re-find dst (the src removal may have moved table slots); it was just
     // looked up, so a plain lookup (no access-clock update) finds it again.
     let di = match ctx.ks.lookup(db, dst) {
@@ -477,6 +504,12 @@ fn lmove_generic(
         l.items.push_back(v);
     }
     ctx.ks.signal_modified(db, dst);
+    // Redis's order: the push on dst, then the pop on src, then its "del".
+    ctx.notify(notify::LIST, push_event(to_left), dst);
+    ctx.notify(notify::LIST, pop_event(from_left), src);
+    if src_deleted {
+        ctx.notify(notify::GENERIC, "del", src);
+    }
     Ok(())
 }
 
@@ -533,7 +566,7 @@ pub fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.array(2);
         ctx.out.bulk(key);
         let n = pop_range_reply(ctx, i, left, count)?;
-        written(ctx, key, i, n);
+        written(ctx, key, i, n, Some(pop_event(left)));
         return Ok(());
     }
     ctx.out.null_array();
@@ -686,7 +719,7 @@ fn bpop_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
         ctx.out.array(2);
         ctx.out.bulk(key);
         ctx.out.bulk(&v);
-        written(ctx, key, i, 1);
+        written(ctx, key, i, 1, Some(pop_event(left)));
         return Ok(());
     }
     if !ctx.may_block() {
@@ -750,7 +783,7 @@ pub fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.array(2);
         ctx.out.bulk(key);
         let n = pop_range_reply(ctx, i, left, count)?;
-        written(ctx, key, i, n);
+        written(ctx, key, i, n, Some(pop_event(left)));
         return Ok(());
     }
     if !ctx.may_block() {

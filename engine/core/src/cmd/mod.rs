@@ -91,7 +91,16 @@ impl Ctx<'_> {
     /// is enabled in `notify-keyspace-events`. Call it after the write, with
     /// Redis's event name ("set", "lpush", "xadd", "del", ...).
     pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
-        crate::cmd::pubsub::notify_keyspace_event(self, class, event, key);
+        if self.cfg.notify_flags != 0 {
+            crate::cmd::pubsub::notify_keyspace_event(self, class, event, key, self.db);
+        }
+    }
+
+    /// `notify` for a key in another database (MOVE's "move_to", COPY ... DB).
+    pub fn notify_in(&mut self, db: usize, class: u32, event: &str, key: &[u8]) {
+        if self.cfg.notify_flags != 0 {
+            crate::cmd::pubsub::notify_keyspace_event(self, class, event, key, db);
+        }
     }
 
     /// Block the calling client on `keys` (Redis's `blockForKeys`): no reply

@@ -250,38 +250,47 @@ impl<'a> Encoded<'a> {
     }
 }
 
+/// The running client, if any: its messages go into its reply stream.
+type Current<'a> = Option<(ClientHandle, &'a mut Reply)>;
+
 /// Append a message to client `t`'s stream: the caller's own reply buffer,
 /// or its pending output (woken by the shell).
-fn deliver(ctx: &mut Ctx, t: ClientHandle, msg: &mut Encoded) {
-    if t == ctx.h {
-        let resp3 = ctx.out.resp3;
-        ctx.out.buf.extend_from_slice(msg.bytes(resp3));
-        return;
+fn deliver(clients: &mut Clients, cur: &mut Current, t: ClientHandle, msg: &mut Encoded) {
+    if let Some((h, out)) = cur {
+        if *h == t {
+            let resp3 = out.resp3;
+            out.buf.extend_from_slice(msg.bytes(resp3));
+            return;
+        }
     }
-    let Some(c) = ctx.clients.try_get_mut(t) else {
+    let Some(c) = clients.try_get_mut(t) else {
         return;
     };
     let resp3 = c.resp3;
     c.pending.extend_from_slice(msg.bytes(resp3));
-    ctx.clients.wake.push(t);
+    clients.wake.push(t);
+}
+
+pub fn publish_message(ctx: &mut Ctx, channel: &[u8], message: &[u8]) -> usize {
+    let mut cur = Some((ctx.h, &mut *ctx.out));
+    publish_with(ctx.clients, &mut cur, channel, message)
 }
 
 /// Redis's pubsubPublishMessage: channel subscribers, then pattern
 /// subscribers. Returns the number of receivers.
-pub fn publish_message(ctx: &mut Ctx, channel: &[u8], message: &[u8]) -> usize {
+fn publish_with(clients: &mut Clients, cur: &mut Current, channel: &[u8], message: &[u8]) -> usize {
     let mut n = 0;
-    if let Some(subs) = ctx.clients.pubsub.channels.get(channel) {
+    if let Some(subs) = clients.pubsub.channels.get(channel) {
         let subs = subs.clone();
         let parts: [&[u8]; 3] = [b"message", channel, message];
         let mut m = Encoded::new(&parts);
         for t in subs {
-            deliver(ctx, t, &mut m);
+            deliver(clients, cur, t, &mut m);
             n += 1;
         }
     }
-    if !ctx.clients.pubsub.pattern_order.is_empty() {
-        let matching: Vec<Box<[u8]>> = ctx
-            .clients
+    if !clients.pubsub.pattern_order.is_empty() {
+        let matching: Vec<Box<[u8]>> = clients
             .pubsub
             .pattern_order
             .iter()
@@ -289,8 +298,7 @@ pub fn publish_message(ctx: &mut Ctx, channel: &[u8], message: &[u8]) -> usize {
             .cloned()
             .collect();
         for pat in matching {
-            let subs = ctx
-                .clients
+            let subs = clients
                 .pubsub
                 .patterns
                 .get(&pat)
@@ -299,7 +307,7 @@ pub fn publish_message(ctx: &mut Ctx, channel: &[u8], message: &[u8]) -> usize {
             let parts: [&[u8]; 4] = [b"pmessage", &pat, channel, message];
             let mut m = Encoded::new(&parts);
             for t in subs {
-                deliver(ctx, t, &mut m);
+                deliver(clients, cur, t, &mut m);
                 n += 1;
             }
         }
@@ -319,8 +327,9 @@ pub fn spublish(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let subs = subs.clone();
         let parts: [&[u8]; 3] = [b"smessage", argv[1], argv[2]];
         let mut m = Encoded::new(&parts);
+        let mut cur = Some((ctx.h, &mut *ctx.out));
         for t in subs {
-            deliver(ctx, t, &mut m);
+            deliver(ctx.clients, &mut cur, t, &mut m);
             n += 1;
         }
     }
@@ -412,20 +421,52 @@ pub fn pubsub_help(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// See `Ctx::notify`. Redis's notifyKeyspaceEvent.
-pub fn notify_keyspace_event(ctx: &mut Ctx, class: u32, event: &str, key: &[u8]) {
+/// See `Ctx::notify`. Redis's notifyKeyspaceEvent. Events queued by the
+/// keyspace (expired, new) happened first, so they are published first.
+pub fn notify_keyspace_event(ctx: &mut Ctx, class: u32, event: &str, key: &[u8], db: usize) {
     let flags = ctx.cfg.notify_flags;
-    if flags & class == 0 {
+    if flags == 0 {
         return;
     }
-    let db = ctx.db;
+    let mut cur = Some((ctx.h, &mut *ctx.out));
+    if !ctx.ks.events.is_empty() {
+        flush_keyspace_events(ctx.ks, ctx.clients, flags, cur.take());
+        cur = Some((ctx.h, &mut *ctx.out));
+    }
+    if flags & class != 0 {
+        publish_event(ctx.clients, &mut cur, flags, event, key, db);
+    }
+}
+
+/// Publish the keyspace's queued events (see `Keyspace::events`).
+pub fn flush_keyspace_events(
+    ks: &mut crate::db::Keyspace,
+    clients: &mut Clients,
+    flags: u32,
+    mut cur: Current,
+) {
+    for (class, event, db, key) in std::mem::take(&mut ks.events) {
+        if flags & class != 0 {
+            publish_event(clients, &mut cur, flags, event, &key, db);
+        }
+    }
+}
+
+fn publish_event(
+    clients: &mut Clients,
+    cur: &mut Current,
+    flags: u32,
+    event: &str,
+    key: &[u8],
+    db: usize,
+) {
     if flags & super::notify::KEYSPACE != 0 {
         let mut ch = Vec::with_capacity(20 + key.len());
         ch.extend_from_slice(b"__keyspace@");
         crate::util::push_i64(&mut ch, db as i64);
         ch.extend_from_slice(b"__:");
         ch.extend_from_slice(key);
-        publish_message(ctx, &ch, event.as_bytes());
+        publish_with(clients, cur, &ch, event.as_bytes());
     }
     if flags & super::notify::KEYEVENT != 0 {
         let mut ch = Vec::with_capacity(20 + event.len());
@@ -433,6 +474,6 @@ pub fn notify_keyspace_event(ctx: &mut Ctx, class: u32, event: &str, key: &[u8])
         crate::util::push_i64(&mut ch, db as i64);
         ch.extend_from_slice(b"__:");
         ch.extend_from_slice(event.as_bytes());
-        publish_message(ctx, &ch, key);
+        publish_with(clients, cur, &ch, key);
     }
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::FixedState;
 
-use super::{arg_i64, Ctx};
+use super::{arg_i64, notify, Ctx};
 use crate::db::zset::{LexBound, LexRange, Limits, ScoreRange, ZSetVal};
 use crate::db::{Keyspace, Value};
 use crate::error::{CmdError, CmdResult};
@@ -46,7 +46,8 @@ fn lookup_write(ctx: &mut Ctx, key: &[u8]) -> Result<Option<u32>, CmdError> {
 }
 
 /// After a write: signal, count dirty, delete the key when it became empty.
-fn written(ctx: &mut Ctx, key: &[u8], i: u32, dirty: u64) {
+/// Also emits `event` and then "del" when the zset was deleted (Redis's order).
+fn written(ctx: &mut Ctx, key: &[u8], i: u32, dirty: u64, event: &str) {
     let db = ctx.db;
     let empty = zref(ctx.ks, db, i).is_ok_and(ZSetVal::is_empty);
     if empty {
@@ -56,6 +57,10 @@ fn written(ctx: &mut Ctx, key: &[u8], i: u32, dirty: u64) {
         ctx.ks.signal_modified(db, key);
     }
     ctx.ks.dirty += dirty;
+    ctx.notify(notify::ZSET, event, key);
+    if empty {
+        ctx.notify(notify::GENERIC, "del", key);
+    }
 }
 
 fn parse_score(a: &[u8]) -> Result<f64, CmdError> {
@@ -312,6 +317,9 @@ fn zadd_generic(ctx: &mut Ctx, argv: &[&[u8]], mut f: AddFlags) -> CmdResult {
         ctx.ks.signal_modified(db, key);
     }
     ctx.ks.dirty += added + updated;
+    if added + updated > 0 {
+        ctx.notify(notify::ZSET, if f.incr { "zincr" } else { "zadd" }, key);
+    }
     match err {
         Some(e) => Err(e),
         None => Ok(()),
@@ -352,7 +360,7 @@ pub fn zrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     ctx.out.int(n as i64);
     if n > 0 {
-        written(ctx, argv[1], i, n);
+        written(ctx, argv[1], i, n, "zrem");
     }
     Ok(())
 }
@@ -576,7 +584,7 @@ fn zrange_generic(
     };
     let Some(i) = found else {
         match store {
-            Some(dst) => store_zset(ctx, dst, Vec::new()),
+            Some(dst) => store_zset(ctx, dst, Vec::new(), "zrangestore"),
             None => ctx.out.array(0),
         }
         return Ok(());
@@ -634,7 +642,7 @@ fn zrange_generic(
                 .into_iter()
                 .map(|(s, m)| (s, m.into()))
                 .collect();
-            store_zset(ctx, dst, items);
+            store_zset(ctx, dst, items, "zrangestore");
         }
         None => {
             let ks = &*ctx.ks;
@@ -663,7 +671,7 @@ fn zrange_generic(
 }
 
 /// Store a result zset at `dst` (or delete `dst` when empty); reply the count.
-fn store_zset(ctx: &mut Ctx, dst: &[u8], items: Vec<(f64, Box<[u8]>)>) {
+fn store_zset(ctx: &mut Ctx, dst: &[u8], items: Vec<(f64, Box<[u8]>)>, event: &str) {
     let n = items.len();
     if n > 0 {
         let lim = limits(ctx);
@@ -673,8 +681,9 @@ fn store_zset(ctx: &mut Ctx, dst: &[u8], items: Vec<(f64, Box<[u8]>)>) {
             Value::ZSet(Box::new(ZSetVal::from_items(items, lim))),
             false,
         );
-    } else {
-        ctx.ks.delete(ctx.db, dst);
+        ctx.notify(notify::ZSET, event, dst);
+    } else if ctx.ks.delete(ctx.db, dst) {
+        ctx.notify(notify::GENERIC, "del", dst);
     }
     ctx.out.int(n as i64);
 }
@@ -716,6 +725,11 @@ enum RemSpec {
 }
 
 fn zremrange_generic(ctx: &mut Ctx, argv: &[&[u8]], spec: RemSpec) -> CmdResult {
+    let spec_kind = match spec {
+        RemSpec::Rank(..) => 0,
+        RemSpec::Score(_) => 1,
+        RemSpec::Lex(_) => 2,
+    };
     let Some(i) = lookup_write(ctx, argv[1])? else {
         ctx.out.int(0);
         return Ok(());
@@ -748,7 +762,12 @@ fn zremrange_generic(ctx: &mut Ctx, argv: &[&[u8]], spec: RemSpec) -> CmdResult 
     let n = z.remove_range(a, b).len();
     ctx.out.int(n as i64);
     if n > 0 {
-        written(ctx, argv[1], i, n as u64);
+        let ev = match spec_kind {
+            0 => "zremrangebyrank",
+            1 => "zremrangebyscore",
+            _ => "zremrangebylex",
+        };
+        written(ctx, argv[1], i, n as u64, ev);
     }
     Ok(())
 }
@@ -1003,7 +1022,14 @@ fn zsetop_generic(
         return Ok(());
     }
     match mode {
-        OpMode::Store(dst) => store_zset(ctx, dst, result),
+        OpMode::Store(dst) => {
+            let ev = match op {
+                SetOp::Union => "zunionstore",
+                SetOp::Inter => "zinterstore",
+                SetOp::Diff => "zdiffstore",
+            };
+            store_zset(ctx, dst, result, ev)
+        }
         _ => {
             let mut r = result;
             r.sort_by(|a, b| crate::db::zset::cmp_item(a.0, &a.1, b.0, &b.1));
@@ -1119,7 +1145,7 @@ fn pop_generic(
                 out.double(*s);
             }
         }
-        written(ctx, key, i, popped.len() as u64);
+        written(ctx, key, i, popped.len() as u64, if max { "zpopmax" } else { "zpopmin" });
         return Ok(true);
     }
     Ok(false)
@@ -1447,7 +1473,7 @@ fn bzpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CmdResult {
         ctx.out.bulk(key);
         ctx.out.bulk(&member);
         ctx.out.double(score);
-        written(ctx, key, i, 1);
+        written(ctx, key, i, 1, if max { "zpopmax" } else { "zpopmin" });
         return Ok(());
     }
     if !ctx.may_block() {

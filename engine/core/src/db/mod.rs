@@ -71,6 +71,12 @@ pub struct Keyspace {
     /// Keys signalled ready for blocked clients, in signal order; the server
     /// serves them after each command (Redis's `server.ready_keys`).
     pub ready: VecDeque<(usize, Box<[u8]>)>,
+    /// `notify-keyspace-events` bits (mirrors `Config::notify_flags`).
+    pub notify_flags: u32,
+    /// Keyspace events raised below the command layer ("expired" from lazy
+    /// and active expiry, "new" from `add`), published in order before the
+    /// command's own events and after each command / cron run.
+    pub events: Vec<(u32, &'static str, usize, Box<[u8]>)>,
 }
 
 impl Keyspace {
@@ -127,6 +133,8 @@ impl Keyspace {
             active_expire_enabled: true,
             expire_db_cursor: 0,
             ready: VecDeque::new(),
+            notify_flags: 0,
+            events: Vec::new(),
         }
     }
 
@@ -167,6 +175,10 @@ impl Keyspace {
         self.stats.expired += 1;
         self.dirty += 1;
         self.signal_modified(db, &e.key);
+        if self.notify_flags & crate::cmd::notify::EXPIRED != 0 {
+            self.events
+                .push((crate::cmd::notify::EXPIRED, "expired", db, e.key.clone()));
+        }
     }
 
     /// Lookup for reading: counts hits/misses and updates the access clock.
@@ -262,6 +274,9 @@ impl Keyspace {
     /// Add a key known to be absent (after a lookup returned None).
     pub fn add(&mut self, db: usize, key: &[u8], val: Value) -> u32 {
         self.signal_if_blockable(db, key, &val);
+        if self.notify_flags & crate::cmd::notify::NEW != 0 {
+            self.events.push((crate::cmd::notify::NEW, "new", db, key.into()));
+        }
         let lru = self.new_lru();
         let i = self.dbs[db].table.insert_new(key, val, lru);
         self.signal_modified(db, key);
