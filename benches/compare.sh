@@ -4,6 +4,7 @@
 #
 #   benches/compare.sh [rounds=3] [requests=500000]
 #   TESTS="set get sadd hset" benches/compare.sh     # choose redis-benchmark -t tests
+#   TESTS="xadd" benches/compare.sh                  # xadd: XADD s MAXLEN ~ 10000 * f v
 #
 # Same redis-benchmark binary and flags for both: -r 1000000 (keys spread over
 # 1M names), 50 clients, -P 1 and -P 16, tests SET GET INCR MSET. Also reports
@@ -28,7 +29,10 @@ declare -A OPS CPU
 run() { # name port pid pipeline test
   local t0 t1 out
   t0=$(cpu_ticks $3)
-  out=$(redis-benchmark -p $2 -r 1000000 -n $N -c 50 -P $4 -t $5 --csv 2>/dev/null | tail -n 1)
+  local cmd=(-t "$5")
+  # redis-benchmark has no XADD test: run the command itself (one capped stream).
+  [ "$5" = xadd ] && cmd=(XADD bench:stream MAXLEN '~' 10000 '*' field value)
+  out=$(redis-benchmark -p $2 -r 1000000 -n $N -c 50 -P $4 --csv "${cmd[@]}" 2>/dev/null | tail -n 1)
   t1=$(cpu_ticks $3)
   local ops; ops=$(echo "$out" | cut -d, -f2 | tr -d '"')
   OPS[$1]="${OPS[$1]:-} $ops"

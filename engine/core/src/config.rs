@@ -871,16 +871,16 @@ pub static DEFS: &[Def] = &[
     Def {
         name: "stream-node-max-bytes",
         alias: "",
-        kind: Kind::Int(i64::MIN, i64::MAX),
+        kind: Kind::Mem(0, i64::MAX as u64),
         default: "4096",
-        flags: PASSIVE,
+        flags: 0,
     },
     Def {
         name: "stream-node-max-entries",
         alias: "",
-        kind: Kind::Int(i64::MIN, i64::MAX),
+        kind: Kind::Int(0, i64::MAX),
         default: "100",
-        flags: PASSIVE,
+        flags: 0,
     },
     Def {
         name: "syslog-enabled",
@@ -1100,6 +1100,9 @@ pub struct Config {
     pub notify_flags: u32,
     /// Sparse HLL representations are promoted to dense above this size.
     pub hll_sparse_max_bytes: u64,
+    /// Stream radix-tree node limits (they decide `~` trimming granularity).
+    pub stream_node_max_bytes: u64,
+    pub stream_node_max_entries: u64,
     /// The bits as set. Kept apart from the stored text because Redis's
     /// display form drops `n` when `A` is present ("KEAn" shows "AKE").
     notify_flags_set: u32,
@@ -1280,6 +1283,8 @@ impl Config {
             notify_flags: 0,
             notify_flags_set: 0,
             hll_sparse_max_bytes: 3000,
+            stream_node_max_bytes: 4096,
+            stream_node_max_entries: 100,
         };
         c.refresh();
         c
@@ -1328,6 +1333,9 @@ impl Config {
             crate::db::set::intset_max(self.get("set-max-intset-entries"));
         self.notify_flags = self.notify_flags_set;
         self.hll_sparse_max_bytes = u64::try_from(self.num("hll-sparse-max-bytes")).unwrap_or(3000);
+        self.stream_node_max_bytes = u64::try_from(self.num("stream-node-max-bytes")).unwrap_or(0);
+        self.stream_node_max_entries =
+            u64::try_from(self.num("stream-node-max-entries")).unwrap_or(0);
         // Redis: with neither K nor E set, no class is delivered at all.
         if self.notify_flags & (crate::cmd::notify::KEYSPACE | crate::cmd::notify::KEYEVENT) == 0 {
             self.notify_flags = 0;

@@ -335,15 +335,18 @@ impl Server {
             };
             let waiting: Vec<ClientHandle> = q.iter().copied().collect();
             for h in waiting {
-                if self.ks.dbs[db].table.find(&key).is_none() {
-                    break; // consumed (or deleted) by an earlier client
-                }
+                let gone = self.ks.dbs[db].table.find(&key).is_none();
                 let Some(c) = self.clients.try_get_mut(h) else {
                     continue;
                 };
                 let Some(b) = c.blocked.as_mut() else {
                     continue;
                 };
+                // A consumed (or deleted) key serves nobody, except that
+                // XREADGROUP waiters are told a deleted stream is gone.
+                if gone && self.table.cmds[b.cmd].fullname != "xreadgroup" {
+                    continue;
+                }
                 b.reblocked = false;
                 let argv_owned = b.argv.clone();
                 let cmd = b.cmd;

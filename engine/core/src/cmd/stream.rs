@@ -171,15 +171,9 @@ fn lookup_write(ctx: &mut Ctx, key: &[u8]) -> Result<Option<u32>, CmdError> {
 }
 
 fn node_limits(ctx: &Ctx) -> NodeLimits {
-    let num = |name: &str| {
-        ctx.cfg
-            .get(name)
-            .and_then(|v| v.parse::<i64>().ok())
-            .map_or(0, |v| u64::try_from(v).unwrap_or(0))
-    };
     NodeLimits {
-        max_entries: num("stream-node-max-entries"),
-        max_bytes: num("stream-node-max-bytes"),
+        max_entries: ctx.cfg.stream_node_max_entries,
+        max_bytes: ctx.cfg.stream_node_max_bytes,
     }
 }
 

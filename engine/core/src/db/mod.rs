@@ -308,6 +308,13 @@ impl Keyspace {
     pub fn delete(&mut self, db: usize, key: &[u8]) -> bool {
         match self.lookup(db, key) {
             Some(i) => {
+                if !self.dbs[db].blocking.is_empty()
+                    && matches!(self.dbs[db].table.entry(i).val, Value::Stream(_))
+                {
+                    // signalDeletedKeyAsReady: XREADGROUP waiters must learn
+                    // the stream is gone (they get an error, not a timeout).
+                    self.signal_ready(db, key);
+                }
                 self.dbs[db].table.remove_at(i);
                 self.signal_modified(db, key);
                 self.dirty += 1;
