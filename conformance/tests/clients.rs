@@ -89,3 +89,57 @@ fn redis_crate_works_unchanged_resp2_and_resp3() {
         assert_eq!(got, want, "resp3={resp3}");
     }
 }
+
+/// Pub/Sub and a blocking pop through the crate's own APIs (`as_pubsub`,
+/// `blpop`), with the publisher/pusher on a second connection.
+fn async_workload(port: u16) -> RedisResult<Vec<String>> {
+    let mut out = Vec::new();
+    let mut sub = client(port, false);
+    let mut other = client(port, false);
+    redis::cmd("FLUSHALL").query::<()>(&mut other)?;
+    {
+        let mut ps = sub.as_pubsub();
+        ps.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+        ps.subscribe("news")?;
+        ps.psubscribe("n*")?;
+        let receivers: i64 = other.publish("news", "hello")?;
+        out.push(format!("receivers={receivers}"));
+        for _ in 0..2 {
+            let m = ps.get_message()?;
+            let pattern: Option<String> = m.get_pattern().ok();
+            out.push(format!(
+                "{} {:?} {}",
+                m.get_channel_name(),
+                pattern,
+                m.get_payload::<String>()?
+            ));
+        }
+        ps.unsubscribe("news")?;
+        ps.punsubscribe("n*")?;
+    }
+    // Back to normal commands on the same connection after unsubscribing.
+    let pong: String = redis::cmd("PING").query(&mut sub)?;
+    out.push(pong);
+    let pusher = std::thread::spawn(move || -> RedisResult<i64> {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        other.rpush("jobs", "job-1")
+    });
+    let popped: Option<(String, String)> = sub.blpop("jobs", 5.0)?;
+    out.push(format!("{popped:?}"));
+    let pushed = pusher.join().map_err(|_| {
+        redis::RedisError::from((redis::ErrorKind::ClientError, "pusher thread panicked"))
+    })??;
+    out.push(format!("pushed={pushed}"));
+    let timed_out: Option<(String, String)> = sub.blpop("nothing", 0.1)?;
+    out.push(format!("{timed_out:?}"));
+    Ok(out)
+}
+
+#[test]
+fn redis_crate_pubsub_and_blocking_pop() {
+    let (_dir, rd, rs) = both();
+    let want = async_workload(rd.port).expect("workload on redis");
+    let got = async_workload(rs.port).expect("workload on redsim");
+    assert_eq!(got, want);
+    assert!(want.iter().any(|l| l.contains("job-1")), "{want:?}");
+}
