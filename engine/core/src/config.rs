@@ -1100,6 +1100,10 @@ pub struct Config {
     pub notify_flags: u32,
     /// Sparse HLL representations are promoted to dense above this size.
     pub hll_sparse_max_bytes: u64,
+    /// Hard output limit for pub/sub clients (client-output-buffer-limit
+    /// pubsub <hard> ...; 0 = none): a subscriber that does not read is
+    /// disconnected instead of growing without bound.
+    pub pubsub_out_hard_bytes: usize,
     /// Stream radix-tree node limits (they decide `~` trimming granularity).
     pub stream_node_max_bytes: u64,
     pub stream_node_max_entries: u64,
@@ -1283,6 +1287,7 @@ impl Config {
             notify_flags: 0,
             notify_flags_set: 0,
             hll_sparse_max_bytes: 3000,
+            pubsub_out_hard_bytes: 32 << 20,
             stream_node_max_bytes: 4096,
             stream_node_max_entries: 100,
         };
@@ -1332,6 +1337,14 @@ impl Config {
         self.set_max_intset_entries =
             crate::db::set::intset_max(self.get("set-max-intset-entries"));
         self.notify_flags = self.notify_flags_set;
+        self.pubsub_out_hard_bytes = self
+            .get("client-output-buffer-limit")
+            .and_then(|v| {
+                let w: Vec<&str> = v.split_whitespace().collect();
+                let i = w.iter().position(|x| x.eq_ignore_ascii_case("pubsub"))?;
+                parse_memory(w.get(i + 1)?)
+            })
+            .map_or(32 << 20, |b| usize::try_from(b).unwrap_or(usize::MAX));
         self.hll_sparse_max_bytes = u64::try_from(self.num("hll-sparse-max-bytes")).unwrap_or(3000);
         self.stream_node_max_bytes = u64::try_from(self.num("stream-node-max-bytes")).unwrap_or(0);
         self.stream_node_max_entries =

@@ -93,6 +93,11 @@ pub struct Clients {
     pub wake: Vec<ClientHandle>,
     /// Channel/pattern subscriber registry.
     pub pubsub: crate::cmd::pubsub::PubSub,
+    /// Pending output above this many bytes disconnects the client
+    /// (`Config::pubsub_out_hard_bytes`, kept here for the delivery path).
+    pub pending_bytes_max: usize,
+    /// Clients over their output limit, to be disconnected (ids).
+    pub kill_asap: Vec<u64>,
 }
 
 impl Clients {
@@ -250,6 +255,7 @@ impl Server {
         self.ks.lfu_log_factor = self.cfg.lfu_log_factor;
         self.ks.lfu_decay_time = self.cfg.lfu_decay_time;
         self.ks.notify_flags = self.cfg.notify_flags;
+        self.clients.pending_bytes_max = self.cfg.pubsub_out_hard_bytes;
     }
 
     pub fn new_client(
@@ -371,6 +377,13 @@ impl Server {
 
     /// Turn `clients.wake` handles into `effects.wake` ids (deduplicated).
     fn flush_wakes(&mut self) {
+        for id in std::mem::take(&mut self.clients.kill_asap) {
+            self.effects.log.push((
+                LogLevel::Warning,
+                format!("Client id={id} scheduled to be closed ASAP for overcoming of output buffer limits."),
+            ));
+            self.effects.kill.push(id);
+        }
         if self.clients.wake.is_empty() {
             return;
         }
@@ -493,7 +506,7 @@ impl Server {
         self.flush_touched();
         if !self.ks.ready.is_empty() {
             self.handle_ready();
-        } else if !self.clients.wake.is_empty() {
+        } else if !self.clients.wake.is_empty() || !self.clients.kill_asap.is_empty() {
             self.flush_wakes();
         }
         ran

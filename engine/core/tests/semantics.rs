@@ -384,3 +384,22 @@ fn publish_reaches_other_clients_through_pending_output() {
     t.srv.free_client(s);
     assert_eq!(t.run(&["PUBLISH", "ch", "hi"]), ":0\r\n");
 }
+
+#[test]
+fn a_subscriber_that_never_reads_is_disconnected_at_the_pubsub_limit() {
+    let mut t = TestServer::new();
+    let s = second_client(&mut t);
+    t.run(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 512kb 60"]);
+    run_as(&mut t, s, &["SUBSCRIBE", "ch"]);
+    let msg = "x".repeat(64 * 1024);
+    for _ in 0..15 {
+        assert_eq!(t.run(&["PUBLISH", "ch", &msg]), ":1\r\n");
+    }
+    assert!(t.srv.take_effects().kill.is_empty(), "under the limit");
+    t.run(&["PUBLISH", "ch", &msg]);
+    t.run(&["PUBLISH", "ch", &msg]);
+    let fx = t.srv.take_effects();
+    assert_eq!(fx.kill, vec![client_id(&t, s)]);
+    // Its buffered output was dropped, not kept growing.
+    assert_eq!(pending(&mut t, s), "");
+}

@@ -266,8 +266,21 @@ fn deliver(clients: &mut Clients, cur: &mut Current, t: ClientHandle, msg: &mut 
     let Some(c) = clients.try_get_mut(t) else {
         return;
     };
+    if c.close_after_reply {
+        return; // already over its limit, being disconnected
+    }
     let resp3 = c.resp3;
     c.pending.extend_from_slice(msg.bytes(resp3));
+    let max = clients.pending_bytes_max;
+    let c = clients.get_mut(t);
+    if max > 0 && c.pending.len() > max {
+        // client-output-buffer-limit pubsub hard limit: drop, disconnect.
+        c.pending = Vec::new();
+        c.close_after_reply = true;
+        let id = c.id;
+        clients.kill_asap.push(id);
+        return;
+    }
     clients.wake.push(t);
 }
 

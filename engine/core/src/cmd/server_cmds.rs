@@ -384,6 +384,7 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.ks.lfu_log_factor = ctx.cfg.lfu_log_factor;
     ctx.ks.lfu_decay_time = ctx.cfg.lfu_decay_time;
     ctx.ks.notify_flags = ctx.cfg.notify_flags;
+    ctx.clients.pending_bytes_max = ctx.cfg.pubsub_out_hard_bytes;
     ctx.out.ok();
     Ok(())
 }
