@@ -352,3 +352,44 @@ fn sigterm_exits_cleanly() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+fn info_field(s: &Srv, field: &str) -> String {
+    let mut c = conn(s);
+    c.write_all(b"INFO clients\r\n").expect("write");
+    let mut buf = vec![0u8; 4096];
+    let n = c.read(&mut buf).expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")).map(str::to_string))
+        .unwrap_or_default()
+}
+
+#[test]
+fn blocked_clients_that_vanish_or_pipeline_leave_no_trace() {
+    let s = start(&[]);
+    // Blocked clients that disconnect are forgotten (no leak, no later serve).
+    for _ in 0..20 {
+        let mut c = conn(&s);
+        c.write_all(b"BLPOP q 0\r\n").expect("write");
+        drop(c);
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while info_field(&s, "blocked_clients") != "0" && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(info_field(&s, "blocked_clients"), "0");
+    let mut w = conn(&s);
+    assert_eq!(roundtrip(&mut w, b"RPUSH q a\r\n", 4), b":1\r\n");
+    // Commands pipelined behind a blocking one wait until it is served, then
+    // run in order.
+    let mut b = conn(&s);
+    b.write_all(b"BLPOP q2 0\r\nSET after 1\r\nGET after\r\n").expect("write");
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(roundtrip(&mut w, b"GET after\r\n", 5), b"$-1\r\n");
+    assert_eq!(roundtrip(&mut w, b"RPUSH q2 x\r\n", 4), b":1\r\n");
+    let want = b"*2\r\n$2\r\nq2\r\n$1\r\nx\r\n+OK\r\n$1\r\n1\r\n";
+    let mut got = vec![0u8; want.len()];
+    b.read_exact(&mut got).expect("read");
+    assert_eq!(&got[..], &want[..]);
+    alive(&s);
+}
