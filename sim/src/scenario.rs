@@ -82,6 +82,8 @@ async fn server_main(seed: u64, epoch: u64, hz: u32, loglevel: &'static str) {
         version: "7.0.15".into(),
         // Derived from the simulation seed, distinct per incarnation.
         rng_seed: splitmix64(seed ^ splitmix64(epoch)),
+        // Many nodes share this process: no per-node allocator figure.
+        mem_used: None,
     };
     let srv = Server::new(cfg, env);
     let log =

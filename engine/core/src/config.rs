@@ -1087,6 +1087,8 @@ pub struct Config {
     pub active_expire_effort: u32,
     pub maxmemory: u64,
     pub maxmemory_policy: String,
+    pub policy: crate::evict::Policy,
+    pub maxmemory_samples: usize,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
     pub enable_debug: DebugCmd,
@@ -1276,6 +1278,8 @@ impl Config {
             active_expire_effort: 1,
             maxmemory: 0,
             maxmemory_policy: "noeviction".into(),
+            policy: crate::evict::Policy::NoEviction,
+            maxmemory_samples: 5,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             enable_debug: DebugCmd::No,
@@ -1323,6 +1327,8 @@ impl Config {
             .get("maxmemory-policy")
             .unwrap_or("noeviction")
             .to_string();
+        self.policy = crate::evict::Policy::parse(&self.maxmemory_policy);
+        self.maxmemory_samples = usize::try_from(self.num("maxmemory-samples")).unwrap_or(5);
         self.lfu_log_factor = u32::try_from(self.num("lfu-log-factor")).unwrap_or(10);
         self.lfu_decay_time = u32::try_from(self.num("lfu-decay-time")).unwrap_or(1);
         let size = |c: &Config, name: &str, def: usize| {

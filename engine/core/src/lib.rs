@@ -18,12 +18,14 @@
 //! - [`util`]: Redis-exact number parsing/formatting and glob matching.
 //! - [`rng`], [`digest`]: seeded randomness, DEBUG DIGEST (Redis's algorithm).
 
+pub mod alloc;
 pub mod blocking;
 pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod digest;
 pub mod error;
+pub mod evict;
 pub mod float;
 pub mod resp;
 pub mod rng;

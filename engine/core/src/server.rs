@@ -27,6 +27,10 @@ pub struct ServerEnv {
     pub run_id: String,
     pub version: String,
     pub rng_seed: u64,
+    /// Live heap bytes (the counting allocator, `alloc::used_bytes`), the
+    /// `used_memory` that `maxmemory` is compared with. None (simulator,
+    /// unit tests): INFO shows an estimate and eviction is off.
+    pub mem_used: Option<fn() -> u64>,
 }
 
 /// CLIENT REPLY state, as Redis's three flags.
@@ -446,9 +450,12 @@ impl Server {
             st.ops_last_ms = now_ms;
             st.ops_last_count = st.total_commands;
         }
-        let used = crate::cmd::server_cmds::used_memory(&self.ks);
-        if used > self.stats.peak_memory {
-            self.stats.peak_memory = used;
+        // Only the cheap measure here: the estimate walks every key.
+        if let Some(f) = self.env.mem_used {
+            let used = f();
+            if used > self.stats.peak_memory {
+                self.stats.peak_memory = used;
+            }
         }
     }
 
@@ -609,6 +616,50 @@ impl Server {
             );
             return None;
         }
+        if self.cfg.maxmemory > 0 {
+            if let Some(mem) = self.env.mem_used {
+                // Redis's processCommand: evict first, then refuse commands
+                // that may grow memory (deny-oom, anything queued in MULTI
+                // except EXEC/DISCARD/QUIT/RESET, EXEC of deny-oom commands).
+                let ok = crate::evict::perform_evictions(
+                    &mut self.ks,
+                    self.cfg.policy,
+                    self.cfg.maxmemory_samples,
+                    self.cfg.maxmemory,
+                    &mut |_| mem(),
+                );
+                if !self.ks.events.is_empty() {
+                    crate::cmd::pubsub::flush_keyspace_events(
+                        &mut self.ks,
+                        &mut self.clients,
+                        self.cfg.notify_flags,
+                        Some((h, &mut *out)),
+                    );
+                }
+                if !ok {
+                    let name = c.fullname.as_str();
+                    let queued_denyoom = name == "exec"
+                        && self.clients.get(h).multi.as_ref().is_some_and(|q| {
+                            q.iter().any(|argv| {
+                                self.table
+                                    .lookup_full(&[argv[0].as_slice(), argv.get(1).map_or(&[][..], |a| a.as_slice())])
+                                    .is_some_and(|i| self.table.cmds[i].flags & spec::F_DENYOOM != 0)
+                            })
+                        });
+                    let reject = c.flags & spec::F_DENYOOM != 0
+                        || queued_denyoom
+                        || (in_multi && !matches!(name, "exec" | "discard" | "quit" | "reset"));
+                    if reject {
+                        let e = CmdError::msg(
+                            "OOM command not allowed when used memory > 'maxmemory'.",
+                        );
+                        self.reject(out, Some(cmd), &e, in_multi, h);
+                        return None;
+                    }
+                }
+            }
+        }
+        let c = &self.table.cmds[cmd];
         {
             let cl = self.clients.get(h);
             if !cl.resp3

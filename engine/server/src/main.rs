@@ -50,6 +50,10 @@ fn usage() -> ! {
     std::process::exit(1);
 }
 
+/// Counts live heap bytes: INFO used_memory and maxmemory use it.
+#[global_allocator]
+static ALLOC: redsim_core::alloc::Counting = redsim_core::alloc::Counting;
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-v" || a == "--version") {
@@ -174,6 +178,7 @@ async fn run(cfg: Config, config_file: String) {
         run_id: String::new(),
         version: REDIS_VERSION.into(),
         rng_seed: seed,
+        mem_used: Some(redsim_core::alloc::used_bytes),
     };
     let port = cfg.port;
     let binds: Vec<String> = cfg

@@ -11,7 +11,12 @@ use crate::util::{eq_ic, glob_match};
 
 /// Bytes the dataset uses: keys, values and per-entry overhead (an estimate
 /// until allocator-aware accounting lands).
-pub fn used_memory(ks: &Keyspace) -> u64 {
+/// `used_memory`: the counting allocator when the shell provides it, else
+/// an estimate from key and value sizes (walks every key: INFO only).
+pub fn used_memory(env: &crate::server::ServerEnv, ks: &Keyspace) -> u64 {
+    if let Some(f) = env.mem_used {
+        return f();
+    }
     const BASE: u64 = 900 * 1024;
     const PER_ENTRY: u64 = 72;
     let mut total = BASE;
@@ -142,7 +147,7 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
             f!("clients_in_timeout_table:{}", ctx.clients.timeouts.len());
         }
         "memory" => {
-            let used = used_memory(ctx.ks);
+            let used = used_memory(ctx.env, ctx.ks);
             let peak = st.peak_memory.max(used);
             let rss = st.rss_bytes;
             let max = ctx.cfg.maxmemory;
@@ -238,7 +243,7 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
                 ks.expired_time_cap_reached
             );
             f!("expire_cycle_cpu_milliseconds:0");
-            f!("evicted_keys:0");
+            f!("evicted_keys:{}", ks.evicted);
             f!("evicted_clients:0");
             f!("total_eviction_exceeded_time:0");
             f!("current_eviction_exceeded_time:0");

@@ -49,6 +49,7 @@ pub struct KeyStats {
     pub hits: u64,
     pub misses: u64,
     pub expired: u64,
+    pub evicted: u64,
     pub expired_stale_perc: f64,
     pub expired_time_cap_reached: u64,
 }
@@ -77,6 +78,8 @@ pub struct Keyspace {
     /// and active expiry, "new" from `add`), published in order before the
     /// command's own events and after each command / cron run.
     pub events: Vec<(u32, &'static str, usize, Box<[u8]>)>,
+    /// maxmemory eviction candidates, kept across commands (see evict.rs).
+    pub evict_pool: crate::evict::Pool,
 }
 
 impl Keyspace {
@@ -135,6 +138,7 @@ impl Keyspace {
             ready: VecDeque::new(),
             notify_flags: 0,
             events: Vec::new(),
+            evict_pool: Default::default(),
         }
     }
 
