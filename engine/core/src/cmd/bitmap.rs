@@ -15,7 +15,7 @@
 //! creates the key, as in Redis, but `Keyspace::add` also touches WATCHers of
 //! that key, which Redis's dbAdd does not.
 
-use super::{arg_i64, Ctx};
+use super::{arg_i64, notify, Ctx};
 use crate::db::{Keyspace, Value};
 use crate::error::{CmdError, CmdResult};
 use crate::util::{eq_ic, parse_i64};
@@ -317,6 +317,7 @@ pub fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ctx.ks.signal_modified(db, argv[1]);
             ctx.ks.dirty += 1;
         }
+        ctx.notify(notify::STRING, "setbit", argv[1]);
     }
     ctx.out.int(i64::from(old));
     Ok(())
@@ -644,9 +645,12 @@ pub fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     match res {
         Some(res) => {
             ctx.ks.set(db, argv[2], Value::raw(res), false);
+            ctx.notify(notify::STRING, "set", argv[2]);
         }
         None => {
-            ctx.ks.delete(db, argv[2]);
+            if ctx.ks.delete(db, argv[2]) {
+                ctx.notify(notify::GENERIC, "del", argv[2]);
+            }
         }
     }
     ctx.out.int(maxlen as i64);
@@ -928,6 +932,7 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly_cmd: bool) -> CmdRes
             ctx.ks.signal_modified(db, argv[1]);
         }
         ctx.ks.dirty += changes;
+        ctx.notify(notify::STRING, "setbit", argv[1]);
     }
     Ok(())
 }

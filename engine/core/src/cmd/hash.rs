@@ -4,7 +4,7 @@
 //! is counted the way Redis counts it (HSET: one per pair given, HDEL: one per
 //! field removed).
 
-use super::{arg_i64, Ctx};
+use super::{arg_i64, notify, Ctx};
 use crate::db::hash::{HashVal, Limits};
 use crate::db::{Keyspace, Value};
 use crate::error::{CmdError, CmdResult};
@@ -85,6 +85,7 @@ fn hset_generic(ctx: &mut Ctx, argv: &[&[u8]], name: &str) -> CmdResult {
         ctx.out.ok();
     }
     written(ctx, argv[1], i, ((argv.len() - 2) / 2) as u64);
+    ctx.notify(notify::HASH, "hset", argv[1]);
     Ok(())
 }
 
@@ -108,6 +109,7 @@ pub fn hsetnx(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     h.set(argv[2], argv[3], lim);
     ctx.out.int(1);
     written(ctx, argv[1], i, 1);
+    ctx.notify(notify::HASH, "hset", argv[1]);
     Ok(())
 }
 
@@ -234,10 +236,16 @@ pub fn hdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             }
         }
     }
-    ctx.out.int(deleted as i64);
     if deleted > 0 {
+        let removed = hash_ref(ctx.ks, db, i).is_ok_and(HashVal::is_empty);
         written(ctx, argv[1], i, deleted);
+        ctx.notify(notify::HASH, "hdel", argv[1]);
+        if removed {
+            ctx.notify(notify::GENERIC, "del", argv[1]);
+        }
     }
+    // Redis replies after publishing (the order a RESP3 self-subscriber sees).
+    ctx.out.int(deleted as i64);
     Ok(())
 }
 
@@ -264,6 +272,7 @@ pub fn hincrby(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     hash_mut(ctx.ks, db, i)?.set(argv[2], &buf, lim);
     ctx.out.int(new);
     written(ctx, argv[1], i, 1);
+    ctx.notify(notify::HASH, "hincrby", argv[1]);
     Ok(())
 }
 
@@ -296,6 +305,7 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     hash_mut(ctx.ks, db, i)?.set(argv[2], &new, lim);
     ctx.out.bulk(&new);
     written(ctx, argv[1], i, 1);
+    ctx.notify(notify::HASH, "hincrbyfloat", argv[1]);
     Ok(())
 }
 

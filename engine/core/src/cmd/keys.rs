@@ -3,7 +3,7 @@
 //! family, TTL/PTTL/EXPIRETIME/PEXPIRETIME, PERSIST and OBJECT. Semantics and
 //! texts follow Redis 7's db.c, expire.c and object.c.
 
-use super::{arg_i64, Ctx};
+use super::{arg_i64, notify, Ctx};
 use crate::db::table::NO_EXPIRE;
 use crate::db::value::SHARED_INTEGERS;
 use crate::db::Value;
@@ -20,11 +20,16 @@ fn db_out_of_range() -> CmdError {
 
 /// Redis's getIntFromObjectOrReply: an i64 that fits an int.
 pub fn arg_int(a: &[u8], msg: Option<&'static str>) -> Result<i64, CmdError> {
+    // Redis's getIntFromObjectOrReply: a long long first, then the int range
+    // with its own text (the caller's `msg` replaces both).
     match crate::util::parse_i64(a) {
         Some(v) if i32::try_from(v).is_ok() => Ok(v),
-        _ => Err(match msg {
-            Some(m) => CmdError::msg(m),
-            None => CmdError::NotInteger,
+        parsed => Err(match (msg, parsed) {
+            (Some(m), _) => CmdError::msg(m),
+            (None, None) => CmdError::NotInteger,
+            (None, Some(_)) => CmdError::msg(
+                "ERR value is out of range, value must between -2147483648 and 2147483647",
+            ),
         }),
     }
 }
@@ -40,6 +45,7 @@ pub fn del(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut n = 0;
     for k in &argv[1..] {
         if ctx.ks.delete(ctx.db, k) {
+            ctx.notify(notify::GENERIC, "del", k);
             n += 1;
         }
     }
@@ -200,6 +206,8 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CmdResult {
     if e.expire_ms != NO_EXPIRE {
         ctx.ks.set_expire(db, ni, e.expire_ms);
     }
+    ctx.notify(notify::GENERIC, "rename_from", argv[1]);
+    ctx.notify(notify::GENERIC, "rename_to", argv[2]);
     if nx {
         ctx.out.int(1);
     } else {
@@ -237,6 +245,8 @@ pub fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if e.expire_ms != NO_EXPIRE {
         ctx.ks.set_expire(dst, ni, e.expire_ms);
     }
+    ctx.notify_in(src, notify::GENERIC, "move_from", argv[1]);
+    ctx.notify_in(dst, notify::GENERIC, "move_to", argv[1]);
     ctx.out.int(1);
     Ok(())
 }
@@ -279,6 +289,7 @@ pub fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if expire != NO_EXPIRE {
         ctx.ks.set_expire(dst, ni, expire);
     }
+    ctx.notify_in(dst, notify::GENERIC, "copy_to", argv[2]);
     ctx.out.int(1);
     Ok(())
 }
@@ -410,12 +421,17 @@ fn expire_generic(
     }
     if when <= ctx.now_ms() {
         ctx.ks.delete(db, argv[1]);
+        ctx.notify(notify::GENERIC, "del", argv[1]);
+        ctx.out.int(1);
     } else {
         ctx.ks.set_expire(db, i, when);
+        // Redis replies before publishing "expire" (the order a RESP3
+        // client subscribed to its own keys sees).
+        ctx.out.int(1);
         ctx.ks.signal_modified(db, argv[1]);
         ctx.ks.dirty += 1;
+        ctx.notify(notify::GENERIC, "expire", argv[1]);
     }
-    ctx.out.int(1);
     Ok(())
 }
 
@@ -491,6 +507,7 @@ pub fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.ks.set_expire(db, i, NO_EXPIRE);
         ctx.ks.signal_modified(db, argv[1]);
         ctx.ks.dirty += 1;
+        ctx.notify(notify::GENERIC, "persist", argv[1]);
         ctx.out.int(1);
     }
     Ok(())

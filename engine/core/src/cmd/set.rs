@@ -3,7 +3,7 @@
 //! SDIFFSTORE SSCAN. Semantics, reply types and error texts follow Redis
 //! 7.0's t_set.c (including the order in which errors are detected).
 
-use super::{arg_i64, Ctx};
+use super::{arg_i64, notify, Ctx};
 use crate::db::set::{Member, SetVal};
 use crate::db::{Keyspace, Value};
 use crate::error::{CmdError, CmdResult};
@@ -64,6 +64,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             if added > 0 {
                 ctx.ks.signal_modified(db, key);
                 ctx.ks.dirty += added as u64;
+                ctx.notify(notify::SET, "sadd", key);
             }
         }
         None => {
@@ -75,6 +76,7 @@ pub fn sadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             }
             ctx.ks.add(db, key, Value::Set(Box::new(s)));
             ctx.ks.dirty += (added as u64).saturating_sub(1);
+            ctx.notify(notify::SET, "sadd", key);
         }
     }
     ctx.out.int(added);
@@ -107,6 +109,10 @@ pub fn srem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ctx.ks.signal_modified(db, key);
         }
         ctx.ks.dirty += deleted as u64;
+        ctx.notify(notify::SET, "srem", key);
+        if empty {
+            ctx.notify(notify::GENERIC, "del", key);
+        }
     }
     ctx.out.int(deleted);
     Ok(())
@@ -193,9 +199,11 @@ pub fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Value::Set(s) => (s.pop_random(&mut ks.rng), s.is_empty()),
         _ => return Err(CmdError::WrongType),
     };
+    ctx.notify(notify::SET, "spop", key);
     ctx.out.bulk(&m);
     if empty {
         delete_quiet(ctx, key);
+        ctx.notify(notify::GENERIC, "del", key);
     } else {
         ctx.ks.signal_modified(db, key);
     }
@@ -221,6 +229,7 @@ fn spop_count(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.set(0);
         return Ok(());
     }
+    ctx.notify(notify::SET, "spop", key);
     let max = max_entries(ctx);
     let ks = &mut *ctx.ks;
     let out = &mut *ctx.out;
@@ -233,6 +242,7 @@ fn spop_count(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ks.stats.hits += 1;
         reply_whole(out, s);
         delete_quiet(ctx, key);
+        ctx.notify(notify::GENERIC, "del", key);
         ctx.ks.dirty += 1;
         return Ok(());
     }
@@ -387,8 +397,11 @@ pub fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    if s.is_empty() {
+    let emptied = s.is_empty();
+    ctx.notify(notify::SET, "srem", src);
+    if emptied {
         delete_quiet(ctx, src);
+        ctx.notify(notify::GENERIC, "del", src);
     }
     ctx.ks.signal_modified(db, src);
     ctx.ks.dirty += 1;
@@ -398,12 +411,14 @@ pub fn smove(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             if added {
                 ctx.ks.signal_modified(db, dst);
                 ctx.ks.dirty += 1;
+                ctx.notify(notify::SET, "sadd", dst);
             }
         }
         None => {
             let mut t = SetVal::create_for(ele);
             t.add(ele, max);
             ctx.ks.add(db, dst, Value::Set(Box::new(t)));
+            ctx.notify(notify::SET, "sadd", dst);
         }
     }
     ctx.out.int(1);
@@ -439,15 +454,19 @@ fn sets_of<'a>(ks: &'a Keyspace, db: usize, idx: &[Option<u32>]) -> Vec<Option<&
         .collect()
 }
 
-/// Store `result` at `dst` (or delete `dst` when empty) and reply the count.
-fn store_result(ctx: &mut Ctx, dst: &[u8], result: SetVal) {
+/// Store `result` at `dst` (or delete `dst` when empty) and reply the count;
+/// `event` is the command's keyspace event ("sinterstore", ...).
+fn store_result(ctx: &mut Ctx, dst: &[u8], result: SetVal, event: &str) {
     let n = result.len();
+    // Redis replies before publishing here (the order a RESP3 client
+    // subscribed to its own keys sees).
+    ctx.out.int(n as i64);
     if n > 0 {
         ctx.ks.set(ctx.db, dst, Value::Set(Box::new(result)), false);
-    } else {
-        ctx.ks.delete(ctx.db, dst);
+        ctx.notify(notify::SET, event, dst);
+    } else if ctx.ks.delete(ctx.db, dst) {
+        ctx.notify(notify::GENERIC, "del", dst);
     }
-    ctx.out.int(n as i64);
 }
 
 enum InterMode<'a> {
@@ -461,7 +480,9 @@ fn sinter_generic(ctx: &mut Ctx, keys: &[&[u8]], mode: InterMode) -> CmdResult {
     if idx.iter().any(|i| i.is_none()) {
         match mode {
             InterMode::Store(dst) => {
-                ctx.ks.delete(ctx.db, dst);
+                if ctx.ks.delete(ctx.db, dst) {
+                    ctx.notify(notify::GENERIC, "del", dst);
+                }
                 ctx.out.int(0);
             }
             InterMode::Card(_) => ctx.out.int(0),
@@ -505,7 +526,7 @@ fn sinter_generic(ctx: &mut Ctx, keys: &[&[u8]], mode: InterMode) -> CmdResult {
             for m in members {
                 result.add_member(m, max);
             }
-            store_result(ctx, dst, result);
+            store_result(ctx, dst, result, "sinterstore");
         }
     }
     Ok(())
@@ -544,7 +565,14 @@ fn sunion_diff_generic(ctx: &mut Ctx, keys: &[&[u8]], dst: Option<&[u8]>, op: Op
         }
     }
     match dst {
-        Some(d) => store_result(ctx, d, result),
+        Some(d) => {
+            let event = if op == Op::Union {
+                "sunionstore"
+            } else {
+                "sdiffstore"
+            };
+            store_result(ctx, d, result, event)
+        }
         None => reply_whole(ctx.out, &result),
     }
     Ok(())

@@ -3,7 +3,7 @@
 //! INCRBY DECRBY INCRBYFLOAT LCS. Semantics and error texts follow Redis 7's
 //! t_string.c, including the order in which errors are detected.
 
-use super::{arg_i64, reply_value, Ctx};
+use super::{arg_i64, notify, reply_value, Ctx};
 use crate::db::table::NO_EXPIRE;
 use crate::db::Value;
 use crate::error::{CmdError, CmdResult};
@@ -167,8 +167,10 @@ fn set_generic(
     let i = ctx
         .ks
         .set(ctx.db, key, Value::from_input(val), flags & F_KEEPTTL != 0);
+    ctx.notify(notify::STRING, "set", key);
     if let Some(at) = when {
         ctx.ks.set_expire(ctx.db, i, at);
+        ctx.notify(notify::GENERIC, "expire", key);
     }
     if flags & F_GET == 0 {
         if int_replies {
@@ -201,12 +203,15 @@ pub fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     get(ctx, argv)?;
     ctx.ks
         .set(ctx.db, argv[1], Value::from_input(argv[2]), false);
+    ctx.notify(notify::STRING, "set", argv[1]);
     Ok(())
 }
 
 pub fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     get(ctx, argv)?;
-    ctx.ks.delete(ctx.db, argv[1]);
+    if ctx.ks.delete(ctx.db, argv[1]) {
+        ctx.notify(notify::GENERIC, "del", argv[1]);
+    }
     Ok(())
 }
 
@@ -227,15 +232,18 @@ pub fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if let Some(at) = when {
         if flags & (F_EXAT | F_PXAT) != 0 && at <= ctx.now_ms() {
             ctx.ks.delete(ctx.db, argv[1]);
+            ctx.notify(notify::GENERIC, "del", argv[1]);
         } else {
             ctx.ks.set_expire(ctx.db, i, at);
             ctx.ks.signal_modified(ctx.db, argv[1]);
             ctx.ks.dirty += 1;
+            ctx.notify(notify::GENERIC, "expire", argv[1]);
         }
     } else if flags & F_PERSIST != 0 && ctx.ks.entry(ctx.db, i).expire_ms != NO_EXPIRE {
         ctx.ks.set_expire(ctx.db, i, NO_EXPIRE);
         ctx.ks.signal_modified(ctx.db, argv[1]);
         ctx.ks.dirty += 1;
+        ctx.notify(notify::GENERIC, "persist", argv[1]);
     }
     Ok(())
 }
@@ -267,6 +275,7 @@ fn mset_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool, name: &str) -> CmdResul
     }
     for kv in argv[1..].chunks(2) {
         ctx.ks.set(ctx.db, kv[0], Value::from_input(kv[1]), false);
+        ctx.notify(notify::STRING, "set", kv[0]);
     }
     if nx {
         ctx.out.int(1);
@@ -290,6 +299,7 @@ pub fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         None => {
             let v = Value::from_input(argv[2]);
             ctx.ks.add(db, argv[1], v);
+            ctx.notify(notify::STRING, "append", argv[1]);
             ctx.out.int(argv[2].len() as i64);
         }
         Some(i) => {
@@ -309,6 +319,7 @@ pub fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             let n = data.len();
             ctx.ks.signal_modified(db, argv[1]);
             ctx.ks.dirty += 1;
+            ctx.notify(notify::STRING, "append", argv[1]);
             ctx.out.int(n as i64);
         }
     }
@@ -411,6 +422,7 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.ks.signal_modified(db, argv[1]);
         ctx.ks.dirty += 1;
     }
+    ctx.notify(notify::STRING, "setrange", argv[1]);
     ctx.out.int(n as i64);
     Ok(())
 }
@@ -438,6 +450,7 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], incr: i64) -> CmdResult {
             ctx.ks.add(db, key, Value::Int(new));
         }
     }
+    ctx.notify(notify::STRING, "incrby", key);
     ctx.out.int(new);
     Ok(())
 }
@@ -476,7 +489,8 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         IncrFloatError::ValueNotFloat | IncrFloatError::IncrNotFloat => CmdError::NotFloat,
         IncrFloatError::NanOrInf => CmdError::msg("ERR increment would produce NaN or Infinity"),
     })?;
-    ctx.out.bulk(&new);
+    // Redis replies after the write and its notification.
+    let reply = new.clone();
     match found {
         Some(i) => {
             ctx.ks.entry_mut(db, i).val = Value::plain_string(new);
@@ -487,6 +501,8 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ctx.ks.add(db, argv[1], Value::plain_string(new));
         }
     }
+    ctx.notify(notify::STRING, "incrbyfloat", argv[1]);
+    ctx.out.bulk(&reply);
     Ok(())
 }
 
