@@ -44,7 +44,10 @@ impl Policy {
     fn volatile(self) -> bool {
         matches!(
             self,
-            Policy::VolatileLru | Policy::VolatileLfu | Policy::VolatileRandom | Policy::VolatileTtl
+            Policy::VolatileLru
+                | Policy::VolatileLfu
+                | Policy::VolatileRandom
+                | Policy::VolatileTtl
         )
     }
 }
@@ -93,7 +96,9 @@ fn populate(ks: &mut Keyspace, pool: &mut Pool, db: usize, policy: Policy, sampl
         let e = table.entry(i);
         let idle = match policy {
             Policy::AllKeysLru | Policy::VolatileLru => ks.idle_ms(e.lru),
-            Policy::AllKeysLfu | Policy::VolatileLfu => 255 - u64::from(ks.lfu_decr_and_return(e.lru)),
+            Policy::AllKeysLfu | Policy::VolatileLfu => {
+                255 - u64::from(ks.lfu_decr_and_return(e.lru))
+            }
             // Sooner expiry = better candidate.
             Policy::VolatileTtl => u64::MAX - e.expire_ms.max(0) as u64,
             _ => 0,
@@ -104,7 +109,11 @@ fn populate(ks: &mut Keyspace, pool: &mut Pool, db: usize, policy: Policy, sampl
 }
 
 /// Choose one key to evict, or None when no key qualifies.
-pub fn pick_victim(ks: &mut Keyspace, policy: Policy, samples: usize) -> Option<(usize, Box<[u8]>)> {
+pub fn pick_victim(
+    ks: &mut Keyspace,
+    policy: Policy,
+    samples: usize,
+) -> Option<(usize, Box<[u8]>)> {
     let mut pool = std::mem::take(&mut ks.evict_pool);
     let ndb = ks.dbs.len();
     let found = match policy {
@@ -203,6 +212,10 @@ mod tests {
         assert_eq!(idles, sorted);
         let mut all: Vec<u64> = (0..40u64).map(|i| (i * 7919) % 101).collect();
         all.sort_unstable();
-        assert_eq!(idles, all[all.len() - POOL_SIZE..].to_vec(), "the 16 largest");
+        assert_eq!(
+            idles,
+            all[all.len() - POOL_SIZE..].to_vec(),
+            "the 16 largest"
+        );
     }
 }

@@ -14,6 +14,7 @@ pub mod geo;
 pub mod hash;
 pub mod hll;
 pub mod keys;
+pub mod keyspec;
 pub mod list;
 pub mod pubsub;
 pub mod server_cmds;
@@ -182,6 +183,8 @@ pub struct Cmd {
     pub is_container: bool,
     /// Index into the stats arrays.
     pub id: usize,
+    /// Redis 7 key specifications, read from `info` (see keyspec.rs).
+    pub key_specs: Vec<keyspec::KeySpec>,
 }
 
 pub struct CommandTable {
@@ -467,6 +470,7 @@ impl CommandTable {
                 subs: HashMap::default(),
                 is_container,
                 id,
+                key_specs: keyspec::parse_specs(s.info),
             });
             assert!(
                 is_container || bind.contains_key(s.name),
@@ -493,6 +497,7 @@ impl CommandTable {
                     subs: HashMap::default(),
                     is_container: false,
                     id: sid,
+                    key_specs: keyspec::parse_specs(sub.info),
                 });
                 t.cmds[id].subs.insert(sub.name.as_bytes().to_vec(), sid);
             }
@@ -512,6 +517,7 @@ impl CommandTable {
                 subs: HashMap::default(),
                 is_container: false,
                 id: sid,
+                key_specs: Vec::new(),
             });
             t.cmds[client].subs.insert(b"setinfo".to_vec(), sid);
         }

@@ -747,13 +747,14 @@ pub fn command_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// COMMAND GETKEYS (Redis's getKeysSubcommandImpl), driven by key specs.
 pub fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let args = &argv[2..];
     let Some(cmd) = ctx.table.lookup_full(args) else {
         return Err(CmdError::msg("ERR Invalid command specified"));
     };
     let c = &ctx.table.cmds[cmd];
-    if c.first_key <= 0 {
+    if !super::keyspec::has_keys(&c.fullname, &c.key_specs) {
         return Err(CmdError::msg("ERR The command has no key arguments"));
     }
     let argc = args.len() as i32;
@@ -762,9 +763,16 @@ pub fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let Some(pos) = ctx.table.key_positions(cmd, args.len()) else {
+    let pos = super::keyspec::key_positions(&c.fullname, &c.key_specs, args, c.arity)
+        .unwrap_or_default();
+    if pos.is_empty() {
+        let no_mandatory = c.info.windows(20).any(|w| w == b"+no_mandatory_keys\r\n");
+        if no_mandatory {
+            ctx.out.array(0);
+            return Ok(());
+        }
         return Err(CmdError::msg("ERR Invalid arguments specified for command"));
-    };
+    }
     ctx.out.array(pos.len());
     for p in pos {
         ctx.out.bulk(args[p]);
