@@ -73,8 +73,9 @@ impl Pool {
             if pos == 0 {
                 return; // worse than every candidate we hold
             }
-            self.entries.remove(0);
-            self.entries.insert(pos - 1, (idle, db, key.into()));
+            // Drop the least idle (front) and place the new one: one shift.
+            self.entries[..pos].rotate_left(1);
+            self.entries[pos - 1] = (idle, db, key.into());
         } else {
             self.entries.insert(pos, (idle, db, key.into()));
         }
@@ -103,6 +104,10 @@ fn populate(ks: &mut Keyspace, pool: &mut Pool, db: usize, policy: Policy, sampl
             Policy::VolatileTtl => u64::MAX - e.expire_ms.max(0) as u64,
             _ => 0,
         };
+        // Most samples lose to a warm pool: decide before copying the key.
+        if pool.entries.len() >= POOL_SIZE && pool.entries.first().is_some_and(|f| idle <= f.0) {
+            continue;
+        }
         let key = e.key.clone();
         pool.insert(idle, db, &key);
     }
