@@ -82,6 +82,7 @@ case_files!(
     hashes,
     lists,
     zsets,
+    zscan,
     auth,
     blocking,
     pubsub,

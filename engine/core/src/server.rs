@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use crate::cmd::{spec, CommandTable, Ctx};
 use crate::config::Config;
-use crate::db::Keyspace;
+use crate::db::{Keyspace, Value};
 use crate::error::{error_code, CmdError};
 use crate::resp::Reply;
 
@@ -352,10 +352,25 @@ impl Server {
                 let Some(b) = c.blocked.as_mut() else {
                     continue;
                 };
-                // A consumed (or deleted) key serves nobody, except that
-                // XREADGROUP waiters are told a deleted stream is gone.
-                if gone && self.table.cmds[b.cmd].fullname != "xreadgroup" {
-                    continue;
+                // A key that is gone, or holds another type than the one the
+                // command pops, serves nobody (the client keeps waiting);
+                // XREADGROUP waiters are told their stream is gone instead.
+                let name = self.table.cmds[b.cmd].fullname.as_str();
+                if name != "xreadgroup" {
+                    if gone {
+                        continue;
+                    }
+                    let fits = self.ks.dbs[db].table.find(&key).is_some_and(|i| {
+                        let v = &self.ks.dbs[db].table.entry(i).val;
+                        match name {
+                            "bzpopmin" | "bzpopmax" | "bzmpop" => matches!(v, Value::ZSet(_)),
+                            "xread" => matches!(v, Value::Stream(_)),
+                            _ => matches!(v, Value::List(_)),
+                        }
+                    });
+                    if !fits {
+                        continue;
+                    }
                 }
                 b.reblocked = false;
                 let argv_owned = b.argv.clone();

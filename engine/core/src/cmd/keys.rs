@@ -311,6 +311,8 @@ pub fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let (x, y) = (ctx.ks.dbs[a].avg_ttl_ms, ctx.ks.dbs[b].avg_ttl_ms);
         ctx.ks.dbs[a].avg_ttl_ms = y;
         ctx.ks.dbs[b].avg_ttl_ms = x;
+        ctx.ks.signal_all_blocked(a);
+        ctx.ks.signal_all_blocked(b);
         ctx.ks.dirty += 1;
     }
     ctx.out.ok();

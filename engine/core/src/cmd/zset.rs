@@ -1360,19 +1360,15 @@ pub fn zscan(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     };
     let super::ScanOpts { count, pat, .. } = super::parse_scan_opts(argv, 3, false)?;
     let z = zref(ctx.ks, ctx.db, i)?;
-    // listpack: everything in one call; skiplist: cursor = index into the
-    // ordered items (elements present for the whole scan are returned
-    // unless scores change mid-scan).
-    let (start, end, next) = if z.encoding() == "listpack" {
-        (0, z.len(), 0u64)
-    } else {
-        let s = usize::try_from(cursor).unwrap_or(usize::MAX).min(z.len());
-        let e = s
-            .saturating_add(usize::try_from(count).unwrap_or(usize::MAX))
-            .min(z.len());
-        (s, e, if e >= z.len() { 0 } else { e as u64 })
-    };
-    let mut pairs: Vec<(f64, &[u8])> = z.range(start, end);
+    // listpack: everything in one call, cursor 0; skiplist: Redis's
+    // reverse-binary bucket cursor over the member index, so a member present
+    // for the whole iteration is returned at least once.
+    let mut pairs: Vec<(f64, &[u8])> = Vec::new();
+    let next = z.scan(
+        cursor,
+        usize::try_from(count).unwrap_or(usize::MAX),
+        |m, s| pairs.push((s, m)),
+    );
     if let Some(p) = pat {
         pairs.retain(|(_, m)| glob_match(p, m, false));
     }

@@ -292,7 +292,11 @@ impl Keyspace {
     pub fn set(&mut self, db: usize, key: &[u8], val: Value, keep_ttl: bool) -> u32 {
         match self.lookup(db, key) {
             Some(i) => {
-                self.signal_if_blockable(db, key, &val);
+                // Overwriting a waited-on key: new data may serve waiters, a
+                // replaced stream ends XREADGROUP waits (signalDeletedKeyAsReady).
+                if self.dbs[db].blocking.contains_key(key) {
+                    self.signal_ready(db, key);
+                }
                 let lru = self.new_lru();
                 let e = self.dbs[db].table.entry_mut(i);
                 e.val = val;
@@ -373,7 +377,23 @@ impl Keyspace {
         self.dbs[db].table.clear();
         self.dbs[db].avg_ttl_ms = 0;
         self.dirty += n as u64;
+        self.signal_all_blocked(db);
         n
+    }
+
+    /// Signal every key clients wait on in `db` after its contents changed
+    /// wholesale (FLUSHDB, SWAPDB): waiters whose key now holds data are
+    /// served, XREADGROUP waiters whose stream vanished get their error
+    /// (Redis's scanDatabaseForReadyKeys / scanDatabaseForDeletedStreams).
+    pub fn signal_all_blocked(&mut self, db: usize) {
+        if self.dbs[db].blocking.is_empty() {
+            return;
+        }
+        let mut keys: Vec<Box<[u8]>> = self.dbs[db].blocking.keys().cloned().collect();
+        keys.sort_unstable(); // deterministic order
+        for k in keys {
+            self.signal_ready(db, &k);
+        }
     }
 
     /// One run of the active expiry cycle (Redis's `activeExpireCycle`, slow

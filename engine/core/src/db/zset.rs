@@ -1,19 +1,22 @@
 //! The zset value type.
 //!
-//! Storage: `items`, a Vec of (score, member) kept sorted by score then member
-//! bytes (Redis's order). Ranks, index ranges and score/lex range bounds are
-//! binary searches (O(log n)); insert/remove are O(n) memmoves (fast in
-//! practice; a skiplist/B-tree would make them O(log n)).
+//! Storage: `items`, (score, member) pairs kept sorted by score then member
+//! bytes (Redis's order) in an unrolled list of blocks. Score/lex range bounds
+//! and (score, member) lookups are binary searches; insert/remove memmove at
+//! most `BLOCK_MAX` entries; index positions walk block lengths.
 //!
 //! Encodings mirror Redis 7.0: "listpack" (no member index: member lookups
 //! scan linearly, which is fine for <= 128 entries) and "skiplist" (adds a
-//! member -> score hash map with a fixed-seed hasher, so lookups are O(1)).
+//! `MemberIndex`, member -> score, so lookups are O(1)).
 //! Conversion listpack -> skiplist is one-way, as in Redis.
+//!
+//! ZSCAN on a skiplist zset walks the member index's buckets with Redis's
+//! reverse-binary cursor (`dictScan` over the zset's dict), not ranks: a
+//! member present for the whole iteration is returned at least once even
+//! when other members are added or removed (and the index resized) between
+//! calls. A rank cursor would skip members whenever earlier ranks vanish.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
-
-use foldhash::fast::FixedState;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -24,7 +27,8 @@ pub struct Limits {
 #[derive(Clone, Debug, Default)]
 pub struct ZSetVal {
     items: Items,
-    map: Option<HashMap<Box<[u8]>, f64, FixedState>>,
+    /// The member index, present exactly for the skiplist encoding.
+    map: Option<MemberIndex>,
 }
 
 impl PartialEq for ZSetVal {
@@ -302,6 +306,202 @@ impl LexRange {
     }
 }
 
+const NONE: u32 = u32::MAX;
+const BUCKETS_MIN: usize = 4;
+const HASH_SEED: u64 = 0x7a5e_7a5e_7a5e;
+
+#[inline]
+fn hash_of(m: &[u8]) -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = foldhash::fast::FixedState::with_seed(HASH_SEED).build_hasher();
+    h.write(m);
+    h.finish() as u32
+}
+
+/// One member of the index: its bytes, score, cached hash and chain link.
+#[derive(Clone, Debug)]
+struct Slot {
+    member: Box<[u8]>,
+    score: f64,
+    hash: u32,
+    next: u32,
+}
+
+/// Member -> score: a chained hash table whose entries live in a slab with a
+/// free list (like the hash type's `Table`). Why not `HashMap`: ZSCAN's
+/// guarantee needs the reverse-binary cursor over power-of-two bucket
+/// arrays, which needs bucket access. Slot `i` is on the chain of bucket
+/// `hash & mask`; a removal frees its slot in place (no other entry moves,
+/// which keeps ZREM to the cache lines of the removed entry and its chain).
+/// Cursors name buckets, not slots, so compacting the slab does not disturb
+/// a scan. Grows at load factor 1 and shrinks below 10% fill, like Redis's
+/// dict.
+#[derive(Clone, Debug)]
+struct MemberIndex {
+    heads: Vec<u32>,
+    slots: Vec<Option<Slot>>,
+    free: Vec<u32>,
+    len: usize,
+}
+
+impl MemberIndex {
+    fn with_capacity(n: usize) -> MemberIndex {
+        MemberIndex {
+            heads: vec![NONE; n.next_power_of_two().max(BUCKETS_MIN)],
+            slots: Vec::with_capacity(n),
+            free: Vec::new(),
+            len: 0,
+        }
+    }
+
+    #[inline]
+    fn mask(&self) -> u32 {
+        // heads.len() is a power of two <= 2^32 (slot numbers are u32).
+        (self.heads.len() - 1) as u32
+    }
+
+    /// The used slot `i` (None ends a chain; chains only hold used slots).
+    #[inline]
+    fn slot(&self, i: u32) -> Option<&Slot> {
+        self.slots.get(i as usize).and_then(Option::as_ref)
+    }
+
+    /// Slot number of `m`, whose hash is `h`.
+    #[inline]
+    fn find(&self, m: &[u8], h: u32) -> Option<u32> {
+        let mut i = self.heads[(h & self.mask()) as usize];
+        while let Some(e) = self.slot(i) {
+            if e.hash == h && &*e.member == m {
+                return Some(i);
+            }
+            i = e.next;
+        }
+        None
+    }
+
+    #[inline]
+    fn get(&self, m: &[u8]) -> Option<f64> {
+        let i = self.find(m, hash_of(m))?;
+        self.slot(i).map(|e| e.score)
+    }
+
+    /// Overwrite the score of used slot `i`.
+    #[inline]
+    fn set_score(&mut self, i: u32, score: f64) {
+        if let Some(Some(e)) = self.slots.get_mut(i as usize) {
+            e.score = score;
+        }
+    }
+
+    /// Add a member known to be absent, with hash `h`.
+    fn insert_new(&mut self, member: Box<[u8]>, score: f64, h: u32) {
+        if self.len + 1 > self.heads.len() {
+            self.rebuild_heads(self.heads.len() * 2);
+        }
+        let b = (h & self.mask()) as usize;
+        let e = Slot {
+            member,
+            score,
+            hash: h,
+            next: self.heads[b],
+        };
+        let i = match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = Some(e);
+                i
+            }
+            None => {
+                self.slots.push(Some(e));
+                u32::try_from(self.slots.len() - 1).unwrap_or(NONE - 1)
+            }
+        };
+        self.heads[b] = i;
+        self.len += 1;
+    }
+
+    /// Remove `m`; returns its score.
+    fn remove(&mut self, m: &[u8]) -> Option<f64> {
+        let h = hash_of(m);
+        let b = (h & self.mask()) as usize;
+        let mut prev = NONE;
+        let mut i = self.heads[b];
+        while let Some(e) = self.slot(i) {
+            if e.hash == h && &*e.member == m {
+                let next = e.next;
+                if prev == NONE {
+                    self.heads[b] = next;
+                } else if let Some(Some(p)) = self.slots.get_mut(prev as usize) {
+                    p.next = next;
+                }
+                let score = self.slots[i as usize].take().map(|e| e.score);
+                self.free.push(i);
+                self.len -= 1;
+                self.after_remove();
+                return score;
+            }
+            prev = i;
+            i = e.next;
+        }
+        None
+    }
+
+    fn after_remove(&mut self) {
+        // Compact the slab when mostly free, and shrink the bucket array
+        // like Redis's dict (htNeedsResize: under 10% fill).
+        if self.slots.len() >= 64 && self.len * 4 < self.slots.len() {
+            let old = std::mem::take(&mut self.slots);
+            self.free = Vec::new();
+            self.slots = old.into_iter().flatten().map(Some).collect();
+            let buckets = self.heads.len();
+            self.rebuild_heads(buckets);
+        }
+        if self.heads.len() > BUCKETS_MIN && self.len * 10 < self.heads.len() {
+            self.rebuild_heads(self.len.next_power_of_two().max(BUCKETS_MIN));
+        }
+    }
+
+    fn rebuild_heads(&mut self, buckets: usize) {
+        self.heads.clear();
+        self.heads.resize(buckets, NONE);
+        let mask = self.mask();
+        for (i, s) in self.slots.iter_mut().enumerate() {
+            if let Some(e) = s {
+                let b = (e.hash & mask) as usize;
+                e.next = self.heads[b];
+                self.heads[b] = i as u32;
+            }
+        }
+    }
+
+    /// One step of Redis's `dictScan`: the members of the bucket named by
+    /// `cursor`, then the next cursor (0 = done).
+    fn scan_step<'a>(&'a self, cursor: u64, f: &mut impl FnMut(&'a [u8], f64)) -> u64 {
+        let mask = u64::from(self.mask());
+        let mut i = self.heads[(cursor & mask) as usize];
+        while let Some(e) = self.slot(i) {
+            f(&e.member, e.score);
+            i = e.next;
+        }
+        // Increment the reversed cursor over the mask's bits only.
+        let mut v = cursor | !mask;
+        v = v.reverse_bits();
+        v = v.wrapping_add(1);
+        v.reverse_bits()
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.heads.capacity() * 4
+            + self.slots.capacity() * std::mem::size_of::<Option<Slot>>()
+            + self.free.capacity() * 4
+            + self
+                .slots
+                .iter()
+                .flatten()
+                .map(|e| e.member.len())
+                .sum::<usize>()
+    }
+}
+
 impl ZSetVal {
     pub fn new() -> ZSetVal {
         ZSetVal::default()
@@ -337,11 +537,7 @@ impl ZSetVal {
     }
 
     pub fn heap_bytes(&self) -> usize {
-        let base = self.items.heap_bytes();
-        match &self.map {
-            None => base,
-            Some(m) => base * 2 + m.capacity() * 32,
-        }
+        self.items.heap_bytes() + self.map.as_ref().map_or(0, MemberIndex::heap_bytes)
     }
 
     /// Redis's xorObjectDigest contribution for this type.
@@ -360,9 +556,9 @@ impl ZSetVal {
 
     fn convert(&mut self) {
         if self.map.is_none() {
-            let mut m = HashMap::with_capacity_and_hasher(self.items.len, FixedState::default());
+            let mut m = MemberIndex::with_capacity(self.items.len);
             for (s, k) in self.items.iter() {
-                m.insert(k.clone(), *s);
+                m.insert_new(k.clone(), *s, hash_of(k));
             }
             self.map = Some(m);
         }
@@ -395,7 +591,7 @@ impl ZSetVal {
 
     pub fn score(&self, m: &[u8]) -> Option<f64> {
         match &self.map {
-            Some(map) => map.get(m).copied(),
+            Some(map) => map.get(m),
             None => self.items.iter().find(|(_, k)| &**k == m).map(|(s, _)| *s),
         }
     }
@@ -417,28 +613,40 @@ impl ZSetVal {
         } else {
             s
         };
-        match self.score(m) {
-            Some(old) => {
+        if self.map.is_none() {
+            if let Some(old) = self.score(m) {
                 if old.to_bits() != s.to_bits() {
                     if let Some(item) = self.items.remove(old, m) {
                         self.items.insert(s, item.1);
                     }
-                    if let Some(map) = &mut self.map {
-                        if let Some(v) = map.get_mut(m) {
-                            *v = s;
-                        }
+                }
+                return Some(old);
+            }
+            if self.items.len < lim.entries && m.len() <= lim.value {
+                self.items.insert(s, m.into());
+                return None;
+            }
+            self.convert();
+        }
+        let Some(map) = &mut self.map else {
+            return None;
+        };
+        // One hash for the lookup and, when new, the insert.
+        let h = hash_of(m);
+        match map.find(m, h) {
+            Some(i) => {
+                let old = map.slot(i).map_or(s, |e| e.score);
+                if old.to_bits() != s.to_bits() {
+                    map.set_score(i, s);
+                    if let Some(item) = self.items.remove(old, m) {
+                        self.items.insert(s, item.1);
                     }
                 }
                 Some(old)
             }
             None => {
-                if self.map.is_none() && (self.items.len + 1 > lim.entries || m.len() > lim.value) {
-                    self.convert();
-                }
                 let b: Box<[u8]> = m.into();
-                if let Some(map) = &mut self.map {
-                    map.insert(b.clone(), s);
-                }
+                map.insert_new(b.clone(), s, h);
                 self.items.insert(s, b);
                 None
             }
@@ -446,11 +654,12 @@ impl ZSetVal {
     }
 
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        let Some(s) = self.score(m) else { return false };
+        let s = match &mut self.map {
+            Some(map) => map.remove(m),
+            None => self.score(m),
+        };
+        let Some(s) = s else { return false };
         self.items.remove(s, m);
-        if let Some(map) = &mut self.map {
-            map.remove(m);
-        }
         true
     }
 
@@ -465,6 +674,34 @@ impl ZSetVal {
             }
         }
         v
+    }
+
+    /// One ZSCAN page (Redis's scanGenericCommand loop): calls `f` with
+    /// (member, score) pairs and returns the next cursor (0 = done).
+    /// Listpack zsets return everything in score order with cursor 0;
+    /// skiplist zsets visit index buckets until `count` members are found,
+    /// the cursor wraps, or count*20 buckets (Redis doubles COUNT for
+    /// key/value types, then allows 10 times that many steps) came up short.
+    pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut f: impl FnMut(&'a [u8], f64)) -> u64 {
+        let Some(map) = &self.map else {
+            for (s, m) in self.iter() {
+                f(m, s);
+            }
+            return 0;
+        };
+        let mut got = 0usize;
+        let mut maxiter = count.saturating_mul(20);
+        let mut cursor = cursor;
+        loop {
+            cursor = map.scan_step(cursor, &mut |m, s| {
+                got += 1;
+                f(m, s)
+            });
+            if cursor == 0 || maxiter == 0 || got >= count {
+                return cursor;
+            }
+            maxiter -= 1;
+        }
     }
 
     /// Index range [a, b) of items within a score range.
@@ -544,5 +781,133 @@ mod tests {
         assert_eq!(z.len(), n - 800);
         assert_eq!(z.iter().count(), n - 800);
         assert_eq!(z.range(0, 5).len(), 5);
+    }
+    /// ZSCAN's guarantee: a member present from the start to the end of a
+    /// full iteration is returned at least once, even when other members are
+    /// removed and added between steps (shifting ranks, growing and
+    /// shrinking the index).
+    #[test]
+    fn scan_guarantee_under_churn() {
+        use std::collections::HashSet;
+        let lim = Limits {
+            entries: 128,
+            value: 64,
+        };
+        let mut z = ZSetVal::new();
+        // "k*" members stay for the whole scan; "x*" members come and go.
+        // Scores interleave them so removals shift the ranks of k members.
+        for i in 0..3000u32 {
+            z.set(format!("k{i}").as_bytes(), f64::from(i * 2), lim);
+            z.set(format!("x{i}").as_bytes(), f64::from(i * 2 + 1), lim);
+        }
+        assert_eq!(z.encoding(), "skiplist");
+        let mut seen: HashSet<Vec<u8>> = HashSet::new();
+        let mut cursor = 0u64;
+        let mut step = 0u32;
+        let buckets = |z: &ZSetVal| z.map.as_ref().map_or(0, |m| m.heads.len());
+        let mut sizes = vec![buckets(&z)];
+        loop {
+            cursor = z.scan(cursor, 10, |m, _| {
+                seen.insert(m.to_vec());
+            });
+            step += 1;
+            match step {
+                // Remove every x member: ranks of k members halve; the
+                // index shrinks.
+                5 => {
+                    for i in 0..3000u32 {
+                        assert!(z.remove(format!("x{i}").as_bytes()));
+                    }
+                }
+                // Many new members: the index grows (several doublings).
+                20 => {
+                    for i in 0..20000u32 {
+                        z.set(format!("y{i}").as_bytes(), -f64::from(i) - 1.0, lim);
+                    }
+                }
+                // Remove them again (shrinks), and re-add some x members.
+                60 => {
+                    for i in 0..20000u32 {
+                        assert!(z.remove(format!("y{i}").as_bytes()));
+                    }
+                    for i in 0..500u32 {
+                        z.set(format!("x{i}").as_bytes(), f64::from(i), lim);
+                    }
+                }
+                _ => {}
+            }
+            if sizes.last() != Some(&buckets(&z)) {
+                sizes.push(buckets(&z));
+            }
+            if cursor == 0 {
+                break;
+            }
+        }
+        let missed: Vec<String> = (0..3000u32)
+            .map(|i| format!("k{i}"))
+            .filter(|k| !seen.contains(k.as_bytes()))
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "{} k members missed, e.g. {:?}",
+            missed.len(),
+            missed.first()
+        );
+        for i in 0..3000u32 {
+            assert_eq!(z.score(format!("k{i}").as_bytes()), Some(f64::from(i * 2)));
+        }
+        assert_eq!(z.len(), 3500);
+        // The index both grew and shrank while the scan was under way.
+        assert!(sizes.windows(2).any(|w| w[1] > w[0]), "{sizes:?}");
+        assert!(sizes.windows(2).any(|w| w[1] < w[0]), "{sizes:?}");
+        assert_eq!(
+            z.map.as_ref().map(|m| m.slots.iter().flatten().count()),
+            Some(z.len())
+        );
+        for (s, m) in z.iter() {
+            assert_eq!(z.score(m).map(f64::to_bits), Some(s.to_bits()));
+        }
+    }
+
+    /// Timing of the member-index hot path (ZADD/ZSCORE/ZREM shapes). Run
+    /// by hand: `cargo test --release -p redsim-core zset_hot_path -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn zset_hot_path_timing() {
+        let lim = Limits {
+            entries: 128,
+            value: 64,
+        };
+        let n = 200_000u64;
+        let keys: Vec<Vec<u8>> = (0..n).map(|i| format!("member:{i}").into_bytes()).collect();
+        let mut best = [f64::MAX; 3];
+        for _ in 0..5 {
+            let mut z = ZSetVal::new();
+            let t = std::time::Instant::now();
+            for (i, k) in keys.iter().enumerate() {
+                z.set(k, (i % 1000) as f64, lim);
+            }
+            best[0] = best[0].min(t.elapsed().as_secs_f64());
+            let t = std::time::Instant::now();
+            let mut hit = 0u64;
+            for _ in 0..5 {
+                for k in &keys {
+                    hit += u64::from(z.score(k).is_some());
+                }
+            }
+            best[1] = best[1].min(t.elapsed().as_secs_f64());
+            assert_eq!(hit, 5 * n);
+            let t = std::time::Instant::now();
+            for k in &keys {
+                assert!(z.remove(k));
+            }
+            best[2] = best[2].min(t.elapsed().as_secs_f64());
+        }
+        println!(
+            "zadd {:.1} ns/op, zscore {:.1} ns/op, zrem {:.1} ns/op",
+            best[0] * 1e9 / n as f64,
+            best[1] * 1e9 / (5 * n) as f64,
+            best[2] * 1e9 / n as f64
+        );
     }
 }
