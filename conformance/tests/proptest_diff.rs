@@ -679,7 +679,9 @@ fn geo_arms() -> Arms {
             1 => pick(&["ANY", "COUNT", "FOO"]).prop_map(|o| vec![o]),
             1 => pick(&["0", "-1", "abc"]).prop_map(|n| vec![b("COUNT"), n]),
         ];
-        prop::collection::vec(one, 0..4).prop_map(|v| v.into_iter().flatten().collect()).boxed()
+        prop::collection::vec(one, 0..4)
+            .prop_map(|v| v.into_iter().flatten().collect())
+            .boxed()
     }
     /// GEOSEARCH's FROM and BY parts (occasionally missing or doubled).
     fn from_by() -> BoxedStrategy<Vec<Vec<u8>>> {
@@ -708,7 +710,11 @@ fn geo_arms() -> Arms {
             )
                 .prop_map(|(k, f, t)| {
                     let mut a = vec![b("GEOADD"), k];
-                    a.extend(f.split(|&c| c == b' ').filter(|s| !s.is_empty()).map(|s| s.to_vec()));
+                    a.extend(
+                        f.split(|&c| c == b' ')
+                            .filter(|s| !s.is_empty())
+                            .map(|s| s.to_vec()),
+                    );
                     a.extend(t.into_iter().flat_map(|(x, y, m)| [x, y, m]));
                     cmd(a)
                 })
@@ -716,25 +722,49 @@ fn geo_arms() -> Arms {
         ),
         (
             2,
-            (pick(&["GEOPOS", "GEOHASH"]), k(), prop::collection::vec(gmember(), 1..4))
+            (
+                pick(&["GEOPOS", "GEOHASH"]),
+                k(),
+                prop::collection::vec(gmember(), 1..4),
+            )
                 .prop_map(|(c, k, ms)| cmd(join(vec![vec![c, k], ms])))
                 .boxed(),
         ),
         (
             1,
             (k(), gmember(), gmember(), prop::option::of(unit()))
-                .prop_map(|(k, m1, m2, u)| cmd(join(vec![vec![b("GEODIST"), k, m1, m2], u.into_iter().collect()])))
+                .prop_map(|(k, m1, m2, u)| {
+                    cmd(join(vec![
+                        vec![b("GEODIST"), k, m1, m2],
+                        u.into_iter().collect(),
+                    ]))
+                })
                 .boxed(),
         ),
         (
             2,
-            (pick(&["GEORADIUS", "GEORADIUS_RO"]), k(), lon(), lat(), dist(), unit(), opts())
+            (
+                pick(&["GEORADIUS", "GEORADIUS_RO"]),
+                k(),
+                lon(),
+                lat(),
+                dist(),
+                unit(),
+                opts(),
+            )
                 .prop_map(|(c, k, x, y, r, u, o)| cmd(join(vec![vec![c, k, x, y, r, u], o])))
                 .boxed(),
         ),
         (
             2,
-            (pick(&["GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"]), k(), gmember(), dist(), unit(), opts())
+            (
+                pick(&["GEORADIUSBYMEMBER", "GEORADIUSBYMEMBER_RO"]),
+                k(),
+                gmember(),
+                dist(),
+                unit(),
+                opts(),
+            )
                 .prop_map(|(c, k, m, r, u, o)| cmd(join(vec![vec![c, k, m, r, u], o])))
                 .boxed(),
         ),
@@ -755,14 +785,38 @@ fn geo_arms() -> Arms {
         ),
         (
             2,
-            (k(), lon(), lat(), dist(), unit(), pick(&["STORE", "STOREDIST"]), k(), opts())
-                .prop_map(|(k, x, y, r, u, st, d, o)| cmd(join(vec![vec![b("GEORADIUS"), k, x, y, r, u], o, vec![st, d]])))
+            (
+                k(),
+                lon(),
+                lat(),
+                dist(),
+                unit(),
+                pick(&["STORE", "STOREDIST"]),
+                k(),
+                opts(),
+            )
+                .prop_map(|(k, x, y, r, u, st, d, o)| {
+                    cmd(join(vec![
+                        vec![b("GEORADIUS"), k, x, y, r, u],
+                        o,
+                        vec![st, d],
+                    ]))
+                })
                 .boxed(),
         ),
         (
             1,
-            (k(), gmember(), dist(), unit(), pick(&["STORE", "STOREDIST"]), k())
-                .prop_map(|(k, m, r, u, st, d)| cmd(vec![b("GEORADIUSBYMEMBER"), k, m, r, u, st, d]))
+            (
+                k(),
+                gmember(),
+                dist(),
+                unit(),
+                pick(&["STORE", "STOREDIST"]),
+                k(),
+            )
+                .prop_map(|(k, m, r, u, st, d)| {
+                    cmd(vec![b("GEORADIUSBYMEMBER"), k, m, r, u, st, d])
+                })
                 .boxed(),
         ),
     ]
@@ -840,7 +894,13 @@ fn stream_arms() -> Arms {
         ),
         (
             3,
-            (pick(&["XRANGE", "XREVRANGE"]), k(), bound(), bound(), prop::option::of(small()))
+            (
+                pick(&["XRANGE", "XREVRANGE"]),
+                k(),
+                bound(),
+                bound(),
+                prop::option::of(small()),
+            )
                 .prop_map(|(c, k, s, e, n)| {
                     let cnt = n.map_or(vec![], |n| vec![b("COUNT"), n]);
                     cmd(join(vec![vec![c, k, s, e], cnt]))
@@ -848,11 +908,26 @@ fn stream_arms() -> Arms {
                 .boxed(),
         ),
         (1, k().prop_map(|k| cmd(vec![b("XLEN"), k])).boxed()),
-        (2, (k(), prop::collection::vec(sid(), 1..3)).prop_map(|(k, ids)| cmd(join(vec![vec![b("XDEL"), k], ids]))).boxed()),
-        (2, (k(), trim()).prop_map(|(k, t)| cmd(join(vec![vec![b("XTRIM"), k], t]))).boxed()),
+        (
+            2,
+            (k(), prop::collection::vec(sid(), 1..3))
+                .prop_map(|(k, ids)| cmd(join(vec![vec![b("XDEL"), k], ids])))
+                .boxed(),
+        ),
+        (
+            2,
+            (k(), trim())
+                .prop_map(|(k, t)| cmd(join(vec![vec![b("XTRIM"), k], t])))
+                .boxed(),
+        ),
         (
             1,
-            (k(), sid(), prop::option::of(small()), prop::option::of(sid()))
+            (
+                k(),
+                sid(),
+                prop::option::of(small()),
+                prop::option::of(sid()),
+            )
                 .prop_map(|(k, id, ea, md)| {
                     let ea = ea.map_or(vec![], |n| vec![b("ENTRIESADDED"), n]);
                     let md = md.map_or(vec![], |m| vec![b("MAXDELETEDID"), m]);
@@ -862,17 +937,32 @@ fn stream_arms() -> Arms {
         ),
         (
             3,
-            (prop::option::of(small()), prop::collection::vec((k(), prop_oneof![2 => sid(), 1 => Just(b("$"))]), 1..3))
+            (
+                prop::option::of(small()),
+                prop::collection::vec((k(), prop_oneof![2 => sid(), 1 => Just(b("$"))]), 1..3),
+            )
                 .prop_map(|(n, ks)| {
                     let cnt = n.map_or(vec![], |n| vec![b("COUNT"), n]);
                     let (keys, ids): (Vec<_>, Vec<_>) = ks.into_iter().unzip();
-                    cmd(join(vec![vec![b("XREAD")], cnt, vec![b("STREAMS")], keys, ids]))
+                    cmd(join(vec![
+                        vec![b("XREAD")],
+                        cnt,
+                        vec![b("STREAMS")],
+                        keys,
+                        ids,
+                    ]))
                 })
                 .boxed(),
         ),
         (
             3,
-            (k(), grp(), prop_oneof![2 => sid(), 1 => Just(b("$"))], any::<bool>(), prop::option::of(small()))
+            (
+                k(),
+                grp(),
+                prop_oneof![2 => sid(), 1 => Just(b("$"))],
+                any::<bool>(),
+                prop::option::of(small()),
+            )
                 .prop_map(|(k, g, id, mk, er)| {
                     let mk = if mk { vec![b("MKSTREAM")] } else { vec![] };
                     let er = er.map_or(vec![], |n| vec![b("ENTRIESREAD"), n]);
@@ -882,14 +972,24 @@ fn stream_arms() -> Arms {
         ),
         (
             1,
-            (k(), grp(), prop_oneof![2 => sid(), 1 => Just(b("$"))], prop::option::of(small()))
+            (
+                k(),
+                grp(),
+                prop_oneof![2 => sid(), 1 => Just(b("$"))],
+                prop::option::of(small()),
+            )
                 .prop_map(|(k, g, id, er)| {
                     let er = er.map_or(vec![], |n| vec![b("ENTRIESREAD"), n]);
                     cmd(join(vec![vec![b("XGROUP"), b("SETID"), k, g, id], er]))
                 })
                 .boxed(),
         ),
-        (1, (k(), grp()).prop_map(|(k, g)| cmd(vec![b("XGROUP"), b("DESTROY"), k, g])).boxed()),
+        (
+            1,
+            (k(), grp())
+                .prop_map(|(k, g)| cmd(vec![b("XGROUP"), b("DESTROY"), k, g]))
+                .boxed(),
+        ),
         (
             1,
             (pick(&["CREATECONSUMER", "DELCONSUMER"]), k(), grp(), cons())
@@ -898,11 +998,23 @@ fn stream_arms() -> Arms {
         ),
         (
             5,
-            (grp(), cons(), prop::option::of(small()), any::<bool>(), k(), prop_oneof![3 => Just(b(">")), 1 => sid(), 1 => Just(b("0"))])
+            (
+                grp(),
+                cons(),
+                prop::option::of(small()),
+                any::<bool>(),
+                k(),
+                prop_oneof![3 => Just(b(">")), 1 => sid(), 1 => Just(b("0"))],
+            )
                 .prop_map(|(g, c, n, noack, k, id)| {
                     let cnt = n.map_or(vec![], |n| vec![b("COUNT"), n]);
                     let na = if noack { vec![b("NOACK")] } else { vec![] };
-                    cmd(join(vec![vec![b("XREADGROUP"), b("GROUP"), g, c], cnt, na, vec![b("STREAMS"), k, id]]))
+                    cmd(join(vec![
+                        vec![b("XREADGROUP"), b("GROUP"), g, c],
+                        cnt,
+                        na,
+                        vec![b("STREAMS"), k, id],
+                    ]))
                 })
                 .boxed(),
         ),
@@ -912,14 +1024,30 @@ fn stream_arms() -> Arms {
                 .prop_map(|(k, g, ids)| cmd(join(vec![vec![b("XACK"), k, g], ids])))
                 .boxed(),
         ),
-        (2, (k(), grp()).prop_map(|(k, g)| cmd(vec![b("XPENDING"), k, g])).boxed()),
+        (
+            2,
+            (k(), grp())
+                .prop_map(|(k, g)| cmd(vec![b("XPENDING"), k, g]))
+                .boxed(),
+        ),
         (
             1,
-            (k(), grp(), prop::option::of(idle()), bound(), bound(), small(), prop::option::of(cons()))
+            (
+                k(),
+                grp(),
+                prop::option::of(idle()),
+                bound(),
+                bound(),
+                small(),
+                prop::option::of(cons()),
+            )
                 .prop_map(|(k, g, i, s, e, n, c)| {
                     let i = i.map_or(vec![], |i| vec![b("IDLE"), i]);
                     let c = c.map_or(vec![], |c| vec![c]);
-                    with(Cmp::Shape, join(vec![vec![b("XPENDING"), k, g], i, vec![s, e, n], c]))
+                    with(
+                        Cmp::Shape,
+                        join(vec![vec![b("XPENDING"), k, g], i, vec![s, e, n], c]),
+                    )
                 })
                 .boxed(),
         ),
@@ -934,20 +1062,36 @@ fn stream_arms() -> Arms {
                 prop::collection::vec(
                     prop_oneof![
                         pick(&["JUSTID", "FORCE"]).prop_map(|o| vec![o]),
-                        (pick(&["IDLE", "RETRYCOUNT", "TIME"]), pick(&["0", "5", "200000000", "12345", "abc"])).prop_map(|(o, v)| vec![o, v]),
+                        (
+                            pick(&["IDLE", "RETRYCOUNT", "TIME"]),
+                            pick(&["0", "5", "200000000", "12345", "abc"])
+                        )
+                            .prop_map(|(o, v)| vec![o, v]),
                         sid().prop_map(|id| vec![b("LASTID"), id]),
                     ],
                     0..3,
                 ),
             )
                 .prop_map(|(k, g, c, i, ids, opts)| {
-                    cmd(join(vec![vec![b("XCLAIM"), k, g, c, i], ids, opts.into_iter().flatten().collect()]))
+                    cmd(join(vec![
+                        vec![b("XCLAIM"), k, g, c, i],
+                        ids,
+                        opts.into_iter().flatten().collect(),
+                    ]))
                 })
                 .boxed(),
         ),
         (
             2,
-            (k(), grp(), cons(), idle(), bound(), prop::option::of(small()), any::<bool>())
+            (
+                k(),
+                grp(),
+                cons(),
+                idle(),
+                bound(),
+                prop::option::of(small()),
+                any::<bool>(),
+            )
                 .prop_map(|(k, g, c, i, s, n, j)| {
                     let cnt = n.map_or(vec![], |n| vec![b("COUNT"), n]);
                     let j = if j { vec![b("JUSTID")] } else { vec![] };
@@ -955,10 +1099,27 @@ fn stream_arms() -> Arms {
                 })
                 .boxed(),
         ),
-        (2, k().prop_map(|k| cmd(vec![b("XINFO"), b("STREAM"), k])).boxed()),
-        (1, k().prop_map(|k| with(Cmp::Shape, vec![b("XINFO"), b("STREAM"), k, b("FULL")])).boxed()),
-        (1, k().prop_map(|k| cmd(vec![b("XINFO"), b("GROUPS"), k])).boxed()),
-        (1, (k(), grp()).prop_map(|(k, g)| with(Cmp::Shape, vec![b("XINFO"), b("CONSUMERS"), k, g])).boxed()),
+        (
+            2,
+            k().prop_map(|k| cmd(vec![b("XINFO"), b("STREAM"), k]))
+                .boxed(),
+        ),
+        (
+            1,
+            k().prop_map(|k| with(Cmp::Shape, vec![b("XINFO"), b("STREAM"), k, b("FULL")]))
+                .boxed(),
+        ),
+        (
+            1,
+            k().prop_map(|k| cmd(vec![b("XINFO"), b("GROUPS"), k]))
+                .boxed(),
+        ),
+        (
+            1,
+            (k(), grp())
+                .prop_map(|(k, g)| with(Cmp::Shape, vec![b("XINFO"), b("CONSUMERS"), k, g]))
+                .boxed(),
+        ),
     ]
 }
 
@@ -972,7 +1133,10 @@ fn sort_arms() -> Arms {
         2 => Just(None),
         3 => pick(&["nosort", "*", "*->f1", "*->1", "w_*", "#", "*-", "a*->f1"]).prop_map(Some),
     ];
-    let gets = prop::collection::vec(pick(&["#", "*", "*->f1", "*->f2", "nostar", "*x", "#*"]), 0..3);
+    let gets = prop::collection::vec(
+        pick(&["#", "*", "*->f1", "*->f2", "nostar", "*x", "#*"]),
+        0..3,
+    );
     let limit = prop_oneof![
         3 => Just(None),
         3 => (0i64..4, -1i64..6).prop_map(|(o, n)| Some((b(&o.to_string()), b(&n.to_string())))),
@@ -1024,19 +1188,39 @@ fn sort_arms() -> Arms {
     let soup = (
         pick(&["SORT", "SORT_RO"]),
         key(),
-        prop::collection::vec(pick(&["ASC", "DESC", "ALPHA", "LIMIT", "GET", "0", "1", "-1", "x", "#", "BADOPT", "alpha"]), 0..5),
+        prop::collection::vec(
+            pick(&[
+                "ASC", "DESC", "ALPHA", "LIMIT", "GET", "0", "1", "-1", "x", "#", "BADOPT", "alpha",
+            ]),
+            0..5,
+        ),
     )
         .prop_map(|(c, k, opts)| cmd(join(vec![vec![c, k], opts])))
         .boxed();
     // Containers SORT can sort numerically: numeric members (and some
     // weights for BY "*" under the member names "1"/"2").
-    let num = || pick(&["3", "1", "2", "10", "-5", "2.5", "1e1", "0x10", " 7", "3", "1", "a"]);
+    let num = || {
+        pick(&[
+            "3", "1", "2", "10", "-5", "2.5", "1e1", "0x10", " 7", "3", "1", "a",
+        ])
+    };
     let fill = prop_oneof![
-        (pick(&["RPUSH", "SADD"]), key(), prop::collection::vec(num(), 1..7))
+        (
+            pick(&["RPUSH", "SADD"]),
+            key(),
+            prop::collection::vec(num(), 1..7)
+        )
             .prop_map(|(c, k, ms)| cmd(join(vec![vec![c, k], ms]))),
-        (key(), prop::collection::vec((pick(&["1", "2", "0", "-1", "2"]), num()), 1..6)).prop_map(|(k, sm)| {
-            cmd(join(vec![vec![b("ZADD"), k], sm.into_iter().flat_map(|(s, m)| [s, m]).collect()]))
-        }),
+        (
+            key(),
+            prop::collection::vec((pick(&["1", "2", "0", "-1", "2"]), num()), 1..6)
+        )
+            .prop_map(|(k, sm)| {
+                cmd(join(vec![
+                    vec![b("ZADD"), k],
+                    sm.into_iter().flat_map(|(s, m)| [s, m]).collect(),
+                ]))
+            }),
     ]
     .boxed();
     vec![(10, main), (1, soup), (5, fill)]

@@ -657,8 +657,13 @@ impl Server {
                         && self.clients.get(h).multi.as_ref().is_some_and(|q| {
                             q.iter().any(|argv| {
                                 self.table
-                                    .lookup_full(&[argv[0].as_slice(), argv.get(1).map_or(&[][..], |a| a.as_slice())])
-                                    .is_some_and(|i| self.table.cmds[i].flags & spec::F_DENYOOM != 0)
+                                    .lookup_full(&[
+                                        argv[0].as_slice(),
+                                        argv.get(1).map_or(&[][..], |a| a.as_slice()),
+                                    ])
+                                    .is_some_and(|i| {
+                                        self.table.cmds[i].flags & spec::F_DENYOOM != 0
+                                    })
                             })
                         });
                     let reject = c.flags & spec::F_DENYOOM != 0

@@ -91,7 +91,12 @@ fn eviction_policies_with_real_memory_accounting() {
     }
 
     // volatile-*: keys without a TTL are never evicted.
-    for policy in ["volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"] {
+    for policy in [
+        "volatile-lru",
+        "volatile-lfu",
+        "volatile-random",
+        "volatile-ttl",
+    ] {
         let mut t = T::new();
         t.run(&["CONFIG", "SET", "maxmemory-policy", policy]);
         fill(&mut t, "keep", 2000, false);
@@ -108,8 +113,15 @@ fn eviction_policies_with_real_memory_accounting() {
         // Once only persistent keys remain, writes get the OOM error.
         t.run(&["CONFIG", "SET", "maxmemory", "1"]);
         let r = t.run(&["SET", "x", "y"]);
-        assert_eq!(r, "-OOM command not allowed when used memory > 'maxmemory'.\r\n");
-        assert_eq!(t.run(&["GET", "keep1"]).len(), VALUE.len() + 7, "reads still work");
+        assert_eq!(
+            r,
+            "-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+        );
+        assert_eq!(
+            t.run(&["GET", "keep1"]).len(),
+            VALUE.len() + 7,
+            "reads still work"
+        );
     }
 
     // volatile-ttl takes the nearest expiry first.
@@ -119,7 +131,12 @@ fn eviction_policies_with_real_memory_accounting() {
         t.run(&["CONFIG", "SET", "maxmemory-samples", "10"]);
         fill(&mut t, "t", 5000, true);
         limit_above_now(&mut t, 0);
-        t.run(&["CONFIG", "SET", "maxmemory", &(redsim_core::alloc::used_bytes() - 200_000).to_string()]);
+        t.run(&[
+            "CONFIG",
+            "SET",
+            "maxmemory",
+            &(redsim_core::alloc::used_bytes() - 200_000).to_string(),
+        ]);
         t.run(&["PING"]);
         let evicted = t.info("evicted_keys");
         assert!(evicted > 100, "evicted {evicted}");

@@ -311,7 +311,11 @@ fn blocked_clients_time_out_on_the_engine_clock() {
     assert_eq!(pending(&mut t, b), "*-1\r\n");
     assert_eq!(t.srv.next_timeout_ms(), None);
     let fx = t.srv.take_effects();
-    assert_eq!(fx.wake, vec![client_id(&t, b)], "the shell is told to write");
+    assert_eq!(
+        fx.wake,
+        vec![client_id(&t, b)],
+        "the shell is told to write"
+    );
     // Timeout 0 blocks forever: no deadline is registered.
     assert_eq!(run_as(&mut t, b, &["BRPOP", "q", "0"]), "");
     assert_eq!(t.srv.next_timeout_ms(), None);
@@ -380,7 +384,9 @@ fn publish_reaches_other_clients_through_pending_output() {
     t.run(&["CONFIG", "SET", "notify-keyspace-events", "KEA"]);
     run_as(&mut t, s, &["PSUBSCRIBE", "__keyevent@0__:*"]);
     t.run(&["RPUSH", "l", "a"]);
-    assert!(pending(&mut t, s).ends_with("$8\r\npmessage\r\n$16\r\n__keyevent@0__:*\r\n$20\r\n__keyevent@0__:rpush\r\n$1\r\nl\r\n"));
+    assert!(pending(&mut t, s).ends_with(
+        "$8\r\npmessage\r\n$16\r\n__keyevent@0__:*\r\n$20\r\n__keyevent@0__:rpush\r\n$1\r\nl\r\n"
+    ));
     t.srv.free_client(s);
     assert_eq!(t.run(&["PUBLISH", "ch", "hi"]), ":0\r\n");
 }
@@ -389,7 +395,12 @@ fn publish_reaches_other_clients_through_pending_output() {
 fn a_subscriber_that_never_reads_is_disconnected_at_the_pubsub_limit() {
     let mut t = TestServer::new();
     let s = second_client(&mut t);
-    t.run(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 1mb 512kb 60"]);
+    t.run(&[
+        "CONFIG",
+        "SET",
+        "client-output-buffer-limit",
+        "pubsub 1mb 512kb 60",
+    ]);
     run_as(&mut t, s, &["SUBSCRIBE", "ch"]);
     let msg = "x".repeat(64 * 1024);
     for _ in 0..15 {

@@ -383,7 +383,8 @@ fn blocked_clients_that_vanish_or_pipeline_leave_no_trace() {
     // Commands pipelined behind a blocking one wait until it is served, then
     // run in order.
     let mut b = conn(&s);
-    b.write_all(b"BLPOP q2 0\r\nSET after 1\r\nGET after\r\n").expect("write");
+    b.write_all(b"BLPOP q2 0\r\nSET after 1\r\nGET after\r\n")
+        .expect("write");
     std::thread::sleep(Duration::from_millis(100));
     assert_eq!(roundtrip(&mut w, b"GET after\r\n", 5), b"$-1\r\n");
     assert_eq!(roundtrip(&mut w, b"RPUSH q2 x\r\n", 4), b":1\r\n");

@@ -125,7 +125,13 @@ fn push_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool, xx: bool) -> CmdResul
     }
     let n = l.len();
     ctx.out.int(n as i64);
-    written(ctx, argv[1], i, (argv.len() - 2) as u64, Some(push_event(left)));
+    written(
+        ctx,
+        argv[1],
+        i,
+        (argv.len() - 2) as u64,
+        Some(push_event(left)),
+    );
     Ok(())
 }
 

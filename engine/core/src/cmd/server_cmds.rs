@@ -763,8 +763,8 @@ pub fn command_getkeys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             "ERR Invalid number of arguments specified for command",
         ));
     }
-    let pos = super::keyspec::key_positions(&c.fullname, &c.key_specs, args, c.arity)
-        .unwrap_or_default();
+    let pos =
+        super::keyspec::key_positions(&c.fullname, &c.key_specs, args, c.arity).unwrap_or_default();
     if pos.is_empty() {
         let no_mandatory = c.info.windows(20).any(|w| w == b"+no_mandatory_keys\r\n");
         if no_mandatory {

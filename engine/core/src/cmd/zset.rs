@@ -1145,7 +1145,13 @@ fn pop_generic(
                 out.double(*s);
             }
         }
-        written(ctx, key, i, popped.len() as u64, if max { "zpopmax" } else { "zpopmin" });
+        written(
+            ctx,
+            key,
+            i,
+            popped.len() as u64,
+            if max { "zpopmax" } else { "zpopmin" },
+        );
         return Ok(true);
     }
     Ok(false)

@@ -279,7 +279,8 @@ impl Keyspace {
     pub fn add(&mut self, db: usize, key: &[u8], val: Value) -> u32 {
         self.signal_if_blockable(db, key, &val);
         if self.notify_flags & crate::cmd::notify::NEW != 0 {
-            self.events.push((crate::cmd::notify::NEW, "new", db, key.into()));
+            self.events
+                .push((crate::cmd::notify::NEW, "new", db, key.into()));
         }
         let lru = self.new_lru();
         let i = self.dbs[db].table.insert_new(key, val, lru);
