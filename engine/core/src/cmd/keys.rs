@@ -60,7 +60,7 @@ pub fn exists(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ctx.ks.stats.hits += 1;
             n += 1;
         } else {
-            ctx.ks.stats.misses += 1;
+            ctx.ks.note_miss(ctx.db, k);
         }
     }
     ctx.out.int(n);
@@ -73,7 +73,7 @@ fn lookup_notouch(ctx: &mut Ctx, key: &[u8]) -> Option<u32> {
     if i.is_some() {
         ctx.ks.stats.hits += 1;
     } else {
-        ctx.ks.stats.misses += 1;
+        ctx.ks.note_miss(ctx.db, key);
     }
     i
 }
@@ -457,7 +457,7 @@ pub fn pexpireat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, abs: bool) -> CmdResult {
     let Some(i) = ctx.ks.lookup(ctx.db, key) else {
-        ctx.ks.stats.misses += 1;
+        ctx.ks.note_miss(ctx.db, key);
         ctx.out.int(-2);
         return Ok(());
     };

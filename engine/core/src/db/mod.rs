@@ -195,9 +195,19 @@ impl Keyspace {
                 Some(i)
             }
             None => {
-                self.stats.misses += 1;
+                self.note_miss(db, key);
                 None
             }
+        }
+    }
+
+    /// A read miss (lookupKeyReadWithFlags): counted in keyspace_misses and
+    /// published as a "keymiss" event when the `m` class is on.
+    pub fn note_miss(&mut self, db: usize, key: &[u8]) {
+        self.stats.misses += 1;
+        if self.notify_flags & crate::cmd::notify::KEY_MISS != 0 {
+            self.events
+                .push((crate::cmd::notify::KEY_MISS, "keymiss", db, key.into()));
         }
     }
 
