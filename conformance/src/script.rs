@@ -24,6 +24,7 @@
 //! | `@send CMD` | send on the current connection without reading (a blocking command; its reply is read by `@recv`) |
 //! | `@recv` | read one reply (or push) on the current connection from both servers and compare (combine with `@unordered` etc.) |
 //! | `@quiet MS` | wait MS and check that neither server sent anything on the current connection (still blocked) |
+//! | `@blocked N` | wait (up to 5 s) until both servers report `blocked_clients:N` (a sync point after `@send`) |
 //! | `@drain MS` | read everything each server sends on the current connection until MS of silence; compare the bytes (pub/sub events) |
 //! | `@raw BYTES...` | send the bytes (tokens concatenated, use `"\r\n"` escapes) on a fresh connection; compare everything read until close or 200 ms idle, and whether the server closed |
 //! | `@raw-repeat N UNIT [BYTES...]` | like `@raw` with UNIT repeated N times, then BYTES |
@@ -79,6 +80,7 @@ pub enum Action {
     Recv(Compare),
     Quiet(u64),
     Drain(u64),
+    Blocked(u64),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -192,6 +194,7 @@ impl Script {
                     "@sleep" => action = Some(Some(Action::Sleep(num("milliseconds")?))),
                     "@quiet" => action = Some(Some(Action::Quiet(num("milliseconds")?))),
                     "@drain" => action = Some(Some(Action::Drain(num("milliseconds")?))),
+                    "@blocked" => action = Some(Some(Action::Blocked(num("client count")?))),
                     "@recv" => action = Some(Some(Action::Recv(mode.clone()))),
                     "@send" => {
                         let args: Vec<Vec<u8>> = it.by_ref().collect();
@@ -489,6 +492,38 @@ impl<'a> Runner<'a> {
                     self.mismatch(step.line, shown, d);
                 }
                 self.heal(step.conn, &o)?;
+            }
+            Action::Blocked(n) => {
+                let mut ctl = self.pair.connect()?;
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                let count = |c: &mut Conn| -> Option<u64> {
+                    let r = c.call(&["INFO", "clients"]).ok()?;
+                    let text = match r.value {
+                        Value::Bulk(b) | Value::Verbatim(_, b) => b,
+                        _ => return None,
+                    };
+                    String::from_utf8_lossy(&text).lines().find_map(|l| {
+                        l.strip_prefix("blocked_clients:")
+                            .and_then(|v| v.trim().parse().ok())
+                    })
+                };
+                let (a, b) = loop {
+                    let a = count(&mut ctl.redis);
+                    let b = count(&mut ctl.redsim);
+                    if (a == Some(*n) && b == Some(*n)) || std::time::Instant::now() > deadline {
+                        break (a, b);
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                };
+                self.report.cases += 1;
+                let _ = writeln!(self.report.transcript, "@blocked {n}");
+                if a != Some(*n) || b != Some(*n) {
+                    self.mismatch(
+                        step.line,
+                        format!("@blocked {n}"),
+                        format!("  blocked_clients after 5 s: redis {a:?} / redsim {b:?}"),
+                    );
+                }
             }
             Action::Quiet(ms) | Action::Drain(ms) => {
                 let drain = matches!(step.action, Action::Drain(_));
