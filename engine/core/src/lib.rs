@@ -27,6 +27,7 @@ pub mod digest;
 pub mod error;
 pub mod evict;
 pub mod float;
+pub mod pqsort;
 pub mod resp;
 pub mod rng;
 pub mod server;

@@ -564,7 +564,7 @@ fn georadius_generic(ctx: &mut Ctx, argv: &[&[u8]], src: usize, flags: u32) -> C
             // glibc's qsort is a merge sort: stable, like sort_by.
             ga.sort_by(cmp);
         } else {
-            geohash::pqsort(&mut ga, cmp, 0, returned.saturating_sub(1));
+            crate::pqsort::pqsort(&mut ga, 0, returned as i64 - 1, &cmp);
         }
     }
     ga.truncate(returned);

@@ -30,14 +30,15 @@ fn sparse_max_bytes(ctx: &Ctx) -> u64 {
 }
 
 /// dbUnshareStringValue + take the bytes out for editing.
-fn take_for_edit(ctx: &mut Ctx, i: u32) -> Editor {
+fn take_for_edit(ctx: &mut Ctx, i: u32) -> Result<Editor, CmdError> {
+    // Callers checked the value is an HLL string; a non-string is WRONGTYPE.
     let data = ctx
         .ks
         .entry_mut(ctx.db, i)
         .val
         .make_raw()
-        .expect("checked to be an HLL string");
-    Editor::new(std::mem::take(data))
+        .ok_or(CmdError::WrongType)?;
+    Ok(Editor::new(std::mem::take(data)))
 }
 
 fn put_back(ctx: &mut Ctx, i: u32, ed: Editor) {
@@ -68,7 +69,7 @@ pub fn pfadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let key = argv[1];
     let (i, created) = lookup_or_create(ctx, key)?;
     let max_bytes = sparse_max_bytes(ctx);
-    let mut ed = take_for_edit(ctx, i);
+    let mut ed = take_for_edit(ctx, i)?;
     let mut updated = u64::from(created);
     let mut failed = false;
     for ele in &argv[2..] {
@@ -128,7 +129,7 @@ pub fn pfcount(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         .entry_mut(db, i)
         .val
         .make_raw()
-        .expect("checked to be an HLL string");
+        .ok_or(CmdError::WrongType)?;
     let card = match hll::cached_card(data) {
         Some(c) => c,
         None => {
@@ -164,7 +165,7 @@ pub fn pfmerge(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     // Already checked as a source when it exists.
     let (i, created) = lookup_or_create(ctx, key)?;
     let max_bytes = sparse_max_bytes(ctx);
-    let mut ed = take_for_edit(ctx, i);
+    let mut ed = take_for_edit(ctx, i)?;
     if use_dense && ed.to_dense().is_err() {
         put_back(ctx, i, ed);
         return Err(invalid_hll());
@@ -203,7 +204,7 @@ pub fn pfdebug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             String::from_utf8_lossy(sub)
         ))
     };
-    let mut ed = take_for_edit(ctx, i);
+    let mut ed = take_for_edit(ctx, i)?;
     let r = pfdebug_sub(ctx, argv, sub, &mut ed, arity_err);
     put_back(ctx, i, ed);
     r

@@ -366,134 +366,6 @@ fn parse_hex_float(s: &[u8]) -> Option<f64> {
     Some(v)
 }
 
-/// Redis's `pqsort`: the NetBSD (Bentley & McIlroy) quicksort that only
-/// finishes the partitions overlapping `[lrange, rrange]`. Ported index for
-/// pointer; the left-partition recursion runs from an explicit stack (the
-/// partitions are disjoint, so the order they are processed in does not
-/// change the result) to keep deep inputs off the call stack.
-fn pqsort<T>(v: &mut [T], lrange: i64, rrange: i64, cmp: &impl Fn(&T, &T) -> Ordering) {
-    let overlaps = |lo: usize, n: usize| {
-        let (lo, hi) = (lo as i64, (lo + n) as i64);
-        !((lrange < lo && rrange < lo) || (lrange >= hi && rrange >= hi))
-    };
-    let mut work: Vec<(usize, usize)> = vec![(0, v.len())];
-    while let Some((mut a, mut n)) = work.pop() {
-        loop {
-            if n < 7 {
-                insertion(v, a, n, cmp);
-                break;
-            }
-            let mut pm = a + n / 2;
-            if n > 7 {
-                let mut pl = a;
-                let mut pn = a + n - 1;
-                if n > 40 {
-                    let d = n / 8;
-                    pl = med3(v, pl, pl + d, pl + 2 * d, cmp);
-                    pm = med3(v, pm - d, pm, pm + d, cmp);
-                    pn = med3(v, pn - 2 * d, pn - d, pn, cmp);
-                }
-                pm = med3(v, pl, pm, pn, cmp);
-            }
-            v.swap(a, pm);
-            let (mut pa, mut pb) = (a + 1, a + 1);
-            let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-            let mut swap_cnt = false;
-            loop {
-                while pb <= pc {
-                    let c = cmp(&v[pb], &v[a]);
-                    if c == Ordering::Greater {
-                        break;
-                    }
-                    if c == Ordering::Equal {
-                        swap_cnt = true;
-                        v.swap(pa, pb);
-                        pa += 1;
-                    }
-                    pb += 1;
-                }
-                while pb <= pc {
-                    let c = cmp(&v[pc], &v[a]);
-                    if c == Ordering::Less {
-                        break;
-                    }
-                    if c == Ordering::Equal {
-                        swap_cnt = true;
-                        v.swap(pc, pd);
-                        pd -= 1;
-                    }
-                    pc -= 1;
-                }
-                if pb > pc {
-                    break;
-                }
-                v.swap(pb, pc);
-                swap_cnt = true;
-                pb += 1;
-                pc -= 1;
-            }
-            if !swap_cnt {
-                insertion(v, a, n, cmp);
-                break;
-            }
-            let pn = a + n;
-            let r = (pa - a).min(pb - pa);
-            vecswap(v, a, pb - r, r);
-            let r = (pd - pc).min(pn - pd - 1);
-            vecswap(v, pb, pn - r, r);
-            let r = pb - pa;
-            if r > 1 && overlaps(a, r) {
-                work.push((a, r));
-            }
-            let r = pd - pc;
-            if r > 1 {
-                a = pn - r;
-                n = r;
-                if overlaps(a, n) {
-                    continue;
-                }
-            }
-            break;
-        }
-    }
-}
-
-fn insertion<T>(v: &mut [T], a: usize, n: usize, cmp: &impl Fn(&T, &T) -> Ordering) {
-    for pm in a + 1..a + n {
-        let mut pl = pm;
-        while pl > a && cmp(&v[pl - 1], &v[pl]) == Ordering::Greater {
-            v.swap(pl, pl - 1);
-            pl -= 1;
-        }
-    }
-}
-
-fn med3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &impl Fn(&T, &T) -> Ordering) -> usize {
-    let lt = |x: usize, y: usize| cmp(&v[x], &v[y]) == Ordering::Less;
-    let gt = |x: usize, y: usize| cmp(&v[x], &v[y]) == Ordering::Greater;
-    if lt(a, b) {
-        if lt(b, c) {
-            b
-        } else if lt(a, c) {
-            c
-        } else {
-            a
-        }
-    } else if gt(b, c) {
-        b
-    } else if lt(a, c) {
-        a
-    } else {
-        c
-    }
-}
-
-fn vecswap<T>(v: &mut [T], a: usize, b: usize, n: usize) {
-    for i in 0..n {
-        v.swap(a + i, b + i);
-    }
-}
-
 #[derive(Clone, Copy, PartialEq)]
 enum Kind {
     List,
@@ -689,7 +561,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
         };
         let cmp = |a: &SortObj, b: &SortObj| sort_compare(flags, a, b);
         if sortby.is_some() && (start != 0 || end != vectorlen - 1) {
-            pqsort(&mut vector, start, end, &cmp);
+            crate::pqsort::pqsort(&mut vector, start, end, &cmp);
         } else {
             // glibc's qsort is a stable merge sort.
             vector.sort_by(cmp);
@@ -754,6 +626,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pqsort::pqsort;
     use crate::server::TestServer;
 
     #[test]

@@ -590,135 +590,6 @@ pub fn cmp_dist(a: f64, b: f64) -> Ordering {
     }
 }
 
-/// Redis's `pqsort` (NetBSD qsort, Bentley-McIlroy, partially sorting only
-/// the partitions that overlap positions lrange..=rrange; the version without
-/// the "no swaps: switch to insertion sort" shortcut, as Redis 7.0.15 ships
-/// it). Not stable: it is ported exactly so that ties come out in Redis's
-/// order.
-pub fn pqsort<T>(v: &mut [T], cmp: &dyn Fn(&T, &T) -> Ordering, lrange: usize, rrange: usize) {
-    let n = v.len();
-    pq(v, 0, n, cmp, lrange, rrange);
-}
-
-fn med3<T>(v: &[T], a: usize, b: usize, c: usize, cmp: &dyn Fn(&T, &T) -> Ordering) -> usize {
-    let c_ab = cmp(&v[a], &v[b]);
-    if c_ab == Ordering::Less {
-        if cmp(&v[b], &v[c]) == Ordering::Less {
-            b
-        } else if cmp(&v[a], &v[c]) == Ordering::Less {
-            c
-        } else {
-            a
-        }
-    } else if cmp(&v[b], &v[c]) == Ordering::Greater {
-        b
-    } else if cmp(&v[a], &v[c]) == Ordering::Less {
-        a
-    } else {
-        c
-    }
-}
-
-fn insertion<T>(v: &mut [T], a: usize, n: usize, cmp: &dyn Fn(&T, &T) -> Ordering) {
-    for pm in a + 1..a + n {
-        let mut pl = pm;
-        while pl > a && cmp(&v[pl - 1], &v[pl]) == Ordering::Greater {
-            v.swap(pl, pl - 1);
-            pl -= 1;
-        }
-    }
-}
-
-fn vecswap<T>(v: &mut [T], a: usize, b: usize, n: usize) {
-    for i in 0..n {
-        v.swap(a + i, b + i);
-    }
-}
-
-/// Partition [a, a+n) needs sorting unless it lies wholly outside the range.
-fn overlaps(a: usize, n: usize, lr: usize, rr: usize) -> bool {
-    !((lr < a && rr < a) || (lr >= a + n && rr >= a + n))
-}
-
-fn pq<T>(
-    v: &mut [T],
-    mut a: usize,
-    mut n: usize,
-    cmp: &dyn Fn(&T, &T) -> Ordering,
-    lr: usize,
-    rr: usize,
-) {
-    loop {
-        if n < 7 {
-            insertion(v, a, n, cmp);
-            return;
-        }
-        let mut pm = a + n / 2;
-        if n > 7 {
-            let mut pl = a;
-            let mut pn = a + n - 1;
-            if n > 40 {
-                let d = n / 8;
-                pl = med3(v, pl, pl + d, pl + 2 * d, cmp);
-                pm = med3(v, pm - d, pm, pm + d, cmp);
-                pn = med3(v, pn - 2 * d, pn - d, pn, cmp);
-            }
-            pm = med3(v, pl, pm, pn, cmp);
-        }
-        v.swap(a, pm);
-        let (mut pa, mut pb) = (a + 1, a + 1);
-        let (mut pc, mut pd) = (a + n - 1, a + n - 1);
-        loop {
-            while pb <= pc {
-                let r = cmp(&v[pb], &v[a]);
-                if r == Ordering::Greater {
-                    break;
-                }
-                if r == Ordering::Equal {
-                    v.swap(pa, pb);
-                    pa += 1;
-                }
-                pb += 1;
-            }
-            while pb <= pc {
-                let r = cmp(&v[pc], &v[a]);
-                if r == Ordering::Less {
-                    break;
-                }
-                if r == Ordering::Equal {
-                    v.swap(pc, pd);
-                    pd -= 1;
-                }
-                pc -= 1;
-            }
-            if pb > pc {
-                break;
-            }
-            v.swap(pb, pc);
-            pb += 1;
-            pc -= 1;
-        }
-        let pn = a + n;
-        let r = (pa - a).min(pb - pa);
-        vecswap(v, a, pb - r, r);
-        let r = (pd - pc).min(pn - pd - 1);
-        vecswap(v, pb, pn - r, r);
-        let r = pb - pa;
-        if r > 1 && overlaps(a, r, lr, rr) {
-            pq(v, a, r, cmp, lr, rr);
-        }
-        let r = pd - pc;
-        if r > 1 {
-            a = pn - r;
-            n = r;
-            if overlaps(a, n, lr, rr) {
-                continue;
-            }
-        }
-        return;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -807,7 +678,12 @@ mod tests {
             sorted.sort_by_key(|x| x.0);
             let k = n / 3;
             if n > 0 {
-                pqsort(&mut v, &|a, b| a.0.cmp(&b.0), 0, k);
+                crate::pqsort::pqsort(
+                    &mut v,
+                    0,
+                    k as i64,
+                    &|a: &(u32, usize), b: &(u32, usize)| a.0.cmp(&b.0),
+                );
                 let got: Vec<u32> = v[..=k].iter().map(|x| x.0).collect();
                 let want: Vec<u32> = sorted[..=k].iter().map(|x| x.0).collect();
                 assert_eq!(got, want);
@@ -824,7 +700,9 @@ mod tests {
         // a position: Redis 7.0.15 answers d e a (indices 5 6 2).
         let d = [9u32, 7, 1, 1, 1, 1, 1, 5, 5, 8];
         let mut v: Vec<(u32, usize)> = d.iter().copied().zip(0..).collect();
-        pqsort(&mut v, &|a, b| a.0.cmp(&b.0), 0, 2);
+        crate::pqsort::pqsort(&mut v, 0, 2, &|a: &(u32, usize), b: &(u32, usize)| {
+            a.0.cmp(&b.0)
+        });
         let got: Vec<usize> = v.iter().map(|x| x.1).collect();
         assert_eq!(&got[..8], &[5, 6, 2, 3, 4, 7, 8, 1]);
     }
