@@ -17,6 +17,9 @@ use super::value::Value;
 pub const NONE: u32 = u32::MAX;
 pub const NO_EXPIRE: i64 = -1;
 const BUCKETS_MIN: usize = 4;
+/// Bytes one key costs in the table itself (its slab slot), before the key's
+/// and value's own heap allocations.
+pub const ENTRY_BYTES: usize = std::mem::size_of::<Option<Entry>>();
 
 #[derive(Debug)]
 pub struct Entry {
@@ -95,6 +98,20 @@ impl KeyTable {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// Heap bytes of the table's own structures (buckets, slab, TTL index):
+    /// Redis's `overhead.hashtable.main` + `overhead.hashtable.expires`.
+    pub fn overhead_bytes(&self) -> usize {
+        self.heads.capacity() * 4
+            + self.slots.capacity() * ENTRY_BYTES
+            + self.free.capacity() * 4
+            + self.volatile.capacity() * 4
+    }
+
+    /// Heap bytes of the TTL index alone (`overhead.hashtable.expires`).
+    pub fn expires_overhead_bytes(&self) -> usize {
+        self.volatile.capacity() * 4
     }
 
     pub fn volatile_len(&self) -> usize {
