@@ -11,7 +11,8 @@ KEYS=${2:-1000000}
 MAXMEM=${3:-32mb}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BIN=${REDSIM_SERVER_BIN:-$ROOT/target/release/redsim-server}
-(cd "$ROOT" && cargo build --release -q -p redsim-server -p redsim-benches --bin hitratio)
+# Two builds: `--bin` would otherwise filter the server binary out too.
+(cd "$ROOT" && cargo build --release -q -p redsim-server && cargo build --release -q -p redsim-benches --bin hitratio)
 HR=$ROOT/target/release/hitratio
 command -v redis-server >/dev/null || { echo "redis-server not found"; exit 1; }
 PIDS=()

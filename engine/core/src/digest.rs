@@ -6,7 +6,7 @@
 //! digest xors SHA1 of each per-key digest (order-independent) after mixing
 //! each database id.
 
-use crate::db::table::{Entry, NO_EXPIRE};
+use crate::db::table::NO_EXPIRE;
 use crate::db::{Keyspace, Value};
 
 pub type Digest = [u8; 20];
@@ -30,18 +30,20 @@ pub fn mix_digest(d: &mut Digest, data: &[u8]) {
 }
 
 /// Redis's xorObjectDigest for one value (with its expiry flag).
-pub fn object_digest(d: &mut Digest, e: &Entry) {
-    mix_digest(d, &e.val.type_code().to_be_bytes());
-    match &e.val {
-        Value::Str { data, .. } => mix_digest(d, data),
+pub fn object_digest(d: &mut Digest, val: &Value, expire_ms: i64) {
+    mix_digest(d, &val.type_code().to_be_bytes());
+    match val {
         Value::Int(n) => mix_digest(d, &crate::util::i64_bytes(*n)),
+        Value::Small { .. } | Value::Str { .. } | Value::Raw(_) => {
+            mix_digest(d, val.str_data().unwrap_or(&[]))
+        }
         Value::Hash(h) => h.digest(d),
         Value::Set(s) => s.digest(d),
         Value::List(l) => l.digest(d),
         Value::ZSet(z) => z.digest(d),
         Value::Stream(x) => x.digest(d),
     }
-    if e.expire_ms != NO_EXPIRE {
+    if expire_ms != NO_EXPIRE {
         xor_digest(d, b"!!expire!!");
     }
 }
@@ -56,7 +58,7 @@ pub fn dataset_digest(ks: &Keyspace) -> Digest {
         for e in db.table.iter() {
             let mut d = [0u8; 20];
             mix_digest(&mut d, &e.key);
-            object_digest(&mut d, e);
+            object_digest(&mut d, &e.val, db.table.expire_of_entry(e));
             xor_digest(&mut fin, &d);
         }
     }

@@ -101,14 +101,14 @@ fn populate(ks: &mut Keyspace, pool: &mut Pool, db: usize, policy: Policy, sampl
                 255 - u64::from(ks.lfu_decr_and_return(e.lru))
             }
             // Sooner expiry = better candidate.
-            Policy::VolatileTtl => u64::MAX - e.expire_ms.max(0) as u64,
+            Policy::VolatileTtl => u64::MAX - table.expire_of_entry(e).max(0) as u64,
             _ => 0,
         };
         // Most samples lose to a warm pool: decide before copying the key.
         if pool.entries.len() >= POOL_SIZE && pool.entries.first().is_some_and(|f| idle <= f.0) {
             continue;
         }
-        let key = e.key.clone();
+        let key: Box<[u8]> = (*e.key).into();
         pool.insert(idle, db, &key);
     }
 }
@@ -135,7 +135,7 @@ pub fn pick_victim(
                     t.random(&mut ks.rng)
                 };
                 if let Some(i) = pick {
-                    found = Some((db, t.entry(i).key.clone()));
+                    found = Some((db, (*t.entry(i).key).into()));
                     break;
                 }
             }
@@ -152,7 +152,7 @@ pub fn pick_victim(
                     let Some(i) = ks.dbs[db].table.find(&key) else {
                         continue; // a ghost: deleted since it was sampled
                     };
-                    if policy.volatile() && ks.dbs[db].table.entry(i).expire_ms == NO_EXPIRE {
+                    if policy.volatile() && ks.dbs[db].table.expire_of(i) == NO_EXPIRE {
                         continue; // TTL removed since sampling
                     }
                     found = Some((db, key));

@@ -302,7 +302,8 @@ pub fn setbit(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let (i, created, grown) = lookup_for_write(ctx, argv[1], off)?;
     let byte = (off >> 3) as usize;
     let mask = 1u8 << (7 - (off & 7));
-    let Value::Str { data, .. } = &mut ctx.ks.entry_mut(db, i).val else {
+    // `lookup_for_write` made the value a raw (editable) string.
+    let Value::Raw(data) = &mut ctx.ks.entry_mut(db, i).val else {
         return Err(CmdError::WrongType);
     };
     let old = data[byte] & mask != 0;
@@ -622,10 +623,9 @@ pub fn bitop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let s: &[u8] = match i {
             None => &[],
             Some(i) => match &ctx.ks.entry(db, *i).val {
-                Value::Str { data, .. } => data,
                 Value::Int(_) => next_int.next().map_or(&[][..], |v| v.as_slice()),
-                // Unreachable: non-strings were rejected with WRONGTYPE above.
-                _ => &[],
+                // Non-strings were rejected with WRONGTYPE above.
+                v => v.str_data().unwrap_or(&[]),
             },
         };
         srcs.push(s);
@@ -860,7 +860,8 @@ fn bitfield_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly_cmd: bool) -> CmdRes
         // Redis's dbAdd is not a change by itself: only the writes below count.
         ctx.ks.dirty -= 1;
     }
-    let Value::Str { data, .. } = &mut ctx.ks.entry_mut(db, i).val else {
+    // `lookup_for_write` made the value a raw (editable) string.
+    let Value::Raw(data) = &mut ctx.ks.entry_mut(db, i).val else {
         return Err(CmdError::WrongType);
     };
     let out = &mut *ctx.out;
@@ -1922,7 +1923,7 @@ mod tests {
             );
         }
         let e = t.srv.ks.lookup(0, b"k").expect("k exists");
-        let crate::db::Value::Str { data, .. } = &t.srv.ks.entry(0, e).val else {
+        let Some(data) = t.srv.ks.entry(0, e).val.str_data() else {
             panic!("not a string")
         };
         assert_eq!(&data[..], &model[..data.len()]);

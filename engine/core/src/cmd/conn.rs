@@ -577,7 +577,7 @@ pub fn exec(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
                 && ctx.ks.dbs[*db]
                     .table
                     .find(k)
-                    .is_some_and(|i| ctx.ks.is_expired(ctx.ks.dbs[*db].table.entry(i)))
+                    .is_some_and(|i| ctx.ks.is_expired(*db, i))
         })
     };
     let c = ctx.clients.get_mut(h);
@@ -628,7 +628,7 @@ pub fn watch(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let expired = ctx.ks.dbs[db]
             .table
             .find(k)
-            .is_some_and(|i| ctx.ks.is_expired(ctx.ks.dbs[db].table.entry(i)));
+            .is_some_and(|i| ctx.ks.is_expired(db, i));
         ctx.ks.dbs[db]
             .watched
             .entry((*k).into())

@@ -16,8 +16,8 @@ fn invalid_hll() -> CmdError {
 /// Redis's isHLLObjectOrReply.
 fn check_hll(v: &Value) -> CmdResult {
     match v {
-        Value::Str { data, .. } if hll::is_valid(data) => Ok(()),
-        Value::Str { .. } | Value::Int(_) => Err(CmdError::msg(
+        v if v.str_data().is_some_and(hll::is_valid) => Ok(()),
+        v if v.is_string() => Err(CmdError::msg(
             "WRONGTYPE Key is not a valid HyperLogLog string value.",
         )),
         _ => Err(CmdError::WrongType),
@@ -46,10 +46,7 @@ fn put_back(ctx: &mut Ctx, i: u32, ed: Editor) {
 }
 
 fn hll_bytes<'a>(ctx: &'a Ctx, i: u32) -> &'a [u8] {
-    match &ctx.ks.entry(ctx.db, i).val {
-        Value::Str { data, .. } => data,
-        _ => &[],
-    }
+    ctx.ks.entry(ctx.db, i).val.str_data().unwrap_or(&[])
 }
 
 /// Existing key checked as an HLL, or created empty (sparse). Returns the

@@ -92,10 +92,13 @@ pub fn keys(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let all = pat == b"*";
     let db = ctx.db;
     let now = ctx.now_ms();
-    let matched: Vec<&[u8]> = ctx.ks.dbs[db]
-        .table
+    let t = &ctx.ks.dbs[db].table;
+    let matched: Vec<&[u8]> = t
         .iter()
-        .filter(|e| e.expire_ms == NO_EXPIRE || now <= e.expire_ms)
+        .filter(|e| {
+            let at = t.expire_of_entry(e);
+            at == NO_EXPIRE || now <= at
+        })
         .filter(|e| all || glob_match(pat, &e.key, false))
         .map(|e| &*e.key)
         .collect();
@@ -158,7 +161,7 @@ pub fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         };
         let e = ctx.ks.entry(db, i);
         let all_volatile = ctx.ks.dbs[db].table.volatile_len() == ctx.ks.dbs[db].table.len();
-        if ctx.ks.is_expired(e) {
+        if ctx.ks.is_expired(db, i) {
             tries -= 1;
             if all_volatile && tries == 0 {
                 // Like Redis: with every key volatile, give up and return one.
@@ -199,12 +202,12 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CmdResult {
     }
     // The source index may have moved only if deleting dst shrank the slab.
     let i = ctx.ks.dbs[db].table.find(argv[1]).unwrap_or(i);
-    let e = ctx.ks.dbs[db].table.remove_at(i);
+    let (e, expire_ms) = ctx.ks.dbs[db].table.remove_at(i);
     ctx.ks.signal_modified(db, argv[1]);
     let ni = ctx.ks.add(db, argv[2], e.val);
     ctx.ks.entry_mut(db, ni).lru = e.lru;
-    if e.expire_ms != NO_EXPIRE {
-        ctx.ks.set_expire(db, ni, e.expire_ms);
+    if expire_ms != NO_EXPIRE {
+        ctx.ks.set_expire(db, ni, expire_ms);
     }
     ctx.notify(notify::GENERIC, "rename_from", argv[1]);
     ctx.notify(notify::GENERIC, "rename_to", argv[2]);
@@ -239,11 +242,11 @@ pub fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let e = ctx.ks.dbs[src].table.remove_at(i);
+    let (e, expire_ms) = ctx.ks.dbs[src].table.remove_at(i);
     ctx.ks.signal_modified(src, argv[1]);
     let ni = ctx.ks.add(dst, argv[1], e.val);
-    if e.expire_ms != NO_EXPIRE {
-        ctx.ks.set_expire(dst, ni, e.expire_ms);
+    if expire_ms != NO_EXPIRE {
+        ctx.ks.set_expire(dst, ni, expire_ms);
     }
     ctx.notify_in(src, notify::GENERIC, "move_from", argv[1]);
     ctx.notify_in(dst, notify::GENERIC, "move_to", argv[1]);
@@ -277,7 +280,7 @@ pub fn copy(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let val = ctx.ks.entry(src, i).val.clone();
-    let expire = ctx.ks.entry(src, i).expire_ms;
+    let expire = ctx.ks.expire_of(src, i);
     if ctx.ks.lookup_write(dst, argv[2]).is_some() {
         if !replace {
             ctx.out.int(0);
@@ -411,7 +414,7 @@ fn expire_generic(
         return Ok(());
     };
     if flags != 0 {
-        let cur = ctx.ks.entry(db, i).expire_ms;
+        let cur = ctx.ks.expire_of(db, i);
         let fail = (flags & E_NX != 0 && cur != NO_EXPIRE)
             || (flags & E_XX != 0 && cur == NO_EXPIRE)
             || (flags & E_GT != 0 && (cur == NO_EXPIRE || when <= cur))
@@ -462,7 +465,7 @@ fn ttl_generic(ctx: &mut Ctx, key: &[u8], ms: bool, abs: bool) -> CmdResult {
         return Ok(());
     };
     ctx.ks.stats.hits += 1;
-    let exp = ctx.ks.entry(ctx.db, i).expire_ms;
+    let exp = ctx.ks.expire_of(ctx.db, i);
     if exp == NO_EXPIRE {
         ctx.out.int(-1);
         return Ok(());
@@ -503,7 +506,7 @@ pub fn persist(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
-    if ctx.ks.entry(db, i).expire_ms == NO_EXPIRE {
+    if ctx.ks.expire_of(db, i) == NO_EXPIRE {
         ctx.out.int(0);
     } else {
         ctx.ks.set_expire(db, i, NO_EXPIRE);

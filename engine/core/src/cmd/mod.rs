@@ -648,9 +648,11 @@ pub fn lookup_typed(
 /// Store a reply for a string-valued entry (callers check the type first).
 pub fn reply_value(out: &mut Reply, v: &crate::db::Value) {
     match v {
-        crate::db::Value::Str { data, .. } => out.bulk(data),
         crate::db::Value::Int(n) => out.bulk_i64(*n),
-        _ => out.null(),
+        v => match v.str_data() {
+            Some(data) => out.bulk(data),
+            None => out.null(),
+        },
     }
 }
 

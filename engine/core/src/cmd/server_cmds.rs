@@ -555,8 +555,10 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         let e = ctx.ks.entry(ctx.db, i);
         let len = match &e.val {
             crate::db::Value::Int(_) => 5,
-            crate::db::Value::Str { data, .. } => data.len() + 1,
-            v => v.heap_bytes(),
+            v => match v.str_data() {
+                Some(data) => data.len() + 1,
+                None => v.heap_bytes(),
+            },
         };
         let s = format!(
             "Value at:{:#x} refcount:1 encoding:{} serializedlength:{} lru:{} lru_seconds_idle:{}",
@@ -577,7 +579,11 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         for k in &argv[2..] {
             let mut d = [0u8; 20];
             if let Some(i) = ctx.ks.lookup(ctx.db, k) {
-                crate::digest::object_digest(&mut d, ctx.ks.entry(ctx.db, i));
+                crate::digest::object_digest(
+                    &mut d,
+                    &ctx.ks.entry(ctx.db, i).val,
+                    ctx.ks.expire_of(ctx.db, i),
+                );
             }
             ctx.out.simple(&crate::digest::hex(&d));
         }

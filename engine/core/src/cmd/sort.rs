@@ -162,8 +162,11 @@ fn lookup_by_pattern(ctx: &mut Ctx, pattern: &[u8], subst: &[u8]) -> Found {
             Some(v) => Found::Bytes(v.to_vec()),
             None => Found::Missing,
         },
-        (Value::Str { data, .. }, None) => Found::Bytes(data.clone()),
         (Value::Int(v), None) => Found::Int(*v),
+        (v, None) => match v.str_data() {
+            Some(data) => Found::Bytes(data.to_vec()),
+            None => Found::Missing,
+        },
         _ => Found::Missing,
     }
 }

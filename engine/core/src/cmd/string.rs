@@ -239,7 +239,7 @@ pub fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             ctx.ks.dirty += 1;
             ctx.notify(notify::GENERIC, "expire", argv[1]);
         }
-    } else if flags & F_PERSIST != 0 && ctx.ks.entry(ctx.db, i).expire_ms != NO_EXPIRE {
+    } else if flags & F_PERSIST != 0 && ctx.ks.expire_of(ctx.db, i) != NO_EXPIRE {
         ctx.ks.set_expire(ctx.db, i, NO_EXPIRE);
         ctx.ks.signal_modified(ctx.db, argv[1]);
         ctx.ks.dirty += 1;
@@ -304,8 +304,8 @@ pub fn append(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         Some(i) => {
             let cur_len = match &ctx.ks.entry(db, i).val {
-                Value::Str { data, .. } => data.len(),
                 Value::Int(n) => crate::util::i64_bytes(*n).len(),
+                v if v.is_string() => v.str_data().map_or(0, <[u8]>::len),
                 _ => return Err(CmdError::WrongType),
             };
             check_len(ctx, cur_len as u64, argv[2].len() as u64)?;
@@ -330,8 +330,8 @@ pub fn strlen(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let n = match ctx.ks.lookup_read(ctx.db, argv[1]) {
         None => 0,
         Some(i) => match &ctx.ks.entry(ctx.db, i).val {
-            Value::Str { data, .. } => data.len(),
             Value::Int(n) => crate::util::i64_bytes(*n).len(),
+            v if v.is_string() => v.str_data().map_or(0, <[u8]>::len),
             _ => return Err(CmdError::WrongType),
         },
     };
@@ -393,8 +393,8 @@ pub fn setrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         Some(i) => {
             let olen = match &ctx.ks.entry(db, i).val {
-                Value::Str { data, .. } => data.len(),
                 Value::Int(n) => crate::util::i64_bytes(*n).len(),
+                v if v.is_string() => v.str_data().map_or(0, <[u8]>::len),
                 _ => return Err(CmdError::WrongType),
             };
             if value.is_empty() {
@@ -434,8 +434,10 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], incr: i64) -> CmdResult {
         None => 0,
         Some(i) => match &ctx.ks.entry(db, i).val {
             Value::Int(n) => *n,
-            Value::Str { data, .. } => crate::util::parse_i64(data).ok_or(CmdError::NotInteger)?,
-            _ => return Err(CmdError::WrongType),
+            v => match v.str_data() {
+                Some(data) => crate::util::parse_i64(data).ok_or(CmdError::NotInteger)?,
+                None => return Err(CmdError::WrongType),
+            },
         },
     };
     let new = old.checked_add(incr).ok_or(CmdError::Overflow)?;

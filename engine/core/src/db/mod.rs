@@ -6,6 +6,7 @@
 //! returned by a lookup: it is deleted on the spot (lazy expiry), counted in
 //! `expired_keys`, and WATCHers of it are flagged.
 
+pub mod bytes;
 pub mod geohash;
 pub mod hash;
 pub mod hll;
@@ -159,15 +160,22 @@ impl Keyspace {
         }
     }
 
-    pub fn is_expired(&self, e: &Entry) -> bool {
-        e.expire_ms != NO_EXPIRE && self.now_ms > e.expire_ms
+    /// Entry `i` of `db` has a TTL that has passed.
+    pub fn is_expired(&self, db: usize, i: u32) -> bool {
+        let at = self.dbs[db].table.expire_of(i);
+        at != NO_EXPIRE && self.now_ms > at
+    }
+
+    /// Absolute expiry of entry `i` of `db` in ms, or NO_EXPIRE.
+    #[inline]
+    pub fn expire_of(&self, db: usize, i: u32) -> i64 {
+        self.dbs[db].table.expire_of(i)
     }
 
     /// Find `key`, deleting it first if its TTL has passed. No stats.
     pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<u32> {
-        let t = &self.dbs[db].table;
-        let i = t.find(key)?;
-        if self.is_expired(t.entry(i)) {
+        let i = self.dbs[db].table.find(key)?;
+        if self.is_expired(db, i) {
             self.expire_at(db, i);
             return None;
         }
@@ -175,13 +183,13 @@ impl Keyspace {
     }
 
     fn expire_at(&mut self, db: usize, i: u32) {
-        let e = self.dbs[db].table.remove_at(i);
+        let (e, _) = self.dbs[db].table.remove_at(i);
         self.stats.expired += 1;
         self.dirty += 1;
         self.signal_modified(db, &e.key);
         if self.notify_flags & crate::cmd::notify::EXPIRED != 0 {
             self.events
-                .push((crate::cmd::notify::EXPIRED, "expired", db, e.key.clone()));
+                .push((crate::cmd::notify::EXPIRED, "expired", db, (*e.key).into()));
         }
     }
 
@@ -439,12 +447,11 @@ impl Keyspace {
                         break;
                     };
                     sampled += 1;
-                    let e = self.dbs[db].table.entry(i);
-                    if self.is_expired(e) {
+                    if self.is_expired(db, i) {
                         self.expire_at(db, i);
                         expired += 1;
                     } else {
-                        ttl_sum += e.expire_ms - self.now_ms;
+                        ttl_sum += self.expire_of(db, i) - self.now_ms;
                         ttl_samples += 1;
                     }
                 }

@@ -1,5 +1,12 @@
 //! The key table of one database: a chained hash table whose entries live in
-//! a slab (no allocation per entry beyond the key and value themselves).
+//! a paged slab (no allocation per entry beyond long keys and values).
+//!
+//! Memory per key (issue 4): an entry is 56 bytes: the key inline when it is
+//! at most 22 bytes (`KeyBytes`), a 16-byte `Value` (short strings inline),
+//! the LRU/LFU word, a 32-bit hash, the chain link and the TTL-index
+//! position. Expiry times live only in the TTL index (`volatile`), so keys
+//! without a TTL do not pay for one. The slab grows by fixed pages, never by
+//! doubling a whole array, so there is no 2x capacity overshoot.
 //!
 //! Why not `HashMap`: Redis's SCAN guarantee (a key present for the whole
 //! iteration is returned at least once, across resizes) needs the
@@ -10,8 +17,9 @@
 //! Invariants (checked by `check` in tests):
 //! - `heads.len()` is a power of two; entry `i` with hash `h` is on the chain of
 //!   bucket `h & mask`, and every used slot is on exactly one chain.
-//! - `volatile[e.vol_pos] == i` for every entry with a TTL, and only those.
+//! - `volatile[e.vol_pos].idx == i` for every entry with a TTL, and only those.
 
+use super::bytes::KeyBytes;
 use super::value::Value;
 
 pub const NONE: u32 = u32::MAX;
@@ -21,26 +29,39 @@ const BUCKETS_MIN: usize = 4;
 /// and value's own heap allocations.
 pub const ENTRY_BYTES: usize = std::mem::size_of::<Option<Entry>>();
 
+const PAGE_SHIFT: u32 = 8;
+const PAGE_LEN: usize = 1 << PAGE_SHIFT;
+
 #[derive(Debug)]
 pub struct Entry {
-    pub key: Box<[u8]>,
+    pub key: KeyBytes,
     pub val: Value,
-    /// Absolute expiry in ms since the epoch, or NO_EXPIRE.
-    pub expire_ms: i64,
     /// LRU clock (seconds, 24 bits) or LFU data, as Redis's `robj.lru`.
     pub lru: u32,
-    hash: u64,
+    /// Low 32 bits of the key's hash (tables never have 2^32 buckets).
+    hash: u32,
     next: u32,
     vol_pos: u32,
+}
+
+/// One TTL-index slot: the entry and its absolute expiry (ms since epoch).
+#[derive(Debug, Clone, Copy)]
+struct Vol {
+    idx: u32,
+    expire_ms: i64,
 }
 
 #[derive(Debug)]
 pub struct KeyTable {
     heads: Vec<u32>,
-    slots: Vec<Option<Entry>>,
+    /// The slab: `PAGE_LEN` slots per page; slot `i` is
+    /// `pages[i >> PAGE_SHIFT][i & (PAGE_LEN - 1)]`.
+    pages: Vec<Box<[Option<Entry>]>>,
+    /// Slots handed out so far (the slab's length).
+    high: usize,
     free: Vec<u32>,
     len: usize,
-    volatile: Vec<u32>,
+    volatile: Vec<Vol>,
     seed: u64,
     /// Per-slot index, kept only in cluster mode (see `enable_slot_index`).
     slot_index: Option<Box<super::slots::SlotIndex>>,
@@ -50,7 +71,8 @@ impl KeyTable {
     pub fn new(seed: u64) -> KeyTable {
         KeyTable {
             heads: vec![NONE; BUCKETS_MIN],
-            slots: Vec::new(),
+            pages: Vec::new(),
+            high: 0,
             free: Vec::new(),
             len: 0,
             volatile: Vec::new(),
@@ -62,9 +84,9 @@ impl KeyTable {
     /// Start maintaining per-slot key lists (cluster mode).
     pub fn enable_slot_index(&mut self) {
         let mut idx = super::slots::SlotIndex::new();
-        for (i, s) in self.slots.iter().enumerate() {
-            if let Some(e) = s {
-                idx.insert(i as u32, &e.key);
+        for i in 0..self.high as u32 {
+            if let Some(e) = self.slot(i) {
+                idx.insert(i, &e.key);
             }
         }
         self.slot_index = Some(Box::new(idx));
@@ -85,11 +107,48 @@ impl KeyTable {
     }
 
     #[inline]
-    pub fn hash(&self, key: &[u8]) -> u64 {
+    pub fn hash(&self, key: &[u8]) -> u32 {
         use std::hash::{BuildHasher, Hasher};
         let mut h = foldhash::fast::FixedState::with_seed(self.seed).build_hasher();
         h.write(key);
-        h.finish()
+        h.finish() as u32
+    }
+
+    #[inline]
+    fn slot(&self, i: u32) -> Option<&Entry> {
+        self.pages[(i >> PAGE_SHIFT) as usize][i as usize & (PAGE_LEN - 1)].as_ref()
+    }
+
+    #[inline]
+    fn slot_mut(&mut self, i: u32) -> &mut Option<Entry> {
+        &mut self.pages[(i >> PAGE_SHIFT) as usize][i as usize & (PAGE_LEN - 1)]
+    }
+
+    /// Append a slot to the slab, adding a page when the last one is full.
+    fn push_slot(&mut self, e: Entry) -> u32 {
+        let i = u32::try_from(self.high).expect("fewer than 2^32 keys per db");
+        if self.high == self.pages.len() * PAGE_LEN {
+            self.pages.push((0..PAGE_LEN).map(|_| None).collect());
+        }
+        self.high += 1;
+        *self.slot_mut(i) = Some(e);
+        i
+    }
+
+    /// Absolute expiry of entry `i` in ms, or NO_EXPIRE.
+    #[inline]
+    pub fn expire_of(&self, i: u32) -> i64 {
+        self.expire_of_entry(self.entry(i))
+    }
+
+    /// Absolute expiry of an entry of this table, or NO_EXPIRE.
+    #[inline]
+    pub fn expire_of_entry(&self, e: &Entry) -> i64 {
+        if e.vol_pos == NONE {
+            NO_EXPIRE
+        } else {
+            self.volatile[e.vol_pos as usize].expire_ms
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -103,15 +162,23 @@ impl KeyTable {
     /// Heap bytes of the table's own structures (buckets, slab, TTL index):
     /// Redis's `overhead.hashtable.main` + `overhead.hashtable.expires`.
     pub fn overhead_bytes(&self) -> usize {
-        self.heads.capacity() * 4
-            + self.slots.capacity() * ENTRY_BYTES
-            + self.free.capacity() * 4
-            + self.volatile.capacity() * 4
+        use crate::alloc::charged;
+        let vec = |bytes: usize| if bytes == 0 { 0 } else { charged(bytes) };
+        vec(self.heads.capacity() * 4)
+            + self.pages.len() * charged(PAGE_LEN * ENTRY_BYTES)
+            + vec(self.pages.capacity() * 16)
+            + vec(self.free.capacity() * 4)
+            + self.expires_overhead_bytes()
     }
 
     /// Heap bytes of the TTL index alone (`overhead.hashtable.expires`).
     pub fn expires_overhead_bytes(&self) -> usize {
-        self.volatile.capacity() * 4
+        let b = self.volatile.capacity() * std::mem::size_of::<Vol>();
+        if b == 0 {
+            0
+        } else {
+            crate::alloc::charged(b)
+        }
     }
 
     pub fn volatile_len(&self) -> usize {
@@ -126,11 +193,9 @@ impl KeyTable {
     #[inline]
     pub fn find(&self, key: &[u8]) -> Option<u32> {
         let h = self.hash(key);
-        let mut i = self.heads[(h & self.mask()) as usize];
+        let mut i = self.heads[(u64::from(h) & self.mask()) as usize];
         while i != NONE {
-            let e = self.slots[i as usize]
-                .as_ref()
-                .expect("chain points at used slot");
+            let e = self.slot(i).expect("chain points at used slot");
             if e.hash == h && &*e.key == key {
                 return Some(i);
             }
@@ -141,12 +206,12 @@ impl KeyTable {
 
     #[inline]
     pub fn entry(&self, i: u32) -> &Entry {
-        self.slots[i as usize].as_ref().expect("live entry index")
+        self.slot(i).expect("live entry index")
     }
 
     #[inline]
     pub fn entry_mut(&mut self, i: u32) -> &mut Entry {
-        self.slots[i as usize].as_mut().expect("live entry index")
+        self.slot_mut(i).as_mut().expect("live entry index")
     }
 
     /// Insert a key that is known to be absent. Returns its index.
@@ -156,22 +221,20 @@ impl KeyTable {
             self.resize(self.heads.len() * 2);
         }
         let h = self.hash(key);
-        let b = (h & self.mask()) as usize;
+        let b = (u64::from(h) & self.mask()) as usize;
         let e = Entry {
-            key: key.into(),
+            key: KeyBytes::new(key),
             val,
-            expire_ms: NO_EXPIRE,
             lru,
             hash: h,
             next: self.heads[b],
             vol_pos: NONE,
         };
         let i = if let Some(i) = self.free.pop() {
-            self.slots[i as usize] = Some(e);
+            *self.slot_mut(i) = Some(e);
             i
         } else {
-            self.slots.push(Some(e));
-            u32::try_from(self.slots.len() - 1).expect("fewer than 2^32 keys per db")
+            self.push_slot(e)
         };
         self.heads[b] = i;
         self.len += 1;
@@ -182,31 +245,37 @@ impl KeyTable {
     }
 
     pub fn set_expire(&mut self, i: u32, at_ms: i64) {
-        let e = self.slots[i as usize].as_mut().expect("live entry index");
-        e.expire_ms = at_ms;
+        let vol_len = self.volatile.len() as u32;
+        let e = self.entry_mut(i);
+        let pos = e.vol_pos;
         if at_ms == NO_EXPIRE {
-            if e.vol_pos != NONE {
-                let pos = e.vol_pos as usize;
+            if pos != NONE {
                 e.vol_pos = NONE;
+                let pos = pos as usize;
                 self.volatile.swap_remove(pos);
                 if pos < self.volatile.len() {
-                    let moved = self.volatile[pos];
+                    let moved = self.volatile[pos].idx;
                     self.entry_mut(moved).vol_pos = pos as u32;
                 }
             }
-        } else if e.vol_pos == NONE {
-            e.vol_pos = self.volatile.len() as u32;
-            self.volatile.push(i);
+        } else if pos == NONE {
+            e.vol_pos = vol_len;
+            self.volatile.push(Vol {
+                idx: i,
+                expire_ms: at_ms,
+            });
+        } else {
+            self.volatile[pos as usize].expire_ms = at_ms;
         }
     }
 
-    /// Remove entry `i`, returning it.
-    /// The returned entry keeps its `expire_ms` (RENAME/MOVE carry the TTL over).
-    pub fn remove_at(&mut self, i: u32) -> Entry {
-        let expire_ms = self.entry(i).expire_ms;
+    /// Remove entry `i`, returning it with its expiry (NO_EXPIRE if none):
+    /// RENAME/MOVE carry the TTL over.
+    pub fn remove_at(&mut self, i: u32) -> (Entry, i64) {
+        let expire_ms = self.expire_of(i);
         self.set_expire(i, NO_EXPIRE);
         let h = self.entry(i).hash;
-        let b = (h & self.mask()) as usize;
+        let b = (u64::from(h) & self.mask()) as usize;
         let next = self.entry(i).next;
         if self.heads[b] == i {
             self.heads[b] = next;
@@ -225,8 +294,7 @@ impl KeyTable {
         if let Some(idx) = self.slot_index.as_mut() {
             idx.remove(i);
         }
-        let mut e = self.slots[i as usize].take().expect("live entry index");
-        e.expire_ms = expire_ms;
+        let e = self.slot_mut(i).take().expect("live entry index");
         // Indices stay stable inside a command: freed slots are reused, and the
         // slab is compacted only between commands (`compact_if_sparse`).
         self.free.push(i);
@@ -234,10 +302,10 @@ impl KeyTable {
         if self.heads.len() > BUCKETS_MIN && self.len * 8 < self.heads.len() {
             self.resize((self.len.next_power_of_two() * 2).max(BUCKETS_MIN));
         }
-        e
+        (e, expire_ms)
     }
 
-    pub fn remove(&mut self, key: &[u8]) -> Option<Entry> {
+    pub fn remove(&mut self, key: &[u8]) -> Option<(Entry, i64)> {
         let i = self.find(key)?;
         Some(self.remove_at(i))
     }
@@ -247,11 +315,14 @@ impl KeyTable {
         self.heads.clear();
         self.heads.resize(buckets, NONE);
         let mask = (buckets - 1) as u64;
-        for i in 0..self.slots.len() {
-            if let Some(e) = self.slots[i].as_mut() {
-                let b = (e.hash & mask) as usize;
-                e.next = self.heads[b];
-                self.heads[b] = i as u32;
+        for i in 0..self.high as u32 {
+            let head = &mut self.heads;
+            if let Some(e) =
+                self.pages[(i >> PAGE_SHIFT) as usize][i as usize & (PAGE_LEN - 1)].as_mut()
+            {
+                let b = (u64::from(e.hash) & mask) as usize;
+                e.next = head[b];
+                head[b] = i;
             }
         }
     }
@@ -259,22 +330,24 @@ impl KeyTable {
     /// Rebuild the slab densely when most slots are free (keeps random
     /// sampling O(1)). Renumbers entries: call only between commands (cron).
     pub fn compact_if_sparse(&mut self) -> bool {
-        if self.slots.len() < 64 || self.len * 4 > self.slots.len() {
+        if self.high < 64 || self.len * 4 > self.high {
             return false;
         }
-        let old = std::mem::take(&mut self.slots);
-        self.free.clear();
-        self.volatile.clear();
-        self.slots = Vec::with_capacity(self.len * 2);
-        for mut e in old.into_iter().flatten() {
-            let i = self.slots.len() as u32;
-            if e.expire_ms != NO_EXPIRE {
-                e.vol_pos = self.volatile.len() as u32;
-                self.volatile.push(i);
+        let old = std::mem::take(&mut self.pages);
+        let old_vol = std::mem::take(&mut self.volatile);
+        self.free = Vec::new();
+        self.high = 0;
+        for mut e in old.into_iter().flat_map(|p| p.into_vec()).flatten() {
+            let expire_ms = if e.vol_pos == NONE {
+                NO_EXPIRE
             } else {
-                e.vol_pos = NONE;
+                old_vol[e.vol_pos as usize].expire_ms
+            };
+            e.vol_pos = NONE;
+            let i = self.push_slot(e);
+            if expire_ms != NO_EXPIRE {
+                self.set_expire(i, expire_ms);
             }
-            self.slots.push(Some(e));
         }
         let buckets = self.heads.len();
         self.resize(buckets);
@@ -313,18 +386,17 @@ impl KeyTable {
         if self.len == 0 {
             return None;
         }
-        // Slots are at least half full on average; bounded tries, then a walk.
+        // Slots are at least a quarter full (compaction); bounded tries, then a walk.
         for _ in 0..64 {
-            let i = rng.below(self.slots.len() as u64) as u32;
-            if self.slots[i as usize].is_some() {
+            let i = rng.below(self.high as u64) as u32;
+            if self.slot(i).is_some() {
                 return Some(i);
             }
         }
-        let start = rng.below(self.slots.len() as u64) as usize;
-        (0..self.slots.len())
-            .map(|k| (start + k) % self.slots.len())
-            .find(|&i| self.slots[i].is_some())
-            .map(|i| i as u32)
+        let start = rng.below(self.high as u64) as usize;
+        (0..self.high)
+            .map(|k| ((start + k) % self.high) as u32)
+            .find(|&i| self.slot(i).is_some())
     }
 
     /// A random entry index among those with a TTL.
@@ -332,16 +404,19 @@ impl KeyTable {
         if self.volatile.is_empty() {
             return None;
         }
-        Some(self.volatile[rng.below(self.volatile.len() as u64) as usize])
+        Some(self.volatile[rng.below(self.volatile.len() as u64) as usize].idx)
     }
 
     pub fn iter(&self) -> impl Iterator<Item = &Entry> {
-        self.slots.iter().filter_map(|s| s.as_ref())
+        self.pages
+            .iter()
+            .flat_map(|p| p.iter())
+            .filter_map(|s| s.as_ref())
     }
 
     pub fn indices(&self) -> Vec<u32> {
-        (0..self.slots.len() as u32)
-            .filter(|&i| self.slots[i as usize].is_some())
+        (0..self.high as u32)
+            .filter(|&i| self.slot(i).is_some())
             .collect()
     }
 
@@ -352,15 +427,15 @@ impl KeyTable {
             let mut i = h;
             while i != NONE {
                 let e = self.entry(i);
-                assert_eq!((e.hash & self.mask()) as usize, b);
+                assert_eq!((u64::from(e.hash) & self.mask()) as usize, b);
                 seen += 1;
                 i = e.next;
             }
         }
         assert_eq!(seen, self.len);
-        for (p, &i) in self.volatile.iter().enumerate() {
-            assert_eq!(self.entry(i).vol_pos as usize, p);
-            assert_ne!(self.entry(i).expire_ms, NO_EXPIRE);
+        for (p, v) in self.volatile.iter().enumerate() {
+            assert_eq!(self.entry(v.idx).vol_pos as usize, p);
+            assert_ne!(v.expire_ms, NO_EXPIRE);
         }
     }
 }
@@ -438,7 +513,7 @@ mod tests {
         assert!(t.compact_if_sparse());
         t.check();
         assert_eq!(t.len(), 100);
-        assert_eq!(t.slots.len(), 100);
+        assert_eq!(t.high, 100);
         for i in (0..1000u32).step_by(10) {
             let idx = t.find(format!("k{i}").as_bytes()).unwrap_or(NONE);
             assert_ne!(idx, NONE);
@@ -447,7 +522,7 @@ mod tests {
             } else {
                 NO_EXPIRE
             };
-            assert_eq!(t.entry(idx).expire_ms, want);
+            assert_eq!(t.expire_of(idx), want);
         }
     }
 
