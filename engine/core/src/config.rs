@@ -1091,6 +1091,8 @@ pub struct Config {
     pub maxmemory_samples: usize,
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
+    pub lazyfree_lazy_eviction: bool,
+    pub lazyfree_lazy_expire: bool,
     pub enable_debug: DebugCmd,
     /// Encoding thresholds read on every collection write: cached, not looked up.
     pub hash_max_listpack_entries: usize,
@@ -1282,6 +1284,8 @@ impl Config {
             maxmemory_samples: 5,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
+            lazyfree_lazy_eviction: false,
+            lazyfree_lazy_expire: false,
             enable_debug: DebugCmd::No,
             hash_max_listpack_entries: 512,
             hash_max_listpack_value: 64,
@@ -1331,6 +1335,8 @@ impl Config {
         self.maxmemory_samples = usize::try_from(self.num("maxmemory-samples")).unwrap_or(5);
         self.lfu_log_factor = u32::try_from(self.num("lfu-log-factor")).unwrap_or(10);
         self.lfu_decay_time = u32::try_from(self.num("lfu-decay-time")).unwrap_or(1);
+        self.lazyfree_lazy_eviction = self.get("lazyfree-lazy-eviction") == Some("yes");
+        self.lazyfree_lazy_expire = self.get("lazyfree-lazy-expire") == Some("yes");
         let size = |c: &Config, name: &str, def: usize| {
             c.get(name)
                 .and_then(|v| v.parse::<u64>().ok())

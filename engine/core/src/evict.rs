@@ -190,6 +190,7 @@ pub fn perform_evictions(
         if ks.delete(db, &key) {
             ks.dirty = ks.dirty.saturating_sub(1);
             ks.stats.evicted += 1;
+            ks.propagate_deletion(db, &key, ks.lazy_eviction);
             if ks.notify_flags & crate::cmd::notify::EVICTED != 0 {
                 ks.events
                     .push((crate::cmd::notify::EVICTED, "evicted", db, key));

@@ -186,6 +186,18 @@ pub enum LogLevel {
 }
 
 /// What the shell must do after a batch of commands.
+/// Push config values the keyspace and client table cache: one place for
+/// start-up and CONFIG SET.
+pub fn apply_config(ks: &mut Keyspace, clients: &mut Clients, cfg: &Config) {
+    ks.lfu = cfg.is_lfu();
+    ks.lfu_log_factor = cfg.lfu_log_factor;
+    ks.lfu_decay_time = cfg.lfu_decay_time;
+    ks.notify_flags = cfg.notify_flags;
+    ks.lazy_eviction = cfg.lazyfree_lazy_eviction;
+    ks.lazy_expire = cfg.lazyfree_lazy_expire;
+    clients.pending_bytes_max = cfg.pubsub_out_hard_bytes;
+}
+
 #[derive(Default, Debug)]
 pub struct Effects {
     /// Client ids to disconnect (CLIENT KILL).
@@ -202,6 +214,10 @@ pub struct Effects {
     /// A client blocked with a deadline: the shell's timer must re-arm
     /// (`Server::next_timeout_ms`).
     pub timers_changed: bool,
+    /// Writes in effect form, in execution order, when propagation is on
+    /// (`Server::set_propagation`): the stream the AOF and replicas consume.
+    /// Evicted and expired keys appear as DEL (UNLINK with lazyfree-lazy-*).
+    pub propagate: Vec<crate::db::Propagated>,
 }
 
 impl Effects {
@@ -213,6 +229,7 @@ impl Effects {
             && self.log.is_empty()
             && self.wake.is_empty()
             && !self.timers_changed
+            && self.propagate.is_empty()
     }
 }
 
@@ -255,11 +272,16 @@ impl Server {
 
     /// Push config values the keyspace caches (after startup or CONFIG SET).
     pub fn apply_config(&mut self) {
-        self.ks.lfu = self.cfg.is_lfu();
-        self.ks.lfu_log_factor = self.cfg.lfu_log_factor;
-        self.ks.lfu_decay_time = self.cfg.lfu_decay_time;
-        self.ks.notify_flags = self.cfg.notify_flags;
-        self.clients.pending_bytes_max = self.cfg.pubsub_out_hard_bytes;
+        apply_config(&mut self.ks, &mut self.clients, &self.cfg);
+    }
+
+    /// Start (or stop) recording writes in effect form into
+    /// `Effects::propagate`, for the AOF and replicas.
+    pub fn set_propagation(&mut self, on: bool) {
+        self.ks.prop_enabled = on;
+        if !on {
+            self.ks.prop.clear();
+        }
     }
 
     pub fn new_client(
@@ -455,6 +477,7 @@ impl Server {
             );
             self.flush_wakes();
         }
+        self.drain_propagation();
         // Redis samples ops/sec every 100 ms into a 16-slot ring.
         let st = &mut self.stats;
         if now_ms - st.ops_last_ms >= 100 {
@@ -531,7 +554,15 @@ impl Server {
         } else if !self.clients.wake.is_empty() || !self.clients.kill_asap.is_empty() {
             self.flush_wakes();
         }
+        self.drain_propagation();
         ran
+    }
+
+    /// Move writes recorded in effect form into `effects.propagate`.
+    fn drain_propagation(&mut self) {
+        if !self.ks.prop.is_empty() {
+            self.effects.propagate.append(&mut self.ks.prop);
+        }
     }
 
     /// Add a measured duration to a command's stats (the shell times calls).

@@ -90,6 +90,38 @@ fn eviction_policies_with_real_memory_accounting() {
         assert!(t.info("used_memory") as u64 <= max + 64 * 1024);
     }
 
+    // Evictions reach the AOF/replica stream as DEL (UNLINK when
+    // lazyfree-lazy-eviction is on), one per evicted key, and only evicted
+    // keys: Redis's propagateDeletion.
+    for (lazy, cmd) in [("no", "DEL"), ("yes", "UNLINK")] {
+        let mut t = T::new();
+        t.run(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lru"]);
+        t.run(&["CONFIG", "SET", "lazyfree-lazy-eviction", lazy]);
+        t.srv.set_propagation(true);
+        limit_above_now(&mut t, 1 << 20);
+        for i in 0..20_000 {
+            t.run(&["SET", &format!("p{i}"), VALUE]);
+        }
+        let fx = t.srv.take_effects();
+        let evicted = t.info("evicted_keys");
+        assert!(evicted > 1000, "evicted {evicted}");
+        let dels: Vec<_> = fx
+            .propagate
+            .iter()
+            .filter(|p| p.argv[0] == cmd.as_bytes())
+            .collect();
+        assert_eq!(dels.len() as i64, evicted, "one {cmd} per evicted key");
+        for p in dels.iter().take(500) {
+            let k = String::from_utf8_lossy(&p.argv[1]).into_owned();
+            assert_eq!(p.db, 0);
+            assert_eq!(
+                t.run(&["EXISTS", &k]),
+                ":0\r\n",
+                "{k} propagated but present"
+            );
+        }
+    }
+
     // volatile-*: keys without a TTL are never evicted.
     for policy in [
         "volatile-lru",
@@ -149,6 +181,38 @@ fn eviction_policies_with_real_memory_accounting() {
             gone_early as i64 * 10 >= evicted * 7,
             "only {gone_early} of {evicted} evictions among the nearest expiries"
         );
+    }
+
+    // LFU: the logarithmic counter grows as Redis's lfu-log-factor table
+    // says (factor 10: ~18 after 1000 hits; factor 0: saturates at 255) and
+    // decays by one per lfu-decay-time minutes of idleness.
+    {
+        let mut t = T::new();
+        t.run(&["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"]);
+        let freq = |t: &mut T, k: &str| -> i64 {
+            let r = t.run(&["OBJECT", "FREQ", k]);
+            r.trim_start_matches(':').trim().parse().unwrap_or(-1)
+        };
+        t.run(&["SET", "f10", "v"]);
+        assert_eq!(freq(&mut t, "f10"), 5, "LFU_INIT_VAL");
+        for _ in 0..1000 {
+            t.run(&["GET", "f10"]);
+        }
+        let f = freq(&mut t, "f10");
+        assert!((14..=24).contains(&f), "factor 10, 1000 hits: {f}");
+        t.now += 10 * 60_000;
+        assert_eq!(freq(&mut t, "f10"), f - 10, "decay of 1 per minute");
+        t.run(&["CONFIG", "SET", "lfu-decay-time", "0"]);
+        t.now += 60 * 60_000;
+        // OBJECT FREQ does not store the decayed value (as in Redis): with
+        // decay off, the stored counter shows again.
+        assert_eq!(freq(&mut t, "f10"), f, "decay-time 0 never decays");
+        t.run(&["CONFIG", "SET", "lfu-log-factor", "0"]);
+        t.run(&["SET", "f0", "v"]);
+        for _ in 0..1000 {
+            t.run(&["GET", "f0"]);
+        }
+        assert_eq!(freq(&mut t, "f0"), 255, "factor 0 saturates");
     }
 
     // noeviction: deny-oom commands are refused, others run; MULTI rules.

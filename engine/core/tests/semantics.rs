@@ -414,3 +414,49 @@ fn a_subscriber_that_never_reads_is_disconnected_at_the_pubsub_limit() {
     // Its buffered output was dropped, not kept growing.
     assert_eq!(pending(&mut t, s), "");
 }
+
+/// Expired keys reach the AOF/replica stream as DEL (UNLINK with
+/// lazyfree-lazy-expire), whether found by a lookup or by the active cycle.
+#[test]
+fn expirations_propagate_as_del() {
+    let mut t = TestServer::new();
+    t.srv.ks.active_expire_enabled = false;
+    t.srv.set_propagation(true);
+    t.run(&["SET", "lazy", "v", "PX", "100"]);
+    t.run(&["SET", "active", "v", "PX", "100"]);
+    t.run(&["CONFIG", "SET", "lazyfree-lazy-expire", "yes"]);
+    t.run(&["SET", "unlinked", "v", "PX", "100"]);
+    t.srv.take_effects();
+    t.now_ms += 200;
+    t.run(&["CONFIG", "SET", "lazyfree-lazy-expire", "no"]);
+    assert_eq!(t.run(&["GET", "lazy"]), "$-1\r\n");
+    let fx = t.srv.take_effects();
+    let got: Vec<Vec<Vec<u8>>> = fx.propagate.into_iter().map(|p| p.argv).collect();
+    assert_eq!(got, vec![vec![b"DEL".to_vec(), b"lazy".to_vec()]]);
+    t.srv.ks.active_expire_enabled = true;
+    t.run(&["CONFIG", "SET", "lazyfree-lazy-expire", "yes"]);
+    for _ in 0..20 {
+        t.srv.cron(t.now_ms);
+    }
+    let mut got: Vec<Vec<Vec<u8>>> = t
+        .srv
+        .take_effects()
+        .propagate
+        .into_iter()
+        .map(|p| p.argv)
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            vec![b"UNLINK".to_vec(), b"active".to_vec()],
+            vec![b"UNLINK".to_vec(), b"unlinked".to_vec()]
+        ]
+    );
+    // Off: nothing is recorded.
+    t.srv.set_propagation(false);
+    t.run(&["SET", "x", "v", "PX", "1"]);
+    t.now_ms += 10;
+    t.run(&["GET", "x"]);
+    assert!(t.srv.take_effects().propagate.is_empty());
+}

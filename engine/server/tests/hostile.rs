@@ -5,56 +5,11 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-struct Srv {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Srv {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
-fn start(extra: &[&str]) -> Srv {
-    let port = free_port();
-    let mut args = vec![
-        "--port".to_string(),
-        port.to_string(),
-        "--loglevel".into(),
-        "warning".into(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let child = Command::new(env!("CARGO_BIN_EXE_redsim-server"))
-        .args(&args)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn redsim-server");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Srv { child, port };
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("server did not start");
-}
-
-fn conn(s: &Srv) -> TcpStream {
-    let c = TcpStream::connect(("127.0.0.1", s.port)).expect("connect");
-    c.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    c
-}
+mod common;
+use common::{conn, start, Srv};
 
 /// Send bytes, then read until the server closes the connection.
 fn send_until_close(s: &Srv, data: &[u8]) -> Vec<u8> {

@@ -385,11 +385,7 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             e.name, e.reason
         )));
     }
-    ctx.ks.lfu = ctx.cfg.is_lfu();
-    ctx.ks.lfu_log_factor = ctx.cfg.lfu_log_factor;
-    ctx.ks.lfu_decay_time = ctx.cfg.lfu_decay_time;
-    ctx.ks.notify_flags = ctx.cfg.notify_flags;
-    ctx.clients.pending_bytes_max = ctx.cfg.pubsub_out_hard_bytes;
+    crate::server::apply_config(ctx.ks, ctx.clients, ctx.cfg);
     ctx.out.ok();
     Ok(())
 }

@@ -55,8 +55,22 @@ pub struct KeyStats {
     pub expired_time_cap_reached: u64,
 }
 
+/// One write in effect form (see `Effects::propagate`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Propagated {
+    pub db: usize,
+    pub argv: Vec<Vec<u8>>,
+}
+
 pub struct Keyspace {
     pub dbs: Vec<Db>,
+    /// Record writes into `prop` (AOF or replicas are listening).
+    pub prop_enabled: bool,
+    /// Writes in effect form since the server last drained them.
+    pub prop: Vec<Propagated>,
+    /// lazyfree-lazy-eviction / -expire: propagate those deletions as UNLINK.
+    pub lazy_eviction: bool,
+    pub lazy_expire: bool,
     pub now_ms: i64,
     pub lfu: bool,
     pub lfu_log_factor: u32,
@@ -139,6 +153,10 @@ impl Keyspace {
             ready: VecDeque::new(),
             notify_flags: 0,
             events: Vec::new(),
+            prop_enabled: false,
+            prop: Vec::new(),
+            lazy_eviction: false,
+            lazy_expire: false,
             evict_pool: Default::default(),
         }
     }
@@ -185,6 +203,7 @@ impl Keyspace {
     fn expire_at(&mut self, db: usize, i: u32) {
         let (e, _) = self.dbs[db].table.remove_at(i);
         self.stats.expired += 1;
+        self.propagate_deletion(db, &e.key, self.lazy_expire);
         self.dirty += 1;
         self.signal_modified(db, &e.key);
         if self.notify_flags & crate::cmd::notify::EXPIRED != 0 {
@@ -356,6 +375,19 @@ impl Keyspace {
     }
 
     /// WATCH bookkeeping for a modified key (Redis's `touchWatchedKey`).
+    /// Redis's propagateDeletion: an expired or evicted key reaches the AOF
+    /// and replicas as DEL (UNLINK when the matching lazyfree option is on),
+    /// so they never expire or evict on their own.
+    pub fn propagate_deletion(&mut self, db: usize, key: &[u8], lazy: bool) {
+        if self.prop_enabled {
+            let cmd: &[u8] = if lazy { b"UNLINK" } else { b"DEL" };
+            self.prop.push(Propagated {
+                db,
+                argv: vec![cmd.to_vec(), key.to_vec()],
+            });
+        }
+    }
+
     pub fn signal_modified(&mut self, db: usize, key: &[u8]) {
         let d = &mut self.dbs[db];
         if d.watched.is_empty() {
