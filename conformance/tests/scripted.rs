@@ -91,7 +91,8 @@ case_files!(
     streams,
     sort,
     notifications,
-    keyevents
+    keyevents,
+    memory
 );
 
 /// WRONGTYPE: string commands against lists, hashes and sets.

@@ -84,6 +84,7 @@ async fn server_main(seed: u64, epoch: u64, hz: u32, loglevel: &'static str) {
         rng_seed: splitmix64(seed ^ splitmix64(epoch)),
         // Many nodes share this process: no per-node allocator figure.
         mem_used: None,
+        total_system_memory: 0,
     };
     let srv = Server::new(cfg, env);
     let log =

@@ -31,6 +31,9 @@ pub struct ServerEnv {
     /// `used_memory` that `maxmemory` is compared with. None (simulator,
     /// unit tests): INFO shows an estimate and eviction is off.
     pub mem_used: Option<fn() -> u64>,
+    /// Physical memory of the machine in bytes (INFO total_system_memory);
+    /// 0 when unknown (simulator, tests).
+    pub total_system_memory: u64,
 }
 
 /// CLIENT REPLY state, as Redis's three flags.
@@ -166,6 +169,9 @@ pub struct Stats {
     pub ops_last_ms: i64,
     pub ops_last_count: u64,
     pub peak_memory: u64,
+    /// Used memory once the server was constructed (`used_memory_startup`):
+    /// set by `Server::new`, kept across CONFIG RESETSTAT.
+    pub startup_memory: u64,
     pub total_commands: u64,
     pub total_connections: u64,
     pub rejected_connections: u64,
@@ -267,6 +273,7 @@ impl Server {
             next_client_id: 1,
         };
         s.apply_config();
+        s.stats.startup_memory = crate::cmd::server_cmds::used_memory(&s.env, &s.ks);
         s
     }
 

@@ -38,6 +38,19 @@ fn proc_sample() -> Option<(u64, f64, f64)> {
     Some((rss, sys, user))
 }
 
+/// Physical memory in bytes (INFO total_system_memory), 0 when unknown.
+fn system_memory() -> u64 {
+    let Ok(info) = std::fs::read_to_string("/proc/meminfo") else {
+        return 0;
+    };
+    // "MemTotal:       24683656 kB"
+    info.lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
 fn usage() -> ! {
     eprintln!("Usage: redsim-server [/path/to/redis.conf] [options]");
     eprintln!("       redsim-server -v or --version");
@@ -179,6 +192,7 @@ async fn run(cfg: Config, config_file: String) {
         version: REDIS_VERSION.into(),
         rng_seed: seed,
         mem_used: Some(redsim_core::alloc::used_bytes),
+        total_system_memory: system_memory(),
     };
     let port = cfg.port;
     let binds: Vec<String> = cfg

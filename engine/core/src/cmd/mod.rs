@@ -16,6 +16,7 @@ pub mod hll;
 pub mod keys;
 pub mod keyspec;
 pub mod list;
+pub mod memory;
 pub mod pubsub;
 pub mod server_cmds;
 pub mod set;
@@ -373,6 +374,13 @@ const BINDINGS: &[(&str, Handler)] = &[
     ("command|list", server_cmds::command_list),
     ("command|getkeys", server_cmds::command_getkeys),
     ("command|help", server_cmds::command_help),
+    // MEMORY (cmd/memory.rs)
+    ("memory|usage", memory::memory_usage),
+    ("memory|stats", memory::memory_stats),
+    ("memory|doctor", memory::memory_doctor),
+    ("memory|malloc-stats", memory::memory_malloc_stats),
+    ("memory|purge", memory::memory_purge),
+    ("memory|help", memory::memory_help),
     ("blpop", list::blpop),
     ("brpop", list::brpop),
     ("blmove", list::blmove),

@@ -3,42 +3,51 @@
 
 use std::fmt::Write;
 
-use super::{conn::help, Ctx};
+use super::{conn::help, memory::MemFigures, Ctx};
 use crate::config::DebugCmd;
 use crate::db::Keyspace;
 use crate::error::{CmdError, CmdResult};
 use crate::util::{eq_ic, glob_match};
 
-/// Bytes the dataset uses: keys, values and per-entry overhead (an estimate
-/// until allocator-aware accounting lands).
 /// `used_memory`: the counting allocator when the shell provides it, else
-/// an estimate from key and value sizes (walks every key: INFO only).
+/// (simulator, unit tests) an estimate built from the same figures MEMORY
+/// USAGE and MEMORY STATS use: a fixed base for the server itself, each
+/// table's overhead (which holds the entry slots) and every key's and
+/// value's heap bytes. Walks every key: INFO/MEMORY only.
 pub fn used_memory(env: &crate::server::ServerEnv, ks: &Keyspace) -> u64 {
     if let Some(f) = env.mem_used {
         return f();
     }
     const BASE: u64 = 900 * 1024;
-    const PER_ENTRY: u64 = 72;
     let mut total = BASE;
     for db in &ks.dbs {
+        total += db.table.overhead_bytes() as u64;
         for e in db.table.iter() {
-            total += PER_ENTRY + e.key.len() as u64 + e.val.heap_bytes() as u64;
+            total += e.key.len() as u64 + e.val.heap_bytes() as u64;
         }
     }
     total
 }
 
+/// Redis's `bytesToHuman`.
 fn human(bytes: u64) -> String {
+    const UNITS: [(f64, &str); 5] = [
+        (1024.0, "K"),
+        (1024.0 * 1024.0, "M"),
+        (1024.0 * 1024.0 * 1024.0, "G"),
+        (1024.0 * 1024.0 * 1024.0 * 1024.0, "T"),
+        (1024.0 * 1024.0 * 1024.0 * 1024.0 * 1024.0, "P"),
+    ];
     let b = bytes as f64;
     if b < 1024.0 {
-        format!("{bytes}B")
-    } else if b < 1024.0 * 1024.0 {
-        format!("{:.2}K", b / 1024.0)
-    } else if b < 1024.0 * 1024.0 * 1024.0 {
-        format!("{:.2}M", b / (1024.0 * 1024.0))
-    } else {
-        format!("{:.2}G", b / (1024.0 * 1024.0 * 1024.0))
+        return format!("{bytes}B");
     }
+    for (unit, name) in UNITS {
+        if b < unit * 1024.0 {
+            return format!("{:.2}{name}", b / unit);
+        }
+    }
+    format!("{bytes}B")
 }
 
 const DEFAULT_SECTIONS: &[&str] = &[
@@ -147,40 +156,65 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
             f!("clients_in_timeout_table:{}", ctx.clients.timeouts.len());
         }
         "memory" => {
-            let used = used_memory(ctx.env, ctx.ks);
-            let peak = st.peak_memory.max(used);
-            let rss = st.rss_bytes;
+            // Redis 7.0.15's fields in its order. Scripting figures are 0:
+            // redsim has no Lua VM or function engine.
+            let m = MemFigures::compute(ctx.env, ctx.ks, st, ctx.clients);
             let max = ctx.cfg.maxmemory;
+            let sysmem = env.total_system_memory;
             f!("# Memory");
-            f!("used_memory:{used}");
-            f!("used_memory_human:{}", human(used));
-            f!("used_memory_rss:{rss}");
-            f!("used_memory_rss_human:{}", human(rss));
-            f!("used_memory_peak:{peak}");
-            f!("used_memory_peak_human:{}", human(peak));
-            f!(
-                "used_memory_peak_perc:{:.2}%",
-                used as f64 * 100.0 / peak.max(1) as f64
-            );
-            f!("used_memory_overhead:{}", 900 * 1024);
-            f!("used_memory_startup:{}", 900 * 1024);
-            f!("used_memory_dataset:{}", used.saturating_sub(900 * 1024));
-            f!(
-                "used_memory_dataset_perc:{:.2}%",
-                used.saturating_sub(900 * 1024) as f64 * 100.0 / used.max(1) as f64
-            );
+            f!("used_memory:{}", m.used);
+            f!("used_memory_human:{}", human(m.used));
+            f!("used_memory_rss:{}", m.rss);
+            f!("used_memory_rss_human:{}", human(m.rss));
+            f!("used_memory_peak:{}", m.peak);
+            f!("used_memory_peak_human:{}", human(m.peak));
+            f!("used_memory_peak_perc:{:.2}%", m.peak_perc());
+            f!("used_memory_overhead:{}", m.overhead);
+            f!("used_memory_startup:{}", m.startup);
+            f!("used_memory_dataset:{}", m.dataset);
+            f!("used_memory_dataset_perc:{:.2}%", m.dataset_perc());
+            f!("allocator_allocated:{}", m.allocator_allocated);
+            f!("allocator_active:{}", m.allocator_active);
+            f!("allocator_resident:{}", m.allocator_resident);
+            f!("total_system_memory:{sysmem}");
+            f!("total_system_memory_human:{}", human(sysmem));
+            f!("used_memory_lua:0");
+            f!("used_memory_vm_eval:0");
+            f!("used_memory_lua_human:0B");
+            f!("used_memory_scripts_eval:0");
+            f!("number_of_cached_scripts:0");
+            f!("number_of_functions:0");
+            f!("number_of_libraries:0");
+            f!("used_memory_vm_functions:0");
+            f!("used_memory_vm_total:0");
+            f!("used_memory_vm_total_human:0B");
+            f!("used_memory_functions:0");
+            f!("used_memory_scripts:0");
+            f!("used_memory_scripts_human:0B");
             f!("maxmemory:{max}");
             f!("maxmemory_human:{}", human(max));
             f!("maxmemory_policy:{}", ctx.cfg.maxmemory_policy);
-            f!(
-                "mem_fragmentation_ratio:{:.2}",
-                if used > 0 {
-                    rss as f64 / used as f64
-                } else {
-                    0.0
-                }
-            );
+            let (r, b) = m.allocator_frag();
+            f!("allocator_frag_ratio:{r:.2}");
+            f!("allocator_frag_bytes:{b}");
+            let (r, b) = m.allocator_rss();
+            f!("allocator_rss_ratio:{r:.2}");
+            f!("allocator_rss_bytes:{b}");
+            let (r, b) = m.rss_overhead();
+            f!("rss_overhead_ratio:{r:.2}");
+            f!("rss_overhead_bytes:{b}");
+            let (r, b) = m.total_frag();
+            f!("mem_fragmentation_ratio:{r:.2}");
+            f!("mem_fragmentation_bytes:{b}");
+            f!("mem_not_counted_for_evict:0");
+            f!("mem_replication_backlog:0");
+            f!("mem_total_replication_buffers:0");
+            f!("mem_clients_slaves:0");
+            f!("mem_clients_normal:{}", m.clients_normal);
+            f!("mem_cluster_links:0");
+            f!("mem_aof_buffer:0");
             f!("mem_allocator:libc");
+            f!("active_defrag_running:0");
             f!("lazyfree_pending_objects:0");
             f!("lazyfreed_objects:0");
         }
@@ -391,11 +425,21 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn config_resetstat(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
-    let keep = (ctx.stats.rss_bytes, ctx.stats.cpu_sys, ctx.stats.cpu_user);
+    let keep = (
+        ctx.stats.rss_bytes,
+        ctx.stats.cpu_sys,
+        ctx.stats.cpu_user,
+        ctx.stats.startup_memory,
+    );
     let n = ctx.stats.cmds.len();
     *ctx.stats = crate::server::Stats::default();
     ctx.stats.cmds = vec![Default::default(); n];
-    (ctx.stats.rss_bytes, ctx.stats.cpu_sys, ctx.stats.cpu_user) = keep;
+    (
+        ctx.stats.rss_bytes,
+        ctx.stats.cpu_sys,
+        ctx.stats.cpu_user,
+        ctx.stats.startup_memory,
+    ) = keep;
     ctx.stats.ops_last_ms = ctx.ks.now_ms;
     ctx.ks.stats = Default::default();
     ctx.out.ok();

@@ -392,6 +392,28 @@ impl HashVal {
     }
 }
 
+/// MEMORY USAGE's split of `heap_bytes()` (cmd/memory.rs samples the
+/// per-element part): always `heap_bytes() == structure_bytes() +
+/// element_bytes().sum()`.
+impl HashVal {
+    /// The pair array, or the table's buckets, slab and free list.
+    pub fn structure_bytes(&self) -> usize {
+        match self {
+            HashVal::Listpack(v) => v.capacity() * std::mem::size_of::<Pair>(),
+            HashVal::Table(t) => {
+                t.heads.capacity() * 4
+                    + t.slots.capacity() * std::mem::size_of::<Option<TEntry>>()
+                    + t.free.capacity() * 4
+            }
+        }
+    }
+
+    /// Field plus value bytes of each pair, in `iter` order.
+    pub fn element_bytes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.iter().map(|(f, v)| f.len() + v.len())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -82,3 +82,18 @@ impl ListVal {
         }
     }
 }
+
+/// MEMORY USAGE's split of `heap_bytes()` (cmd/memory.rs samples the
+/// per-element part): always `heap_bytes() == structure_bytes() +
+/// element_bytes().sum()`.
+impl ListVal {
+    /// The ring buffer of element pointers.
+    pub fn structure_bytes(&self) -> usize {
+        self.items.capacity() * std::mem::size_of::<Box<[u8]>>()
+    }
+
+    /// Bytes of each element, head to tail.
+    pub fn element_bytes(&self) -> impl Iterator<Item = usize> + '_ {
+        self.items.iter().map(|i| i.len())
+    }
+}

@@ -496,6 +496,34 @@ impl SetVal {
     }
 }
 
+/// MEMORY USAGE's split of `heap_bytes()` (cmd/memory.rs samples the
+/// per-element part): always `heap_bytes() == structure_bytes() +
+/// element_bytes().sum()`.
+impl SetVal {
+    /// The intset array, or the table's buckets, hash/link arrays and member
+    /// slots (short members live inside their slot).
+    pub fn structure_bytes(&self) -> usize {
+        match self {
+            SetVal::Ints(v) => v.capacity() * 8,
+            SetVal::Table(t) => {
+                t.heads.capacity() * 4
+                    + t.hashes.capacity() * 4
+                    + t.next.capacity() * 4
+                    + t.items.capacity() * std::mem::size_of::<Stored>()
+            }
+        }
+    }
+
+    /// Heap bytes of each member outside its slot (0 for ints and inline
+    /// members), in `iter` order.
+    pub fn element_bytes(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match self {
+            SetVal::Ints(v) => Box::new(v.iter().map(|_| 0)),
+            SetVal::Table(t) => Box::new(t.items.iter().map(Stored::heap_len)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -727,6 +727,26 @@ fn rax_count(keys: &[[u8; 16]], depth: usize) -> usize {
     count
 }
 
+/// MEMORY USAGE's split of `heap_bytes()` (cmd/memory.rs samples the
+/// listpack nodes, as Redis's objectComputeSize does): always
+/// `heap_bytes() == structure_bytes() + node_bytes().sum()`.
+impl StreamVal {
+    /// Everything but the nodes: the ID index and the consumer groups.
+    pub fn structure_bytes(&self) -> usize {
+        let groups: usize = self
+            .groups
+            .iter()
+            .map(|(n, g)| n.len() + 64 + g.pel.len() * 48 + g.consumers.len() * 64)
+            .sum();
+        groups + self.entries.len() * 16
+    }
+
+    /// Listpack bytes of each node, in ID order (`node_count` of them).
+    pub fn node_bytes(&self) -> impl DoubleEndedIterator<Item = usize> + '_ {
+        self.nodes.iter().map(Node::lp_bytes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
