@@ -28,6 +28,7 @@ pub mod error;
 pub mod evict;
 pub mod float;
 pub mod pqsort;
+pub mod propagate;
 pub mod resp;
 pub mod rng;
 pub mod server;

@@ -819,7 +819,13 @@ impl Server {
         if let Some(c) = ctx.clients.try_get_mut(h) {
             c.last_cmd = Some(cmd);
         }
+        let top = (!in_exec).then(|| ctx.ks.prop.len());
+        let mark = crate::propagate::Mark::new(ctx.ks);
         let r = handler(&mut ctx, argv);
+        mark.finish(ctx.ks, &ctx.table.cmds[cmd], argv, db);
+        if let Some(start) = top {
+            crate::propagate::wrap_multi(&mut self.ks, start, db);
+        }
         if ready_key.is_some() {
             if let Err(e) = r {
                 out.error(&e.text());

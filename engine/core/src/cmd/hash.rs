@@ -306,6 +306,8 @@ pub fn hincrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.out.bulk(&new);
     written(ctx, argv[1], i, 1);
     ctx.notify(notify::HASH, "hincrbyfloat", argv[1]);
+    // Float text must not be recomputed on replay.
+    ctx.propagate_as(&[b"HSET", argv[1], argv[2], &new]);
     Ok(())
 }
 

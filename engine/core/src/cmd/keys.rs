@@ -424,9 +424,15 @@ fn expire_generic(
             return Ok(());
         }
     }
-    if when <= ctx.now_ms() {
+    if ctx.ks.already_expired(when) {
         ctx.ks.delete(db, argv[1]);
         ctx.notify(notify::GENERIC, "del", argv[1]);
+        let del: &[u8] = if ctx.ks.lazy_expire {
+            b"UNLINK"
+        } else {
+            b"DEL"
+        };
+        ctx.propagate_as(&[del, argv[1]]);
         ctx.out.int(1);
     } else {
         ctx.ks.set_expire(db, i, when);
@@ -436,6 +442,8 @@ fn expire_generic(
         ctx.ks.signal_modified(db, argv[1]);
         ctx.ks.dirty += 1;
         ctx.notify(notify::GENERIC, "expire", argv[1]);
+        // The options were decided here; replay sets the absolute time.
+        ctx.propagate_as(&[b"PEXPIREAT", argv[1], &crate::util::i64_bytes(when)]);
     }
     Ok(())
 }

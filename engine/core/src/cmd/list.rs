@@ -80,6 +80,22 @@ fn pop_event(left: bool) -> &'static str {
     }
 }
 
+fn pop_name(left: bool) -> &'static [u8] {
+    if left {
+        b"LPOP"
+    } else {
+        b"RPOP"
+    }
+}
+
+fn side_name(left: bool) -> &'static [u8] {
+    if left {
+        b"LEFT"
+    } else {
+        b"RIGHT"
+    }
+}
+
 fn push_event(left: bool) -> &'static str {
     if left {
         "lpush"
@@ -573,6 +589,8 @@ pub fn lmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.bulk(key);
         let n = pop_range_reply(ctx, i, left, count)?;
         written(ctx, key, i, n, Some(pop_event(left)));
+        // Redis propagates [B]LMPOP as the LPOP/RPOP with count it did.
+        ctx.propagate_as(&[pop_name(left), key, &crate::util::i64_bytes(n as i64)]);
         return Ok(());
     }
     ctx.out.null_array();
@@ -726,6 +744,8 @@ fn bpop_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool) -> CmdResult {
         ctx.out.bulk(key);
         ctx.out.bulk(&v);
         written(ctx, key, i, 1, Some(pop_event(left)));
+        // A blocking pop replays as the plain pop it turned into.
+        ctx.propagate_as(&[pop_name(left), key]);
         return Ok(());
     }
     if !ctx.may_block() {
@@ -755,7 +775,9 @@ fn blmove_generic(
     let timeout = super::parse_timeout_secs(ctx, timeout_arg)?;
     let (src, dst) = (argv[1], argv[2]);
     if lookup_write(ctx, src)?.is_some() {
-        return lmove_generic(ctx, src, dst, from_left, to_left);
+        lmove_generic(ctx, src, dst, from_left, to_left)?;
+        ctx.propagate_as(&[b"LMOVE", src, dst, side_name(from_left), side_name(to_left)]);
+        return Ok(());
     }
     if !ctx.may_block() {
         ctx.out.null(); // Redis: addReplyNull inside MULTI, null array on timeout
@@ -790,6 +812,7 @@ pub fn blmpop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.bulk(key);
         let n = pop_range_reply(ctx, i, left, count)?;
         written(ctx, key, i, n, Some(pop_event(left)));
+        ctx.propagate_as(&[pop_name(left), key, &crate::util::i64_bytes(n as i64)]);
         return Ok(());
     }
     if !ctx.may_block() {

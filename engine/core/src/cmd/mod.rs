@@ -92,6 +92,33 @@ impl Ctx<'_> {
     /// `__keyspace@<db>__:<key>` / `__keyevent@<db>__:<event>` when the class
     /// is enabled in `notify-keyspace-events`. Call it after the write, with
     /// Redis's event name ("set", "lpush", "xadd", "del", ...).
+    /// True while writes are recorded for the AOF/replicas: build an
+    /// effect form only then.
+    #[inline]
+    pub fn propagating(&self) -> bool {
+        self.ks.prop_enabled
+    }
+
+    /// Propagate this command as `argv` instead of its own argv (call
+    /// several times for several commands). For effects that replaying the
+    /// argv would not reproduce: relative times, randomness, float
+    /// formatting, blocking. See `crate::propagate`.
+    pub fn propagate_as(&mut self, argv: &[&[u8]]) {
+        if self.ks.prop_enabled {
+            self.ks
+                .prop_rewrite
+                .get_or_insert_with(Vec::new)
+                .push(argv.iter().map(|a| a.to_vec()).collect());
+        }
+    }
+
+    /// Propagate nothing for this command even though it wrote.
+    pub fn propagate_none(&mut self) {
+        if self.ks.prop_enabled {
+            self.ks.prop_rewrite.get_or_insert_with(Vec::new);
+        }
+    }
+
     pub fn notify(&mut self, class: u32, event: &str, key: &[u8]) {
         if self.cfg.notify_flags != 0 {
             crate::cmd::pubsub::notify_keyspace_event(self, class, event, key, self.db);
@@ -680,7 +707,9 @@ pub fn call_in_ctx(ctx: &mut Ctx, argv: &[&[u8]]) {
     let Some(handler) = ctx.table.cmds[cmd].handler else {
         return;
     };
+    let mark = crate::propagate::Mark::new(ctx.ks);
     let r = handler(ctx, argv);
+    mark.finish(ctx.ks, &ctx.table.cmds[cmd], argv, ctx.db);
     ctx.stats.total_commands += 1;
     ctx.stats.cmds[cmd].calls += 1;
     if let Err(e) = r {

@@ -201,6 +201,8 @@ pub fn spop(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     };
     ctx.notify(notify::SET, "spop", key);
     ctx.out.bulk(&m);
+    // The member was chosen at random: replay removes that member.
+    ctx.propagate_as(&[b"SREM", key, &m]);
     if empty {
         delete_quiet(ctx, key);
         ctx.notify(notify::GENERIC, "del", key);
@@ -243,15 +245,21 @@ fn spop_count(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         reply_whole(out, s);
         delete_quiet(ctx, key);
         ctx.notify(notify::GENERIC, "del", key);
+        ctx.propagate_as(&[b"DEL", key]);
         ctx.ks.dirty += 1;
         return Ok(());
     }
     let remaining = size - count;
     out.set(count as usize);
+    let prop = ks.prop_enabled;
+    let mut popped: Vec<Vec<u8>> = Vec::new();
     if remaining * SPOP_MOVE_STRATEGY_MUL > count {
         for _ in 0..count {
             let m = s.pop_random(&mut ks.rng);
             out.bulk(&m);
+            if prop {
+                popped.push(m);
+            }
         }
     } else {
         // Keep `remaining` random members in a fresh set (Redis's case 3,
@@ -262,12 +270,21 @@ fn spop_count(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         for m in s.iter() {
             reply_member(out, m);
+            if prop {
+                popped.push(m.to_vec());
+            }
         }
         let mut newset = SetVal::create_for(keep.first().map_or(&b""[..], |k| &k[..]));
         for m in &keep {
             newset.add(m, max);
         }
         **s = newset;
+    }
+    // Redis propagates the random choice as SREMs of up to 1024 members.
+    for batch in popped.chunks(1024) {
+        let mut argv: Vec<&[u8]> = vec![b"SREM", key];
+        argv.extend(batch.iter().map(|m| m.as_slice()));
+        ctx.propagate_as(&argv);
     }
     ctx.ks.signal_modified(db, key);
     ctx.ks.dirty += 1;

@@ -420,6 +420,23 @@ pub fn xadd(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         Some(t) => s.trim(t, a.approx, a.limit),
         None => 0,
     };
+    let len_after = s.len();
+    if ctx.propagating() && (a.trim.is_some() || !matches!(a.id, Some((_, true)))) {
+        // Replay must not depend on the clock (`*`) or on node sizes (`~`):
+        // the explicit ID, and any trim as the exact length it left.
+        let id_b = id.to_bytes();
+        let len_b = crate::util::i64_bytes(len_after as i64);
+        let mut p: Vec<&[u8]> = vec![b"XADD", key];
+        if a.nomkstream {
+            p.push(b"NOMKSTREAM");
+        }
+        if a.trim.is_some() {
+            p.extend_from_slice(&[b"MAXLEN", b"=", &len_b]);
+        }
+        p.push(&id_b);
+        p.extend_from_slice(fv);
+        ctx.propagate_as(&p);
+    }
     reply_id(ctx.out, &id);
     if !created {
         ctx.ks.signal_modified(db, key);
@@ -448,10 +465,20 @@ pub fn xtrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(CmdError::WrongType);
     };
     let deleted = s.trim(t, a.approx, a.limit);
+    let len_after = s.len();
     if deleted > 0 {
         ctx.notify(notify::STREAM, "xtrim", key);
         ctx.ks.signal_modified(db, key);
         ctx.ks.dirty += deleted;
+        // Trimming always removes from the head: the exact length left
+        // replays the same deletions whatever the node sizes.
+        ctx.propagate_as(&[
+            b"XTRIM",
+            key,
+            b"MAXLEN",
+            b"=",
+            &crate::util::i64_bytes(len_after as i64),
+        ]);
     }
     ctx.out.int(deleted as i64);
     Ok(())
@@ -784,6 +811,7 @@ fn xread_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> CmdResult {
     }
 
     if !served.is_empty() {
+        let mut effects: Vec<Vec<Vec<u8>>> = Vec::new();
         let resp3 = ctx.out.resp3;
         if resp3 {
             ctx.out.map(served.len());
@@ -803,6 +831,7 @@ fn xread_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> CmdResult {
             };
             let ks = &mut *ctx.ks;
             let out = &mut *ctx.out;
+            let prop = ks.prop_enabled;
             let Some(s) = smut(ks, db, i) else {
                 out.array(0);
                 continue;
@@ -821,10 +850,16 @@ fn xread_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> CmdResult {
                     }
                 }
                 Some((g, c)) => {
-                    serve_group(out, s, g, c, start, count as u64, noack, hist, now);
+                    let pel = serve_group(out, s, g, c, start, count as u64, noack, hist, now);
+                    if prop {
+                        group_effects(&mut effects, s, key, g, c, &pel, !hist);
+                    }
                     ks.dirty += 1;
                 }
             }
+        }
+        if group.is_some() && ctx.propagating() {
+            propagate_effects(ctx, &Some(effects));
         }
         return Ok(());
     }
@@ -860,8 +895,69 @@ fn xread_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> CmdResult {
     Ok(())
 }
 
+/// XREADGROUP's effect form (Redis's streamPropagateXCLAIM and
+/// streamPropagateGroupID): the consumer, each delivered entry as an XCLAIM
+/// with its delivery time and count, and the group's new last ID.
+fn group_effects(
+    effects: &mut Vec<Vec<Vec<u8>>>,
+    s: &StreamVal,
+    key: &[u8],
+    gname: &[u8],
+    cname: &[u8],
+    pel: &[StreamId],
+    advanced: bool,
+) {
+    let Some(g) = s.groups.get(gname) else {
+        return;
+    };
+    let last = g.last_id.to_bytes();
+    effects.push(vec![
+        b"XGROUP".to_vec(),
+        b"CREATECONSUMER".to_vec(),
+        key.to_vec(),
+        gname.to_vec(),
+        cname.to_vec(),
+    ]);
+    for id in pel {
+        let Some(n) = g.pel.get(id) else { continue };
+        effects.push(
+            [
+                &b"XCLAIM"[..],
+                key,
+                gname,
+                cname,
+                b"0",
+                &id.to_bytes(),
+                b"TIME",
+                &crate::util::i64_bytes(n.delivery_time),
+                b"RETRYCOUNT",
+                &crate::util::i64_bytes(n.delivery_count as i64),
+                b"FORCE",
+                b"JUSTID",
+                b"LASTID",
+                &last,
+            ]
+            .iter()
+            .map(|a| a.to_vec())
+            .collect(),
+        );
+    }
+    if advanced {
+        effects.push(vec![
+            b"XGROUP".to_vec(),
+            b"SETID".to_vec(),
+            key.to_vec(),
+            gname.to_vec(),
+            last,
+            b"ENTRIESREAD".to_vec(),
+            crate::util::i64_bytes(g.entries_read),
+        ]);
+    }
+}
+
 /// streamReplyWithRange for a consumer group: history (the consumer's own
 /// PEL from `start`) or new entries (advancing the group, adding to PELs).
+/// Returns the IDs whose PEL entries were created or updated.
 #[allow(clippy::too_many_arguments)]
 fn serve_group(
     out: &mut Reply,
@@ -873,7 +969,8 @@ fn serve_group(
     noack: bool,
     history: bool,
     now: i64,
-) {
+) -> Vec<StreamId> {
+    let mut touched = Vec::new();
     let take = if count == 0 {
         usize::MAX
     } else {
@@ -882,7 +979,7 @@ fn serve_group(
     // Take the group out so the stream can be read while it is updated.
     let Some((gkey, mut g)) = s.groups.remove_entry(gname) else {
         out.array(0);
-        return;
+        return touched;
     };
     if history {
         let ids: Vec<StreamId> = g
@@ -898,6 +995,7 @@ fn serve_group(
                     if let Some(n) = g.pel.get_mut(&id) {
                         n.delivery_time = now;
                         n.delivery_count += 1;
+                        touched.push(id);
                     }
                 }
                 None => {
@@ -920,6 +1018,7 @@ fn serve_group(
                 reply_entry(out, &id, f);
             }
             if !noack {
+                touched.push(id);
                 match g.pel.get_mut(&id) {
                     Some(n) => {
                         n.delivery_time = now;
@@ -944,6 +1043,7 @@ fn serve_group(
         }
     }
     s.groups.insert(gkey, g);
+    touched
 }
 
 pub fn xread(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -1173,6 +1273,7 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let ks = &mut *ctx.ks;
     let out = &mut *ctx.out;
+    let prop = ks.prop_enabled;
     let Some(s) = smut(ks, db, k) else {
         return Err(CmdError::WrongType);
     };
@@ -1188,11 +1289,13 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut have_consumer = false;
     let mut dirty = 0u64;
     let mut reply: Vec<StreamId> = Vec::new();
+    let mut dropped: Vec<StreamId> = Vec::new();
     for id in ids {
         let exists = s.contains(&id);
         if !exists {
             if g.ack(&id) {
                 dirty += 1;
+                dropped.push(id);
             }
             continue;
         }
@@ -1244,6 +1347,7 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         reply_claimed(out, s, id, justid);
     }
     s.groups.insert(gkey, g);
+    let effects = claim_effects(prop, s, key, argv[2], name, &reply, &dropped, last_id_moved);
     // Redis propagates (and counts) a LASTID move on its own only when no
     // entry was claimed or dropped.
     let lastid_write = last_id_moved && dirty == 0;
@@ -1251,7 +1355,47 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if created {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
+    propagate_effects(ctx, &effects);
     Ok(())
+}
+
+/// XCLAIM/XAUTOCLAIM effect form: claims with their absolute delivery time
+/// and count (idle times are relative to the clock), dropped entries as XACK.
+#[allow(clippy::too_many_arguments)]
+fn claim_effects(
+    on: bool,
+    s: &StreamVal,
+    key: &[u8],
+    gname: &[u8],
+    cname: &[u8],
+    claimed: &[StreamId],
+    dropped: &[StreamId],
+    moved: bool,
+) -> Option<Vec<Vec<Vec<u8>>>> {
+    if !on {
+        return None;
+    }
+    let mut effects = Vec::new();
+    if !claimed.is_empty() || moved {
+        group_effects(&mut effects, s, key, gname, cname, claimed, moved);
+    }
+    if !dropped.is_empty() {
+        let mut ack = vec![b"XACK".to_vec(), key.to_vec(), gname.to_vec()];
+        ack.extend(dropped.iter().map(|id| id.to_bytes()));
+        effects.push(ack);
+    }
+    Some(effects)
+}
+
+/// Replace the command's propagation with `effects` (None: not recording).
+fn propagate_effects(ctx: &mut Ctx, effects: &Option<Vec<Vec<Vec<u8>>>>) {
+    if let Some(effects) = effects {
+        ctx.propagate_none();
+        for e in effects {
+            let argv: Vec<&[u8]> = e.iter().map(|a| a.as_slice()).collect();
+            ctx.propagate_as(&argv);
+        }
+    }
 }
 
 pub fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
@@ -1295,6 +1439,7 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let now = ctx.now_ms();
     let ks = &mut *ctx.ks;
     let out = &mut *ctx.out;
+    let prop = ks.prop_enabled;
     let Some(s) = smut(ks, db, k) else {
         return Err(CmdError::WrongType);
     };
@@ -1378,10 +1523,12 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         reply_id(out, id);
     }
     s.groups.insert(gkey, g);
+    let effects = claim_effects(prop, s, key, argv[2], name, &claimed, &deleted, false);
     ks.dirty += dirty + u64::from(created);
     if created {
         ctx.notify(notify::STREAM, "xgroup-createconsumer", key);
     }
+    propagate_effects(ctx, &effects);
     Ok(())
 }
 

@@ -171,6 +171,10 @@ fn set_generic(
     if let Some(at) = when {
         ctx.ks.set_expire(ctx.db, i, at);
         ctx.notify(notify::GENERIC, "expire", key);
+        // Redis propagates any relative or second-based expiry as PXAT.
+        if ctx.propagating() {
+            ctx.propagate_as(&[b"SET", key, val, b"PXAT", &crate::util::i64_bytes(at)]);
+        }
     }
     if flags & F_GET == 0 {
         if int_replies {
@@ -204,6 +208,7 @@ pub fn getset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     ctx.ks
         .set(ctx.db, argv[1], Value::from_input(argv[2]), false);
     ctx.notify(notify::STRING, "set", argv[1]);
+    ctx.propagate_as(&[b"SET", argv[1], argv[2]]);
     Ok(())
 }
 
@@ -211,6 +216,7 @@ pub fn getdel(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     get(ctx, argv)?;
     if ctx.ks.delete(ctx.db, argv[1]) {
         ctx.notify(notify::GENERIC, "del", argv[1]);
+        ctx.propagate_as(&[b"DEL", argv[1]]);
     }
     Ok(())
 }
@@ -230,20 +236,28 @@ pub fn getex(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     };
     reply_value(ctx.out, &ctx.ks.entry(ctx.db, i).val);
     if let Some(at) = when {
-        if flags & (F_EXAT | F_PXAT) != 0 && at <= ctx.now_ms() {
+        if flags & (F_EXAT | F_PXAT) != 0 && ctx.ks.already_expired(at) {
             ctx.ks.delete(ctx.db, argv[1]);
             ctx.notify(notify::GENERIC, "del", argv[1]);
+            let del: &[u8] = if ctx.ks.lazy_expire {
+                b"UNLINK"
+            } else {
+                b"DEL"
+            };
+            ctx.propagate_as(&[del, argv[1]]);
         } else {
             ctx.ks.set_expire(ctx.db, i, at);
             ctx.ks.signal_modified(ctx.db, argv[1]);
             ctx.ks.dirty += 1;
             ctx.notify(notify::GENERIC, "expire", argv[1]);
+            ctx.propagate_as(&[b"PEXPIREAT", argv[1], &crate::util::i64_bytes(at)]);
         }
     } else if flags & F_PERSIST != 0 && ctx.ks.expire_of(ctx.db, i) != NO_EXPIRE {
         ctx.ks.set_expire(ctx.db, i, NO_EXPIRE);
         ctx.ks.signal_modified(ctx.db, argv[1]);
         ctx.ks.dirty += 1;
         ctx.notify(notify::GENERIC, "persist", argv[1]);
+        ctx.propagate_as(&[b"PERSIST", argv[1]]);
     }
     Ok(())
 }
@@ -504,6 +518,8 @@ pub fn incrbyfloat(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     ctx.notify(notify::STRING, "incrbyfloat", argv[1]);
+    // Float text must not be recomputed on replay (precision, locale).
+    ctx.propagate_as(&[b"SET", argv[1], &reply, b"KEEPTTL"]);
     ctx.out.bulk(&reply);
     Ok(())
 }

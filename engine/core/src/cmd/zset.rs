@@ -1152,6 +1152,11 @@ fn pop_generic(
             popped.len() as u64,
             if max { "zpopmax" } else { "zpopmin" },
         );
+        // ZMPOP/BZMPOP replay as the ZPOPMIN/ZPOPMAX with count they did.
+        if !popped.is_empty() {
+            let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+            ctx.propagate_as(&[name, key, &crate::util::i64_bytes(popped.len() as i64)]);
+        }
         return Ok(true);
     }
     Ok(false)
@@ -1476,6 +1481,8 @@ fn bzpop(ctx: &mut Ctx, argv: &[&[u8]], max: bool) -> CmdResult {
         ctx.out.bulk(&member);
         ctx.out.double(score);
         written(ctx, key, i, 1, if max { "zpopmax" } else { "zpopmin" });
+        let name: &[u8] = if max { b"ZPOPMAX" } else { b"ZPOPMIN" };
+        ctx.propagate_as(&[name, key]);
         return Ok(());
     }
     if !ctx.may_block() {

@@ -68,6 +68,14 @@ pub struct Keyspace {
     pub prop_enabled: bool,
     /// Writes in effect form since the server last drained them.
     pub prop: Vec<Propagated>,
+    /// The running command's own effect form, when it differs from its argv
+    /// (`Ctx::propagate_as`); `None` = propagate argv if it wrote.
+    pub prop_rewrite: Option<Vec<Vec<Vec<u8>>>>,
+    /// Replaying an effect stream (AOF load, later a replica's link): keys
+    /// are not expired here, because the stream carries the DELs for the
+    /// expiries that happened (Redis's `server.loading` / masterhost checks
+    /// in expireIfNeeded and checkAlreadyExpired).
+    pub loading: bool,
     /// lazyfree-lazy-eviction / -expire: propagate those deletions as UNLINK.
     pub lazy_eviction: bool,
     pub lazy_expire: bool,
@@ -155,6 +163,8 @@ impl Keyspace {
             events: Vec::new(),
             prop_enabled: false,
             prop: Vec::new(),
+            prop_rewrite: None,
+            loading: false,
             lazy_eviction: false,
             lazy_expire: false,
             evict_pool: Default::default(),
@@ -181,7 +191,13 @@ impl Keyspace {
     /// Entry `i` of `db` has a TTL that has passed.
     pub fn is_expired(&self, db: usize, i: u32) -> bool {
         let at = self.dbs[db].table.expire_of(i);
-        at != NO_EXPIRE && self.now_ms > at
+        at != NO_EXPIRE && self.now_ms > at && !self.loading
+    }
+
+    /// Redis's checkAlreadyExpired: an expiry time at or before now deletes
+    /// the key instead of setting it, except while replaying a stream.
+    pub fn already_expired(&self, at_ms: i64) -> bool {
+        at_ms <= self.now_ms && !self.loading
     }
 
     /// Absolute expiry of entry `i` of `db` in ms, or NO_EXPIRE.
@@ -451,6 +467,9 @@ impl Keyspace {
     /// kind). Bounded by keys examined instead of microseconds, so it is a
     /// pure function of state, time and seed. Returns keys expired.
     pub fn active_expire_cycle(&mut self, effort: u32, hz: u32) -> u64 {
+        if self.loading {
+            return 0;
+        }
         let effort = effort.clamp(1, 10) - 1;
         let keys_per_loop = 20 + 20 / 4 * u64::from(effort);
         let acceptable_stale = 10 - u64::from(effort);
