@@ -32,6 +32,7 @@ pub mod propagate;
 pub mod resp;
 pub mod rng;
 pub mod server;
+pub mod snapshot;
 pub mod util;
 
 pub use server::{ClientHandle, Effects, Server, ServerEnv};

@@ -470,9 +470,12 @@ impl Server {
             self.ks
                 .active_expire_cycle(self.cfg.active_expire_effort, self.cfg.hz);
         }
-        // Between commands no entry index is held: safe to renumber.
-        for db in &mut self.ks.dbs {
-            db.table.compact_if_sparse();
+        // Between commands no entry index is held: safe to renumber, unless
+        // a snapshot walk is in progress (it walks by slab index).
+        if self.ks.snapshot.is_none() {
+            for db in &mut self.ks.dbs {
+                db.table.compact_if_sparse();
+            }
         }
         self.flush_touched();
         if !self.ks.events.is_empty() {

@@ -31,6 +31,8 @@ fn sparse_max_bytes(ctx: &Ctx) -> u64 {
 
 /// dbUnshareStringValue + take the bytes out for editing.
 fn take_for_edit(ctx: &mut Ctx, i: u32) -> Result<Editor, CmdError> {
+    // PFCOUNT edits its cache after a read lookup: a snapshot copies first.
+    ctx.ks.cow(ctx.db, i);
     // Callers checked the value is an HLL string; a non-string is WRONGTYPE.
     let data = ctx
         .ks

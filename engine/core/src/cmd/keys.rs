@@ -202,7 +202,7 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CmdResult {
     }
     // The source index may have moved only if deleting dst shrank the slab.
     let i = ctx.ks.dbs[db].table.find(argv[1]).unwrap_or(i);
-    let (e, expire_ms) = ctx.ks.dbs[db].table.remove_at(i);
+    let (e, expire_ms) = ctx.ks.remove_entry(db, i);
     ctx.ks.signal_modified(db, argv[1]);
     let ni = ctx.ks.add(db, argv[2], e.val);
     ctx.ks.entry_mut(db, ni).lru = e.lru;
@@ -242,7 +242,7 @@ pub fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
-    let (e, expire_ms) = ctx.ks.dbs[src].table.remove_at(i);
+    let (e, expire_ms) = ctx.ks.remove_entry(src, i);
     ctx.ks.signal_modified(src, argv[1]);
     let ni = ctx.ks.add(dst, argv[1], e.val);
     if expire_ms != NO_EXPIRE {
@@ -306,6 +306,7 @@ pub fn swapdb(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     }
     let (a, b) = (a as usize, b as usize);
     if a != b {
+        ctx.ks.abort_snapshot();
         ctx.ks.touch_all_watched(a, Some(b));
         ctx.ks.touch_all_watched(b, Some(a));
         let ta = std::mem::replace(&mut ctx.ks.dbs[a].table, crate::db::table::KeyTable::new(0));

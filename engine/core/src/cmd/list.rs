@@ -515,7 +515,10 @@ fn lmove_generic(
     // Re-find dst (the src removal may have moved table slots); it was just
     // looked up, so a plain lookup (no access-clock update) finds it again.
     let di = match ctx.ks.lookup(db, dst) {
-        Some(di) if dst_exists => di,
+        Some(di) if dst_exists => {
+            ctx.ks.cow(db, di);
+            di
+        }
         _ => create(ctx, dst),
     };
     ctx.out.bulk(&v);

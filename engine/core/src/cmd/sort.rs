@@ -440,6 +440,7 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
 
     // Redis converts a listpack sorted set to a skiplist for SORT.
     if let Some(i) = found {
+        ctx.ks.cow(db, i);
         if let Value::ZSet(z) = &mut ctx.ks.entry_mut(db, i).val {
             if z.encoding() == "listpack" {
                 let items: Vec<(f64, Box<[u8]>)> = z.iter().map(|(s, m)| (s, m.into())).collect();

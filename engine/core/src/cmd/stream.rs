@@ -774,6 +774,10 @@ fn xread_generic(ctx: &mut Ctx, argv: &[&[u8]], group_cmd: bool) -> CmdResult {
         let Some(i) = ctx.ks.lookup_read(db, key) else {
             continue;
         };
+        if group.is_some() {
+            // XREADGROUP writes group state: a running snapshot copies first.
+            ctx.ks.cow(db, i);
+        }
         let Some(s) = smut(ctx.ks, db, i) else {
             continue;
         };
@@ -1067,6 +1071,7 @@ pub fn xack(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     };
+    ctx.ks.cow(db, i);
     let ids = argv[3..]
         .iter()
         .map(|a| parse_strict(a, 0))
@@ -1271,6 +1276,8 @@ pub fn xclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if deliverytime == -1 || deliverytime < 0 || deliverytime > now {
         deliverytime = now;
     }
+    // A read lookup (Redis's), but the group changes: snapshot copy first.
+    ctx.ks.cow(db, k);
     let ks = &mut *ctx.ks;
     let out = &mut *ctx.out;
     let prop = ks.prop_enabled;
@@ -1437,6 +1444,8 @@ pub fn xautoclaim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Err(nogroup_key(key, argv[2]));
     };
     let now = ctx.now_ms();
+    // A read lookup (Redis's), but the group changes: snapshot copy first.
+    ctx.ks.cow(db, k);
     let ks = &mut *ctx.ks;
     let out = &mut *ctx.out;
     let prop = ks.prop_enabled;

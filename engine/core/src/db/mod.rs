@@ -76,6 +76,8 @@ pub struct Keyspace {
     /// expiries that happened (Redis's `server.loading` / masterhost checks
     /// in expireIfNeeded and checkAlreadyExpired).
     pub loading: bool,
+    /// A point-in-time walk in progress (BGSAVE / AOF rewrite).
+    pub snapshot: Option<Box<crate::snapshot::Snapshot>>,
     /// lazyfree-lazy-eviction / -expire: propagate those deletions as UNLINK.
     pub lazy_eviction: bool,
     pub lazy_expire: bool,
@@ -165,6 +167,7 @@ impl Keyspace {
             prop: Vec::new(),
             prop_rewrite: None,
             loading: false,
+            snapshot: None,
             lazy_eviction: false,
             lazy_expire: false,
             evict_pool: Default::default(),
@@ -217,6 +220,7 @@ impl Keyspace {
     }
 
     fn expire_at(&mut self, db: usize, i: u32) {
+        self.cow(db, i);
         let (e, _) = self.dbs[db].table.remove_at(i);
         self.stats.expired += 1;
         self.propagate_deletion(db, &e.key, self.lazy_expire);
@@ -258,8 +262,103 @@ impl Keyspace {
     #[inline]
     pub fn lookup_write(&mut self, db: usize, key: &[u8]) -> Option<u32> {
         let i = self.lookup(db, key)?;
+        self.cow(db, i);
         self.touch_access(db, i);
         Some(i)
+    }
+
+    /// Copy-on-write for a snapshot in progress: record entry `i` as it is
+    /// now if the walk has not reached it (call before changing it).
+    #[inline]
+    pub fn cow(&mut self, db: usize, i: u32) {
+        if self.snapshot.is_some() {
+            self.cow_slow(db, i);
+        }
+    }
+
+    #[cold]
+    fn cow_slow(&mut self, db: usize, i: u32) {
+        let Some(snap) = self.snapshot.as_mut() else {
+            return;
+        };
+        if !snap.unvisited(db, i) {
+            return;
+        }
+        let t = &self.dbs[db].table;
+        let e = t.entry(i);
+        if snap.skip[db].contains(&*e.key) {
+            return;
+        }
+        snap.sink
+            .record(db, &e.key, &e.val, t.expire_of_entry(e), e.lru);
+        snap.early_records += 1;
+        snap.records += 1;
+        snap.skip[db].insert((*e.key).into());
+    }
+
+    /// A key created at index `i`: a running walk must not record it.
+    #[inline]
+    fn note_new(&mut self, db: usize, i: u32, key: &[u8]) {
+        if let Some(snap) = self.snapshot.as_mut() {
+            if snap.unvisited(db, i) {
+                snap.skip[db].insert(key.into());
+            }
+        }
+    }
+
+    /// Start a snapshot walk into `sink` (replacing any previous one).
+    pub fn begin_snapshot(&mut self, sink: Box<dyn crate::snapshot::SnapshotSink>) {
+        self.snapshot = Some(Box::new(crate::snapshot::Snapshot::new(
+            sink,
+            self.dbs.len(),
+        )));
+    }
+
+    /// Walk up to `budget` entries. Returns true when the walk is complete.
+    pub fn snapshot_step(&mut self, mut budget: usize) -> bool {
+        let Some(snap) = self.snapshot.as_mut() else {
+            return true;
+        };
+        while !snap.done && budget > 0 {
+            if snap.db >= self.dbs.len() {
+                snap.done = true;
+                break;
+            }
+            let t = &self.dbs[snap.db].table;
+            if !snap.started_db {
+                snap.started_db = true;
+                if !t.is_empty() {
+                    snap.sink.begin_db(snap.db, t.len(), t.volatile_len());
+                }
+            }
+            if snap.cursor as usize >= t.slab_len() {
+                snap.db += 1;
+                snap.cursor = 0;
+                snap.started_db = false;
+                continue;
+            }
+            let i = snap.cursor;
+            snap.cursor += 1;
+            budget -= 1;
+            let Some(e) = t.try_entry(i) else {
+                continue;
+            };
+            if snap.skip[snap.db].remove(&*e.key) {
+                continue;
+            }
+            snap.sink
+                .record(snap.db, &e.key, &e.val, t.expire_of_entry(e), e.lru);
+            snap.records += 1;
+        }
+        snap.done
+    }
+
+    /// FLUSHDB/FLUSHALL/SWAPDB: the walk cannot stay consistent.
+    pub fn abort_snapshot(&mut self) {
+        if let Some(s) = self.snapshot.as_mut() {
+            s.aborted = true;
+            s.done = true;
+        }
     }
 
     pub fn touch_access(&mut self, db: usize, i: u32) {
@@ -337,15 +436,24 @@ impl Keyspace {
         }
         let lru = self.new_lru();
         let i = self.dbs[db].table.insert_new(key, val, lru);
+        self.note_new(db, i, key);
         self.signal_modified(db, key);
         self.dirty += 1;
         i
+    }
+
+    /// Remove entry `i` (RENAME/MOVE), returning it and its expiry; a
+    /// running snapshot records it first.
+    pub fn remove_entry(&mut self, db: usize, i: u32) -> (Entry, i64) {
+        self.cow(db, i);
+        self.dbs[db].table.remove_at(i)
     }
 
     /// Redis's `setKey`: create or overwrite; drops the TTL unless `keep_ttl`.
     pub fn set(&mut self, db: usize, key: &[u8], val: Value, keep_ttl: bool) -> u32 {
         match self.lookup(db, key) {
             Some(i) => {
+                self.cow(db, i);
                 // Overwriting a waited-on key: new data may serve waiters, a
                 // replaced stream ends XREADGROUP waits (signalDeletedKeyAsReady).
                 if self.dbs[db].blocking.contains_key(key) {
@@ -377,6 +485,7 @@ impl Keyspace {
                     // the stream is gone (they get an error, not a timeout).
                     self.signal_ready(db, key);
                 }
+                self.cow(db, i);
                 self.dbs[db].table.remove_at(i);
                 self.signal_modified(db, key);
                 self.dirty += 1;
@@ -387,10 +496,10 @@ impl Keyspace {
     }
 
     pub fn set_expire(&mut self, db: usize, i: u32, at_ms: i64) {
+        self.cow(db, i);
         self.dbs[db].table.set_expire(i, at_ms);
     }
 
-    /// WATCH bookkeeping for a modified key (Redis's `touchWatchedKey`).
     /// Redis's propagateDeletion: an expired or evicted key reaches the AOF
     /// and replicas as DEL (UNLINK when the matching lazyfree option is on),
     /// so they never expire or evict on their own.
@@ -404,6 +513,7 @@ impl Keyspace {
         }
     }
 
+    /// WATCH bookkeeping for a modified key (Redis's `touchWatchedKey`).
     pub fn signal_modified(&mut self, db: usize, key: &[u8]) {
         let d = &mut self.dbs[db];
         if d.watched.is_empty() {
@@ -439,6 +549,9 @@ impl Keyspace {
     }
 
     pub fn flush_db(&mut self, db: usize) -> usize {
+        if !self.dbs[db].table.is_empty() {
+            self.abort_snapshot();
+        }
         self.touch_all_watched(db, None);
         let n = self.dbs[db].table.len();
         self.dbs[db].table.clear();

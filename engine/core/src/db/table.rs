@@ -204,6 +204,21 @@ impl KeyTable {
         None
     }
 
+    /// Slots handed out so far: live indices are below this.
+    pub fn slab_len(&self) -> usize {
+        self.high
+    }
+
+    /// The entry at slab index `i`, if that slot is live.
+    #[inline]
+    pub fn try_entry(&self, i: u32) -> Option<&Entry> {
+        if (i as usize) < self.high {
+            self.slot(i)
+        } else {
+            None
+        }
+    }
+
     #[inline]
     pub fn entry(&self, i: u32) -> &Entry {
         self.slot(i).expect("live entry index")
