@@ -25,7 +25,7 @@ use std::collections::HashSet;
 use crate::db::Value;
 
 /// Where a snapshot's records go (an RDB writer, or a test collector).
-pub trait SnapshotSink {
+pub trait SnapshotSink: Send {
     /// One key with its state at the snapshot's start.
     fn record(&mut self, db: usize, key: &[u8], val: &Value, expire_ms: i64, lru: u32);
     /// Called when database `db` is about to be walked (its size at that

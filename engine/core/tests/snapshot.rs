@@ -5,9 +5,8 @@
 //! once, with its value and expiry as they were at the start, and nothing
 //! created later.
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use redsim_core::db::Value;
 use redsim_core::server::TestServer;
@@ -16,15 +15,18 @@ use redsim_core::snapshot::SnapshotSink;
 mod common;
 use common::{command, Rng};
 
-type Records = Rc<RefCell<Vec<(usize, Vec<u8>, Value, i64)>>>;
+type Records = Arc<Mutex<Vec<(usize, Vec<u8>, Value, i64)>>>;
 
 struct Collect(Records);
 
 impl SnapshotSink for Collect {
     fn record(&mut self, db: usize, key: &[u8], val: &Value, expire_ms: i64, _lru: u32) {
-        self.0
-            .borrow_mut()
-            .push((db, key.to_vec(), val.clone(), expire_ms));
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push((
+            db,
+            key.to_vec(),
+            val.clone(),
+            expire_ms,
+        ));
     }
 }
 
@@ -60,7 +62,7 @@ fn run_seed(seed: u64) -> (u64, u64) {
         run(&mut t, &c);
     }
     let before = state(&t);
-    let recs: Records = Rc::default();
+    let recs: Records = Arc::default();
     t.srv.ks.begin_snapshot(Box::new(Collect(recs.clone())));
     let mut steps = 0;
     while !t.srv.ks.snapshot_step(1 + r.below(3) as usize) {
@@ -96,7 +98,7 @@ fn run_seed(seed: u64) -> (u64, u64) {
     let snap = t.srv.ks.snapshot.take().expect("snapshot");
     assert!(!snap.aborted, "seed {seed}: no flush ran");
     let mut got = BTreeMap::new();
-    for (db, k, v, exp) in recs.borrow().iter() {
+    for (db, k, v, exp) in recs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
         let dup = got.insert((*db, k.clone()), (v.clone(), *exp));
         assert!(
             dup.is_none(),
@@ -139,7 +141,7 @@ fn flush_aborts_the_walk() {
     let mut t = TestServer::new();
     t.run(&["SET", "a", "1"]);
     t.run(&["SET", "b", "1"]);
-    let recs: Records = Rc::default();
+    let recs: Records = Arc::default();
     t.srv.ks.begin_snapshot(Box::new(Collect(recs)));
     t.run(&["FLUSHALL"]);
     assert!(t.srv.ks.snapshot_step(10));
