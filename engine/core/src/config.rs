@@ -1092,6 +1092,9 @@ pub struct Config {
     pub lfu_log_factor: u32,
     pub lfu_decay_time: u32,
     pub lazyfree_lazy_eviction: bool,
+    /// `save` as (seconds, changes) points; empty = no automatic saves.
+    pub save_params: Vec<(u64, u64)>,
+    pub stop_writes_on_bgsave_error: bool,
     pub lazyfree_lazy_expire: bool,
     pub enable_debug: DebugCmd,
     /// Encoding thresholds read on every collection write: cached, not looked up.
@@ -1266,6 +1269,18 @@ impl Default for Config {
     }
 }
 
+/// `save "3600 1 300 100"` as (seconds, changes) pairs; malformed pairs
+/// are dropped (Redis rejects them at CONFIG SET).
+pub fn parse_save_params(v: &str) -> Vec<(u64, u64)> {
+    let nums: Vec<Option<u64>> = v.split_whitespace().map(|x| x.parse().ok()).collect();
+    nums.chunks(2)
+        .filter_map(|c| match c {
+            [Some(s), Some(n)] => Some((*s, *n)),
+            _ => None,
+        })
+        .collect()
+}
+
 impl Config {
     pub fn new() -> Config {
         let mut c = Config {
@@ -1285,6 +1300,8 @@ impl Config {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             lazyfree_lazy_eviction: false,
+            save_params: Vec::new(),
+            stop_writes_on_bgsave_error: true,
             lazyfree_lazy_expire: false,
             enable_debug: DebugCmd::No,
             hash_max_listpack_entries: 512,
@@ -1336,6 +1353,8 @@ impl Config {
         self.lfu_log_factor = u32::try_from(self.num("lfu-log-factor")).unwrap_or(10);
         self.lfu_decay_time = u32::try_from(self.num("lfu-decay-time")).unwrap_or(1);
         self.lazyfree_lazy_eviction = self.get("lazyfree-lazy-eviction") == Some("yes");
+        self.save_params = parse_save_params(self.get("save").unwrap_or(""));
+        self.stop_writes_on_bgsave_error = self.get("stop-writes-on-bgsave-error") != Some("no");
         self.lazyfree_lazy_expire = self.get("lazyfree-lazy-expire") == Some("yes");
         let size = |c: &Config, name: &str, def: usize| {
             c.get(name)

@@ -31,6 +31,10 @@ pub trait SnapshotSink: Send {
     /// Called when database `db` is about to be walked (its size at that
     /// moment, for RESIZEDB-style hints).
     fn begin_db(&mut self, _db: usize, _keys: usize, _volatile: usize) {}
+    /// Move the bytes produced so far into `out` (the server writes them).
+    fn drain(&mut self, _out: &mut Vec<u8>) {}
+    /// The walk is complete: append the trailer (e.g. RDB's EOF + CRC).
+    fn finish(&mut self, _out: &mut Vec<u8>) {}
 }
 
 type KeySet = HashSet<Box<[u8]>, foldhash::fast::FixedState>;

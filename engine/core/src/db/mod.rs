@@ -28,6 +28,33 @@ pub use value::Value;
 pub const LRU_CLOCK_MAX: u32 = (1 << 24) - 1;
 pub const LFU_INIT_VAL: u32 = 5;
 
+/// Seconds an LRU-clocked object has been idle at LRU clock `now`
+/// (Redis's estimateObjectIdleTime, in seconds).
+pub fn lru_idle_secs(now: u32, lru: u32) -> u32 {
+    if now >= lru {
+        now - lru
+    } else {
+        (LRU_CLOCK_MAX - lru) + now
+    }
+}
+
+/// The LFU counter of `lru` decayed to `minutes` (Redis's LFUDecrAndReturn).
+pub fn lfu_decayed(lru: u32, minutes: u32, decay_time: u32) -> u32 {
+    let ldt = lru >> 8;
+    let counter = lru & 255;
+    let elapsed = if minutes >= ldt {
+        minutes - ldt
+    } else {
+        65535 - ldt + minutes
+    };
+    let periods = if decay_time > 0 {
+        elapsed / decay_time
+    } else {
+        0
+    };
+    counter.saturating_sub(periods)
+}
+
 /// Which client handles WATCH a key, and whether it was already expired then.
 pub type Watchers = Vec<(usize, bool)>;
 
@@ -178,7 +205,7 @@ impl Keyspace {
         ((self.now_ms / 1000) as u64 & u64::from(LRU_CLOCK_MAX)) as u32
     }
 
-    fn minutes(&self) -> u32 {
+    pub fn minutes(&self) -> u32 {
         ((self.now_ms / 1000 / 60) as u64 & 0xFFFF) as u32
     }
 
@@ -376,20 +403,7 @@ impl Keyspace {
 
     /// Redis's `LFUDecrAndReturn`: the counter decayed by elapsed minutes.
     pub fn lfu_decr_and_return(&self, lru: u32) -> u32 {
-        let ldt = lru >> 8;
-        let counter = lru & 255;
-        let now = self.minutes();
-        let elapsed = if now >= ldt {
-            now - ldt
-        } else {
-            65535 - ldt + now
-        };
-        let periods = if self.lfu_decay_time > 0 {
-            elapsed / self.lfu_decay_time
-        } else {
-            0
-        };
-        counter.saturating_sub(periods)
+        lfu_decayed(lru, self.minutes(), self.lfu_decay_time)
     }
 
     fn lfu_log_incr(&mut self, counter: u32) -> u32 {
@@ -408,13 +422,7 @@ impl Keyspace {
 
     /// Idle time in ms of an LRU-clocked entry (Redis's estimateObjectIdleTime).
     pub fn idle_ms(&self, lru: u32) -> u64 {
-        let now = self.lru_clock();
-        let secs = if now >= lru {
-            now - lru
-        } else {
-            (LRU_CLOCK_MAX - lru) + now
-        };
-        u64::from(secs) * 1000
+        u64::from(lru_idle_secs(self.lru_clock(), lru)) * 1000
     }
 
     #[inline]
