@@ -9,7 +9,13 @@
 //! only then are both answers accepted; the reply decides which world
 //! survives. Everything else must match exactly.
 //!
-//! Faults: a kill wipes the dataset (in-memory server). An op in flight at
+//! Faults: a kill wipes the dataset (in-memory server) or, with durability
+//! (`Checker::durable`, a server persisting to an AOF), the restarted server
+//! must hold, per key, a state the key had at some moment in the last
+//! `window_ms` before the kill (0 for `appendfsync always`: exactly its
+//! state at the kill, or the in-flight op's result); losing an older
+//! acknowledged write is a safety violation. (Per key: cross-key prefix
+//! consistency is not checked.) An op in flight at
 //! the kill ran on the old server or not at all: its reply, if one arrives,
 //! is checked against the state before the kill. An op that fails without a
 //! kill (timeout) may still run later: its keys become `Unknown` (any reply
@@ -321,6 +327,11 @@ struct Pending {
 
 pub struct Checker {
     worlds: BTreeMap<String, Vec<KState>>,
+    /// Durability mode: acknowledged writes older than this many ms before
+    /// a kill must survive it. None: a kill wipes everything.
+    durable_window_ms: Option<i64>,
+    /// Per key, earlier world sets and the time they were replaced.
+    past: BTreeMap<String, Vec<(i64, Vec<KState>)>>,
     epoch: u32,
     alive: bool,
     conns: HashMap<u32, u32>,
@@ -338,11 +349,39 @@ impl Checker {
     pub fn new() -> Checker {
         Checker {
             worlds: BTreeMap::new(),
+            durable_window_ms: None,
+            past: BTreeMap::new(),
             epoch: 0,
             alive: true,
             conns: HashMap::new(),
             pending: None,
             stats: CheckStats::default(),
+        }
+    }
+
+    /// A checker for a server that persists: see the module header.
+    pub fn durable(window_ms: i64) -> Checker {
+        Checker {
+            durable_window_ms: Some(window_ms),
+            ..Checker::new()
+        }
+    }
+
+    /// Record that `key`'s worlds become `new` at `t_ms` (durability mode
+    /// keeps the old ones for the loss window).
+    fn set_worlds(&mut self, key: String, new: Vec<KState>, t_ms: i64) {
+        if let Some(w) = self.durable_window_ms {
+            let old = self.worlds_of(&key);
+            if old != new {
+                let past = self.past.entry(key.clone()).or_default();
+                past.retain(|(t, _)| *t >= t_ms - w - 1000);
+                past.push((t_ms, old));
+            }
+        }
+        if new == [KState::Absent] {
+            self.worlds.remove(&key);
+        } else {
+            self.worlds.insert(key, new);
         }
     }
 
@@ -432,8 +471,15 @@ impl Checker {
                             && p.op != Op::DbSize
                     })
                     .map(|p| (p.op.clone(), p.send_ms));
+                let mut inflight: Vec<(String, KState)> = Vec::new();
                 if let Some((op, s)) = probe {
                     let outs = self.outcomes(&op, s, ev.t_ms.max(s)).map_err(safety)?;
+                    let keys: Vec<String> = op.keys().iter().map(|k| k.to_string()).collect();
+                    for (_, states) in &outs {
+                        for (k, st) in keys.iter().zip(states) {
+                            inflight.push((k.clone(), st.clone()));
+                        }
+                    }
                     let mut allowed: Vec<Expect> = outs.into_iter().map(|(e, _)| e).collect();
                     allowed.sort();
                     allowed.dedup();
@@ -443,7 +489,44 @@ impl Checker {
                 }
                 self.epoch += 1;
                 self.alive = false;
-                self.worlds.clear();
+                match self.durable_window_ms {
+                    None => self.worlds.clear(),
+                    Some(w) => {
+                        // What may survive: each key's current worlds, any it
+                        // had within the loss window, and the in-flight op's
+                        // results (it may have been logged before the kill).
+                        let mut keys: Vec<String> = self.worlds.keys().cloned().collect();
+                        keys.extend(self.past.keys().cloned());
+                        keys.extend(inflight.iter().map(|(k, _)| k.clone()));
+                        keys.sort();
+                        keys.dedup();
+                        let mut next = BTreeMap::new();
+                        for k in keys {
+                            let mut ws = self.worlds_of(&k);
+                            if let Some(p) = self.past.get(&k) {
+                                for (t, old) in p {
+                                    if *t >= ev.t_ms - w {
+                                        ws.extend(old.iter().cloned());
+                                    }
+                                }
+                            }
+                            ws.extend(
+                                inflight
+                                    .iter()
+                                    .filter(|(ik, _)| *ik == k)
+                                    .map(|(_, s)| s.clone()),
+                            );
+                            ws.sort();
+                            ws.dedup();
+                            self.stats.max_worlds = self.stats.max_worlds.max(ws.len());
+                            if ws != [KState::Absent] {
+                                next.insert(k, ws);
+                            }
+                        }
+                        self.worlds = next;
+                        self.past.clear();
+                    }
+                }
             }
             EventKind::Restart => self.alive = true,
             EventKind::Recv { id, reply } => {
@@ -508,11 +591,7 @@ impl Checker {
                     ws.sort();
                     ws.dedup();
                     self.stats.max_worlds = self.stats.max_worlds.max(ws.len());
-                    if ws == [KState::Absent] {
-                        self.worlds.remove(&k);
-                    } else {
-                        self.worlds.insert(k, ws);
-                    }
+                    self.set_worlds(k, ws, ev.t_ms);
                 }
             }
             EventKind::Fail { id, .. } => {
@@ -527,7 +606,7 @@ impl Checker {
                     // Timed out on a live server: it may run at any later time.
                     self.stats.ops_unknown_fate += 1;
                     for k in p.op.keys() {
-                        self.worlds.insert(k.to_string(), vec![KState::Unknown]);
+                        self.set_worlds(k.to_string(), vec![KState::Unknown], ev.t_ms);
                     }
                 }
             }
@@ -597,7 +676,11 @@ impl Checker {
 
 /// Check a whole history.
 pub fn check(events: &[Event]) -> Result<CheckStats, Violation> {
-    let mut c = Checker::new();
+    check_with(Checker::new(), events)
+}
+
+/// Check a history with a configured checker (e.g. `Checker::durable`).
+pub fn check_with(mut c: Checker, events: &[Event]) -> Result<CheckStats, Violation> {
     for (i, e) in events.iter().enumerate() {
         c.step(i, e)?;
     }
@@ -908,6 +991,67 @@ mod tests {
             },
         );
         assert!(check(&bad2).is_err());
+    }
+
+    /// INCR k three times (acked at 1000, 2000, 3000 ms), kill at 3500,
+    /// restart, GET k answers `got`.
+    fn durable_hist(got: Option<&[u8]>) -> Vec<Event> {
+        let op = |id, o| EventKind::Send { id, conn: 0, op: o };
+        let mut h = vec![ev(0, EventKind::Connect { conn: 0 })];
+        for i in 0..3u64 {
+            let t = 1000 * (i as i64 + 1);
+            h.push(ev(t - 1, op(i, Op::Incr { key: "k".into() })));
+            h.push(ev(
+                t,
+                EventKind::Recv {
+                    id: i,
+                    reply: Reply::Int(i as i64 + 1),
+                },
+            ));
+        }
+        h.push(ev(3500, EventKind::Kill));
+        h.push(ev(3600, EventKind::Restart));
+        h.push(ev(3700, EventKind::Connect { conn: 1 }));
+        h.push(ev(
+            3800,
+            EventKind::Send {
+                id: 9,
+                conn: 1,
+                op: get("k"),
+            },
+        ));
+        h.push(ev(
+            3801,
+            EventKind::Recv {
+                id: 9,
+                reply: match got {
+                    Some(b) => Reply::bulk(b),
+                    None => Reply::nil(),
+                },
+            },
+        ));
+        h
+    }
+
+    #[test]
+    fn durable_mode_allows_only_the_loss_window() {
+        // always (window 0): only the last acknowledged value survives.
+        check_with(Checker::durable(0), &durable_hist(Some(b"3"))).unwrap();
+        assert!(check_with(Checker::durable(0), &durable_hist(Some(b"2"))).is_err());
+        assert!(check_with(Checker::durable(0), &durable_hist(None)).is_err());
+        // everysec-like window of 2 s: the state as of 1500 ms ("1") or any
+        // later one may be recovered, not the one before the write acked
+        // 2.5 s before the crash.
+        for ok in [&b"1"[..], b"2", b"3"] {
+            check_with(Checker::durable(2000), &durable_hist(Some(ok))).unwrap();
+        }
+        assert!(
+            check_with(Checker::durable(2000), &durable_hist(None)).is_err(),
+            "a write acknowledged 2.5 s before the crash was lost"
+        );
+        assert!(check_with(Checker::durable(1000), &durable_hist(Some(b"1"))).is_err());
+        // In-memory mode: the kill wipes.
+        check(&durable_hist(None)).unwrap();
     }
 
     #[test]

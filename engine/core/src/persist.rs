@@ -286,3 +286,271 @@ pub fn save_point_due(cfg: &Config, st: &RdbStatus, dirty: u64, now_ms: i64) -> 
             .iter()
             .any(|&(secs, changes)| dirty >= changes && since_save_s >= secs as i64)
 }
+
+// ---------------------------------------------------------------------------
+// Operations. Free functions over the pieces of the server they touch, so
+// both `Server` methods and command handlers (through `Ctx`) can call them.
+
+use crate::db::Keyspace;
+use crate::server::{Effects, LogLevel, ServerEnv};
+
+fn dbfilename(cfg: &Config) -> String {
+    cfg.get("dbfilename").unwrap_or("dump.rdb").to_string()
+}
+
+fn aux_for(ks: &Keyspace, env: &ServerEnv, aof_base: bool) -> Aux {
+    Aux {
+        ctime: ks.now_ms / 1000,
+        used_mem: env.mem_used.map_or(0, |f| f()),
+        aof_base,
+        ..Aux::default()
+    }
+}
+
+/// A sink for a snapshot of `ks` as it is now.
+fn new_sink(ks: &Keyspace, cfg: &Config, env: &ServerEnv, aof_base: bool) -> RdbSink {
+    let lru = cfg.maxmemory_policy.ends_with("lru");
+    let lfu = cfg.is_lfu();
+    RdbSink::new(
+        cfg.get("rdbcompression") != Some("no"),
+        &aux_for(ks, env, aof_base),
+        lru.then(|| ks.lru_clock()),
+        lfu.then(|| (ks.minutes(), ks.lfu_decay_time)),
+    )
+}
+
+fn io_text(e: &std::io::Error) -> String {
+    crate::disk::error_text(e)
+}
+
+/// Write `bytes` to `fd`, then fsync, close, rename `tmp` over `dst` and
+/// fsync the directory: the atomic-replace sequence.
+fn write_out_and_publish(
+    disk: &mut dyn Disk,
+    fd: Fd,
+    bytes: &[u8],
+    tmp: &str,
+    dst: &str,
+) -> Result<(), String> {
+    let r = (|| {
+        disk.write_all(fd, bytes)?;
+        disk.fsync(fd)
+    })();
+    disk.close(fd);
+    r.map_err(|e| io_text(&e))?;
+    disk.rename(tmp, dst).map_err(|e| io_text(&e))?;
+    disk.fsync_dir(crate::disk::parent(dst))
+        .map_err(|e| io_text(&e))
+}
+
+/// SAVE (and SHUTDOWN's save, FLUSHALL's save, DEBUG RELOAD): the whole
+/// dataset now, synchronously.
+pub fn rdb_save(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &ServerEnv) -> Result<(), String> {
+    let Some(disk) = p.disk.as_mut() else {
+        return Err("no disk configured".into());
+    };
+    let tmp = bgsave_temp_name(env.pid);
+    let fd = disk.create(&tmp).map_err(|e| io_text(&e))?;
+    let mut sink = new_sink(ks, cfg, env, false);
+    for (dbi, db) in ks.dbs.iter().enumerate() {
+        if db.table.is_empty() {
+            continue;
+        }
+        sink.begin_db(dbi, db.table.len(), db.table.volatile_len());
+        for e in db.table.iter() {
+            sink.record(dbi, &e.key, &e.val, db.table.expire_of_entry(e), e.lru);
+        }
+    }
+    let mut bytes = Vec::new();
+    sink.finish(&mut bytes);
+    if let Err(e) = write_out_and_publish(&mut **disk, fd, &bytes, &tmp, &dbfilename(cfg)) {
+        let _ = disk.remove(&tmp);
+        p.rdb.last_bgsave_ok = false;
+        return Err(e);
+    }
+    ks.dirty = 0;
+    p.rdb.lastsave_s = ks.now_ms / 1000;
+    p.rdb.last_bgsave_ok = true;
+    p.rdb.saves += 1;
+    Ok(())
+}
+
+/// BGSAVE: open the temp file and start the snapshot walk; `bg_step` does
+/// the rest between commands.
+pub fn bgsave_start(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &ServerEnv) -> Result<(), String> {
+    if p.job.is_some() {
+        return Err("a background job is running".into());
+    }
+    let Some(disk) = p.disk.as_mut() else {
+        return Err("no disk configured".into());
+    };
+    p.rdb.last_bgsave_try_ms = ks.now_ms;
+    let tmp = bgsave_temp_name(env.pid);
+    let fd = match disk.create(&tmp) {
+        Ok(fd) => fd,
+        Err(e) => {
+            p.rdb.last_bgsave_ok = false;
+            return Err(io_text(&e));
+        }
+    };
+    let sink = new_sink(ks, cfg, env, false);
+    ks.begin_snapshot(Box::new(sink));
+    p.job = Some(BgJob::new_rdb(fd, tmp, ks.now_ms, ks.dirty));
+    Ok(())
+}
+
+/// BGREWRITEAOF: switch the AOF to a new incr file now (commands from here
+/// on land there) and start the walk that writes the new base.
+pub fn rewrite_start(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &ServerEnv) -> Result<(), String> {
+    if p.job.is_some() {
+        return Err("a background job is running".into());
+    }
+    let (Some(disk), Some(aof)) = (p.disk.as_mut(), p.aof.as_mut()) else {
+        return Err("append only file is off".into());
+    };
+    aof.start_rewrite(&mut **disk, ks.now_ms)
+        .map_err(|e| e.to_string())?;
+    let sink = new_sink(ks, cfg, env, true);
+    ks.begin_snapshot(Box::new(sink));
+    p.job = Some(BgJob::new_rewrite(ks.now_ms, ks.dirty));
+    Ok(())
+}
+
+/// One step of the running background job: walk up to `budget` keys and
+/// write what they produced. Returns true while a job is still running.
+pub fn bg_step(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, fx: &mut Effects, budget: usize) -> bool {
+    let Some(mut job) = p.job.take() else {
+        return false;
+    };
+    let done = ks.snapshot_step(budget);
+    let aborted = ks.snapshot.as_ref().is_some_and(|s| s.aborted);
+    let mut chunk = std::mem::take(job.chunk_mut());
+    chunk.clear();
+    if let Some(s) = ks.snapshot.as_mut() {
+        if done && !aborted {
+            s.sink.finish(&mut chunk);
+        } else {
+            s.sink.drain(&mut chunk);
+        }
+    }
+    let now = ks.now_ms;
+    let secs = (now - job.started_ms) / 1000;
+    let Some(disk) = p.disk.as_mut() else {
+        ks.snapshot = None;
+        return false;
+    };
+    let disk: &mut dyn Disk = &mut **disk;
+    match job.kind {
+        JobKind::Rdb => {
+            let fd = job.fd().expect("an RDB job has a file");
+            let res = if aborted {
+                disk.close(fd);
+                let _ = disk.remove(job.tmp());
+                fx.log.push((LogLevel::Notice, "Background saving terminated by a flush".into()));
+                Ok(true)
+            } else if done {
+                write_out_and_publish(disk, fd, &chunk, job.tmp(), &dbfilename(cfg)).map(|_| true)
+            } else {
+                disk.write_all(fd, &chunk).map(|_| false).map_err(|e| io_text(&e))
+            };
+            match res {
+                Ok(false) => {
+                    *job.chunk_mut() = chunk;
+                    p.job = Some(job);
+                    return true;
+                }
+                Ok(true) => {
+                    if !aborted {
+                        ks.dirty = ks.dirty.saturating_sub(job.dirty_at_start());
+                        p.rdb.lastsave_s = now / 1000;
+                        p.rdb.last_bgsave_ok = true;
+                        p.rdb.saves += 1;
+                        fx.log.push((LogLevel::Notice, "Background saving terminated with success".into()));
+                    }
+                }
+                Err(e) => {
+                    if !done {
+                        disk.close(fd);
+                    }
+                    let _ = disk.remove(job.tmp());
+                    p.rdb.last_bgsave_ok = false;
+                    fx.log.push((LogLevel::Warning, format!("Write error saving DB on disk: {e}")));
+                    fx.log.push((LogLevel::Warning, "Background saving error".into()));
+                }
+            }
+            p.rdb.last_bgsave_secs = secs;
+        }
+        JobKind::AofRewrite => {
+            let Some(aof) = p.aof.as_mut() else {
+                ks.snapshot = None;
+                return false;
+            };
+            let res = if aborted {
+                aof.abort_rewrite(disk, now, false);
+                // A flush during a rewrite: Redis restarts the rewrite.
+                p.aof_status.rewrite_scheduled = true;
+                Ok(true)
+            } else {
+                aof.write_base_chunk(disk, &chunk)
+                    .and_then(|_| if done { aof.finish_rewrite(disk, now).map(|_| true) } else { Ok(false) })
+                    .map_err(|e| e.to_string())
+            };
+            match res {
+                Ok(false) => {
+                    *job.chunk_mut() = chunk;
+                    p.job = Some(job);
+                    return true;
+                }
+                Ok(true) => {
+                    if !aborted {
+                        p.aof_status.rewrites += 1;
+                        p.aof_status.last_rewrite_ok = true;
+                        p.aof_status.consecutive_failures = 0;
+                        fx.log.push((LogLevel::Notice, "Background AOF rewrite finished successfully".into()));
+                    }
+                }
+                Err(e) => {
+                    aof.abort_rewrite(disk, now, true);
+                    p.aof_status.last_rewrite_ok = false;
+                    p.aof_status.consecutive_failures += 1;
+                    fx.log.push((LogLevel::Warning, format!("Background AOF rewrite failed: {e}")));
+                }
+            }
+            p.aof_status.last_rewrite_secs = secs;
+        }
+    }
+    ks.snapshot = None;
+    false
+}
+
+/// Start-up: load `dbfilename` if it exists (RDB persistence). A missing
+/// file is an empty dataset; a bad file is an error (the server must not
+/// start and overwrite it later).
+pub fn load_rdb_at_startup(ks: &mut Keyspace, p: &mut Persist, cfg: &Config) -> Result<Option<crate::rdb::file::LoadInfo>, String> {
+    let Some(disk) = p.disk.as_mut() else {
+        return Ok(None);
+    };
+    let name = dbfilename(cfg);
+    let bytes = match disk.read(&name) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("Fatal error loading the DB: {}. Exiting.", io_text(&e))),
+    };
+    let opts = crate::rdb::file::LoadOpts {
+        now_ms: ks.now_ms,
+        verify_checksum: cfg.get("rdbchecksum") != Some("no"),
+        ..Default::default()
+    };
+    p.loading = true;
+    let r = crate::rdb::file::load(&bytes, ks, &opts);
+    p.loading = false;
+    match r {
+        Ok(info) => {
+            p.rdb.last_load_keys_loaded = info.keys_loaded;
+            p.rdb.last_load_keys_expired = info.expired_skipped;
+            p.rdb.lastsave_s = ks.now_ms / 1000;
+            Ok(Some(info))
+        }
+        Err(e) => Err(format!("Short read or corrupt DB loading {name}: {e}")),
+    }
+}
