@@ -144,6 +144,8 @@ pub struct Persist {
     pub job: Option<BgJob>,
     /// True while the dataset is being loaded at start-up (INFO loading:1).
     pub loading: bool,
+    /// The manifest `load` found, waiting for `open_aof`.
+    pub aof_manifest: Option<crate::aof::Manifest>,
 }
 
 impl Default for Persist {
@@ -163,6 +165,7 @@ impl Default for Persist {
             },
             job: None,
             loading: false,
+            aof_manifest: None,
         }
     }
 }
@@ -553,4 +556,262 @@ pub fn load_rdb_at_startup(ks: &mut Keyspace, p: &mut Persist, cfg: &Config) -> 
         }
         Err(e) => Err(format!("Short read or corrupt DB loading {name}: {e}")),
     }
+}
+
+// ---------------------------------------------------------------------------
+// The server's side: start-up load, AOF feeding and flushing, background
+// steps, runtime `appendonly` switches.
+
+use crate::server::Server;
+use std::cell::RefCell;
+
+impl Server {
+    /// Start-up, after the shell put a disk in `persist.disk`: load the AOF
+    /// (appendonly yes) or the RDB file, then open the AOF for appending.
+    /// An error means the server must not start (Redis exits).
+    pub fn load_at_startup(&mut self) -> Result<(), String> {
+        if self.persist.disk.is_none() {
+            return Ok(());
+        }
+        if self.cfg.get("appendonly") == Some("yes") {
+            self.load_aof()?;
+            self.open_aof(false)?;
+        } else if let Some(info) = load_rdb_at_startup(&mut self.ks, &mut self.persist, &self.cfg)? {
+            self.effects.log.push((
+                LogLevel::Notice,
+                format!(
+                    "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                    info.keys_loaded, info.expired_skipped
+                ),
+            ));
+        }
+        self.ks.dirty = 0;
+        Ok(())
+    }
+
+    /// Replay the AOF through a fake client, in loading mode (no expiry:
+    /// the stream carries the DELs), without feeding it back to the AOF.
+    fn load_aof(&mut self) -> Result<(), String> {
+        let acfg = aof_config(&self.cfg, self.env.pid);
+        let Some(mut disk) = self.persist.disk.take() else {
+            return Ok(());
+        };
+        let now = self.ks.now_ms;
+        let h = self.new_client("aof-loader".into(), String::new(), -1, now);
+        self.ks.loading = true;
+        self.persist.loading = true;
+        let prop = self.ks.prop_enabled;
+        self.ks.prop_enabled = false;
+        let verify = self.cfg.get("rdbchecksum") != Some("no");
+        let errors = RefCell::new(0u64);
+        let srv = RefCell::new(&mut *self);
+        let mut rdb_cb = |bytes: &[u8]| -> Result<usize, String> {
+            let mut s = srv.borrow_mut();
+            let opts = crate::rdb::file::LoadOpts {
+                now_ms: now,
+                verify_checksum: verify,
+                skip_expired: false,
+                ..Default::default()
+            };
+            crate::rdb::file::load(bytes, &mut s.ks, &opts)
+                .map(|info| info.consumed_bytes)
+                .map_err(|e| e.to_string())
+        };
+        let mut cmd_cb = |ev: crate::aof::LoadEvent<'_>| -> Result<(), String> {
+            let mut s = srv.borrow_mut();
+            match ev {
+                crate::aof::LoadEvent::File { .. } => {
+                    let c = s.clients.get_mut(h);
+                    c.db = 0;
+                    c.multi = None;
+                }
+                crate::aof::LoadEvent::Command(argv) => {
+                    let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+                    if args.is_empty() {
+                        return Ok(());
+                    }
+                    if s.table.lookup_top(args[0]).is_none() {
+                        return Err(format!(
+                            "Unknown command '{}' reading the append only file",
+                            String::from_utf8_lossy(args[0])
+                        ));
+                    }
+                    let mut out = crate::resp::Reply::new();
+                    s.execute(h, &args, now, &mut out);
+                    if out.buf.first() == Some(&b'-') {
+                        *errors.borrow_mut() += 1;
+                    }
+                }
+            }
+            Ok(())
+        };
+        let r = crate::aof::load(&mut *disk, &acfg, &mut rdb_cb, &mut cmd_cb);
+        drop(srv);
+        self.free_client(h);
+        self.ks.loading = false;
+        self.persist.loading = false;
+        self.ks.prop_enabled = prop;
+        self.persist.disk = Some(disk);
+        let loaded = r.map_err(|e| e.to_string())?;
+        if let Some(t) = &loaded.truncated {
+            self.effects.log.push((
+                LogLevel::Warning,
+                format!(
+                    "AOF {} loaded anyway because aof-load-truncated is enabled (truncated at offset {})",
+                    t.file, t.offset
+                ),
+            ));
+        }
+        let errors = errors.into_inner();
+        if errors > 0 {
+            self.effects.log.push((
+                LogLevel::Warning,
+                format!("{errors} commands in the AOF replied with an error while loading"),
+            ));
+        }
+        self.persist.aof_manifest = Some(loaded.manifest);
+        Ok(())
+    }
+
+    /// Open the AOF writer (after loading, or when `appendonly` is switched
+    /// on at run time: then the current dataset becomes the base).
+    pub fn open_aof(&mut self, snapshot_now: bool) -> Result<(), String> {
+        let acfg = aof_config(&self.cfg, self.env.pid);
+        let policy = fsync_policy(&self.cfg);
+        let Some(disk) = self.persist.disk.as_mut() else {
+            return Err("no disk configured".into());
+        };
+        let manifest = match self.persist.aof_manifest.take() {
+            Some(m) if !snapshot_now => m,
+            _ => crate::aof::Manifest::default(),
+        };
+        // The base for a first start (or a run-time switch): the dataset now.
+        let mut sink = new_sink(&self.ks, &self.cfg, &self.env, true);
+        for (dbi, db) in self.ks.dbs.iter().enumerate() {
+            if db.table.is_empty() {
+                continue;
+            }
+            sink.begin_db(dbi, db.table.len(), db.table.volatile_len());
+            for e in db.table.iter() {
+                sink.record(dbi, &e.key, &e.val, db.table.expire_of_entry(e), e.lru);
+            }
+        }
+        let mut base = Vec::new();
+        sink.finish(&mut base);
+        let w = AofWriter::open(&mut **disk, &acfg, policy, manifest, &base, self.ks.now_ms)
+            .map_err(|e| e.to_string())?;
+        self.persist.aof = Some(w);
+        self.ks.prop_enabled = true;
+        Ok(())
+    }
+
+    /// `appendonly no` at run time: flush, close, stop recording.
+    pub fn close_aof(&mut self) {
+        if let (Some(w), Some(disk)) = (self.persist.aof.take(), self.persist.disk.as_mut()) {
+            let _ = w.close(&mut **disk, self.ks.now_ms);
+        }
+        self.ks.prop_enabled = false;
+        self.ks.prop.clear();
+    }
+
+    /// Hand the effect stream to the AOF (called after every command and
+    /// cron run). Replicas will read the same stream.
+    pub(crate) fn feed_aof(&mut self) {
+        if let Some(w) = self.persist.aof.as_mut() {
+            for p in &self.effects.propagate {
+                let args: Vec<&[u8]> = p.argv.iter().map(|a| a.as_slice()).collect();
+                w.feed_command(p.db, &args);
+            }
+            // No replicas yet: nobody else reads the stream.
+            self.effects.propagate.clear();
+        }
+    }
+
+    /// Before replies go out (Redis's beforeSleep): write the AOF buffer,
+    /// fsync per policy. Err = `appendfsync always` could not persist: the
+    /// shell must not send the replies and must exit, as Redis does.
+    pub fn before_reply(&mut self) -> Result<(), String> {
+        let now = self.ks.now_ms;
+        let (Some(w), Some(disk)) = (self.persist.aof.as_mut(), self.persist.disk.as_mut()) else {
+            return Ok(());
+        };
+        match w.flush(&mut **disk, now) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let text = e.to_string();
+                self.effects.log.push((LogLevel::Warning, text.clone()));
+                if e.fatal {
+                    Err(text)
+                } else {
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// Run one step of a background job (the shell calls this often while
+    /// `persist.busy()`; cron calls it too). Returns true while one runs.
+    pub fn bg_step(&mut self, budget: usize) -> bool {
+        let running = bg_step(&mut self.ks, &mut self.persist, &self.cfg, &mut self.effects, budget);
+        if !running {
+            if self.persist.rdb.scheduled {
+                self.persist.rdb.scheduled = false;
+                let _ = bgsave_start(&mut self.ks, &mut self.persist, &self.cfg, &self.env);
+            } else if self.persist.aof_status.rewrite_scheduled && self.persist.aof.is_some() {
+                self.persist.aof_status.rewrite_scheduled = false;
+                let _ = rewrite_start(&mut self.ks, &mut self.persist, &self.cfg, &self.env);
+            }
+        }
+        self.persist.busy()
+    }
+
+    /// Cron part of persistence: save points, AOF fsync for everysec,
+    /// background steps.
+    pub(crate) fn persist_cron(&mut self) {
+        if self.persist.disk.is_none() {
+            return;
+        }
+        let now = self.ks.now_ms;
+        if !self.persist.busy() && save_point_due(&self.cfg, &self.persist.rdb, self.ks.dirty, now) {
+            self.effects.log.push((
+                LogLevel::Notice,
+                format!("{} changes in the last period. Saving...", self.ks.dirty),
+            ));
+            if let Err(e) = bgsave_start(&mut self.ks, &mut self.persist, &self.cfg, &self.env) {
+                self.effects
+                    .log
+                    .push((LogLevel::Warning, format!("Can't save in background: {e}")));
+            }
+        }
+        if self.persist.busy() {
+            self.bg_step(BG_STEP_KEYS);
+        }
+        if self.persist.aof.is_some() {
+            let _ = self.before_reply();
+        }
+    }
+}
+
+/// DEBUG RELOAD's load half: read `dbfilename` back into the keyspace
+/// (after emptying it unless `!flush`; `merge` keeps existing keys).
+pub fn reload_rdb(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, flush: bool, merge: bool) -> Result<(), String> {
+    let Some(disk) = p.disk.as_mut() else {
+        return Err("no disk configured".into());
+    };
+    let bytes = disk.read(&dbfilename(cfg)).map_err(|e| io_text(&e))?;
+    if flush {
+        for db in 0..ks.dbs.len() {
+            ks.flush_db(db);
+        }
+    }
+    let opts = crate::rdb::file::LoadOpts {
+        now_ms: ks.now_ms,
+        verify_checksum: cfg.get("rdbchecksum") != Some("no"),
+        skip_expired: false,
+        merge,
+        ..Default::default()
+    };
+    crate::rdb::file::load(&bytes, ks, &opts)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }

@@ -248,6 +248,8 @@ pub struct Server {
     pub effects: Effects,
     pub table: CommandTable,
     pub config_store: Option<Box<dyn ConfigStore>>,
+    /// Disk, RDB/AOF state and background jobs (crate::persist).
+    pub persist: crate::persist::Persist,
     next_client_id: u64,
 }
 
@@ -270,6 +272,7 @@ impl Server {
             effects: Effects::default(),
             table,
             config_store: None,
+            persist: crate::persist::Persist::default(),
             next_client_id: 1,
         };
         s.apply_config();
@@ -488,6 +491,7 @@ impl Server {
             self.flush_wakes();
         }
         self.drain_propagation();
+        self.persist_cron();
         // Redis samples ops/sec every 100 ms into a 16-slot ring.
         let st = &mut self.stats;
         if now_ms - st.ops_last_ms >= 100 {
@@ -572,6 +576,7 @@ impl Server {
     fn drain_propagation(&mut self) {
         if !self.ks.prop.is_empty() {
             self.effects.propagate.append(&mut self.ks.prop);
+            self.feed_aof();
         }
     }
 
@@ -622,6 +627,21 @@ impl Server {
             .errors
             .entry(error_code(text).to_string())
             .or_insert(0) += 1;
+    }
+
+    /// Some command queued in client `h`'s MULTI has `flag` (EXEC inherits
+    /// its commands' deny-oom/write flags in Redis's processCommand).
+    fn queued_has_flag(&self, h: ClientHandle, flag: u32) -> bool {
+        self.clients.get(h).multi.as_ref().is_some_and(|q| {
+            q.iter().any(|argv| {
+                self.table
+                    .lookup_full(&[
+                        argv[0].as_slice(),
+                        argv.get(1).map_or(&[][..], |a| a.as_slice()),
+                    ])
+                    .is_some_and(|i| self.table.cmds[i].flags & flag != 0)
+            })
+        })
     }
 
     /// Returns the index of the command that ran (not rejected or queued).
@@ -694,19 +714,7 @@ impl Server {
                 }
                 if !ok {
                     let name = c.fullname.as_str();
-                    let queued_denyoom = name == "exec"
-                        && self.clients.get(h).multi.as_ref().is_some_and(|q| {
-                            q.iter().any(|argv| {
-                                self.table
-                                    .lookup_full(&[
-                                        argv[0].as_slice(),
-                                        argv.get(1).map_or(&[][..], |a| a.as_slice()),
-                                    ])
-                                    .is_some_and(|i| {
-                                        self.table.cmds[i].flags & spec::F_DENYOOM != 0
-                                    })
-                            })
-                        });
+                    let queued_denyoom = name == "exec" && self.queued_has_flag(h, spec::F_DENYOOM);
                     let reject = c.flags & spec::F_DENYOOM != 0
                         || queued_denyoom
                         || (in_multi && !matches!(name, "exec" | "discard" | "quit" | "reset"));
@@ -718,6 +726,17 @@ impl Server {
                         return None;
                     }
                 }
+            }
+        }
+        // Redis's processCommand: writes (and PING) are refused while the
+        // last background save or AOF write failed (MISCONF).
+        if let Some(e) = self.persist.denied_by_disk_error(&self.cfg) {
+            let c = &self.table.cmds[cmd];
+            let exec_writes = c.fullname == "exec" && self.queued_has_flag(h, spec::F_WRITE);
+            if c.flags & spec::F_WRITE != 0 || exec_writes || c.fullname == "ping" {
+                let e = CmdError::msg(crate::persist::misconf_text(&e));
+                self.reject(out, Some(cmd), &e, in_multi, h);
+                return None;
             }
         }
         let c = &self.table.cmds[cmd];
@@ -813,6 +832,7 @@ impl Server {
             effects: &mut self.effects,
             table: &self.table,
             config_store: &mut self.config_store,
+            persist: &mut self.persist,
             out: &mut *out,
             h,
             db,

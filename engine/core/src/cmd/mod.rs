@@ -51,6 +51,7 @@ pub struct Ctx<'a> {
     pub effects: &'a mut Effects,
     pub table: &'a CommandTable,
     pub config_store: &'a mut Option<Box<dyn crate::server::ConfigStore>>,
+    pub persist: &'a mut crate::persist::Persist,
     pub out: &'a mut Reply,
     /// Handle of the calling client.
     pub h: usize,

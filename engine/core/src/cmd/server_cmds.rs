@@ -218,39 +218,7 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
             f!("lazyfree_pending_objects:0");
             f!("lazyfreed_objects:0");
         }
-        "persistence" => {
-            f!("# Persistence");
-            f!("loading:0");
-            f!("async_loading:0");
-            f!("current_cow_peak:0");
-            f!("current_cow_size:0");
-            f!("current_cow_size_age:0");
-            f!("current_fork_perc:0.00");
-            f!("current_save_keys_processed:0");
-            f!("current_save_keys_total:0");
-            f!("rdb_changes_since_last_save:{}", ctx.ks.dirty);
-            f!("rdb_bgsave_in_progress:0");
-            f!("rdb_last_save_time:{}", env.start_ms / 1000);
-            f!("rdb_last_bgsave_status:ok");
-            f!("rdb_last_bgsave_time_sec:-1");
-            f!("rdb_current_bgsave_time_sec:-1");
-            f!("rdb_saves:0");
-            f!("rdb_last_cow_size:0");
-            f!("rdb_last_load_keys_expired:0");
-            f!("rdb_last_load_keys_loaded:0");
-            f!("aof_enabled:0");
-            f!("aof_rewrite_in_progress:0");
-            f!("aof_rewrite_scheduled:0");
-            f!("aof_last_rewrite_time_sec:-1");
-            f!("aof_current_rewrite_time_sec:-1");
-            f!("aof_last_bgrewrite_status:ok");
-            f!("aof_rewrites:0");
-            f!("aof_rewrites_consecutive_failures:0");
-            f!("aof_last_write_status:ok");
-            f!("aof_last_cow_size:0");
-            f!("module_fork_in_progress:0");
-            f!("module_fork_last_cow_size:0");
-        }
+        "persistence" => super::persist::info_section(ctx, o),
         "stats" => {
             let ops: u64 = st.ops_samples.iter().sum::<u64>() / 16;
             let ks = &ctx.ks.stats;
@@ -494,14 +462,18 @@ pub fn time(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
 }
 
 pub fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
-    let mut save = false;
+    // Redis saves on shutdown when save points are configured, unless NOSAVE.
+    let mut save = !ctx.cfg.save_params.is_empty();
     let mut abort = false;
+    let mut force = false;
     for a in &argv[1..] {
         if eq_ic(a, "nosave") {
             save = false;
         } else if eq_ic(a, "save") {
             save = true;
-        } else if eq_ic(a, "now") || eq_ic(a, "force") {
+        } else if eq_ic(a, "now") {
+        } else if eq_ic(a, "force") {
+            force = true;
         } else if eq_ic(a, "abort") {
             abort = true;
         } else {
@@ -514,14 +486,47 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         return Err(CmdError::msg("ERR No shutdown in progress."));
     }
-    if save {
-        // No RDB persistence yet: refusing is safer than pretending to save.
-        return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
-    }
     ctx.effects.log.push((
         crate::server::LogLevel::Warning,
         "User requested shutdown...".into(),
     ));
+    // Redis's prepareForShutdown: a running background job is dropped
+    // (its temp file removed), the AOF flushed and fsynced, then the save.
+    if ctx.persist.busy() {
+        ctx.ks.abort_snapshot();
+        crate::persist::bg_step(ctx.ks, ctx.persist, ctx.cfg, ctx.effects, 0);
+    }
+    if let (Some(w), Some(disk)) = (ctx.persist.aof.as_mut(), ctx.persist.disk.as_mut()) {
+        let mut r = w.flush(&mut **disk, ctx.ks.now_ms).map_err(|e| e.to_string());
+        if r.is_ok() {
+            r = w.fsync_now(&mut **disk, ctx.ks.now_ms).map_err(|e| e.to_string());
+        }
+        if let Err(e) = r {
+            ctx.effects.log.push((crate::server::LogLevel::Warning, e));
+            if !force {
+                return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+            }
+        }
+    }
+    if save {
+        ctx.effects.log.push((
+            crate::server::LogLevel::Notice,
+            "Saving the final RDB snapshot before exiting.".into(),
+        ));
+        if let Err(e) = crate::persist::rdb_save(ctx.ks, ctx.persist, ctx.cfg, ctx.env) {
+            ctx.effects.log.push((
+                crate::server::LogLevel::Warning,
+                format!("Error trying to save the DB, can't exit: {e}"),
+            ));
+            if !force {
+                return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
+            }
+        } else {
+            ctx.effects
+                .log
+                .push((crate::server::LogLevel::Notice, "DB saved on disk".into()));
+        }
+    }
     ctx.effects.shutdown = true;
     Ok(())
 }
@@ -576,6 +581,28 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if eq_ic(sub, "sleep") && argc == 3 {
         let secs = crate::float::parse_f64(argv[2]).unwrap_or(0.0);
         ctx.effects.sleep_ms += (secs * 1000.0).max(0.0) as u64;
+        ctx.out.ok();
+    } else if eq_ic(sub, "reload") {
+        let (mut save, mut flush, mut merge) = (true, true, false);
+        for a in &argv[2..] {
+            if eq_ic(a, "nosave") {
+                save = false;
+            } else if eq_ic(a, "noflush") {
+                flush = false;
+            } else if eq_ic(a, "merge") {
+                merge = true;
+            } else {
+                return Err(CmdError::msg("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."));
+            }
+        }
+        if save && crate::persist::rdb_save(ctx.ks, ctx.persist, ctx.cfg, ctx.env).is_err() {
+            return Err(CmdError::msg("ERR Error trying to save the DB"));
+        }
+        if let Err(e) = crate::persist::reload_rdb(ctx.ks, ctx.persist, ctx.cfg, flush, merge) {
+            ctx.effects.log.push((crate::server::LogLevel::Warning, e));
+            return Err(CmdError::msg("ERR Error trying to load the RDB dump, check server logs."));
+        }
+        ctx.effects.log.push((crate::server::LogLevel::Notice, "DB reloaded by DEBUG RELOAD".into()));
         ctx.out.ok();
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         ctx.ks.active_expire_enabled = argv[2] != b"0";
