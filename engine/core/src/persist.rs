@@ -815,3 +815,45 @@ pub fn reload_rdb(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, flush: bool,
         .map(|_| ())
         .map_err(|e| e.to_string())
 }
+
+/// Redis's prepareForShutdown (SHUTDOWN, SIGTERM): drop a running background
+/// job (its temp file removed), flush and fsync the AOF, then save if asked.
+pub fn prepare_for_shutdown(
+    ks: &mut Keyspace,
+    p: &mut Persist,
+    cfg: &Config,
+    env: &ServerEnv,
+    fx: &mut Effects,
+    save: bool,
+) -> Result<(), String> {
+    if p.busy() {
+        ks.abort_snapshot();
+        bg_step(ks, p, cfg, fx, 0);
+    }
+    if let (Some(w), Some(disk)) = (p.aof.as_mut(), p.disk.as_mut()) {
+        if let Err(e) = w.flush_and_fsync(&mut **disk, ks.now_ms) {
+            let text = e.to_string();
+            fx.log.push((LogLevel::Warning, text.clone()));
+            return Err(text);
+        }
+    }
+    if save {
+        fx.log.push((LogLevel::Notice, "Saving the final RDB snapshot before exiting.".into()));
+        if let Err(e) = rdb_save(ks, p, cfg, env) {
+            let text = format!("Error trying to save the DB, can't exit: {e}");
+            fx.log.push((LogLevel::Warning, text.clone()));
+            return Err(text);
+        }
+        fx.log.push((LogLevel::Notice, "DB saved on disk".into()));
+    }
+    Ok(())
+}
+
+impl Server {
+    /// SIGTERM/SIGINT: the same preparation as SHUTDOWN (save if save points
+    /// are configured).
+    pub fn prepare_for_shutdown(&mut self) -> Result<(), String> {
+        let save = !self.cfg.save_params.is_empty();
+        prepare_for_shutdown(&mut self.ks, &mut self.persist, &self.cfg, &self.env, &mut self.effects, save)
+    }
+}

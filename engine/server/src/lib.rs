@@ -138,14 +138,24 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 pub async fn cron_loop(shared: Arc<Shared>) {
     let mut last_cron = shared.clock.now_ms();
     loop {
-        let (period_ms, next_timeout) = {
+        let (period_ms, next_timeout, bg_busy) = {
             let srv = shared.srv.lock().await;
-            (i64::from(1000 / srv.cfg.hz.max(1)), srv.next_timeout_ms())
+            (
+                i64::from(1000 / srv.cfg.hz.max(1)),
+                srv.next_timeout_ms(),
+                srv.persist.busy(),
+            )
         };
         let now = shared.clock.now_ms();
         let mut wait = (last_cron + period_ms - now).clamp(0, period_ms);
         if let Some(t) = next_timeout {
             wait = wait.min((t - now).max(0));
+        }
+        if bg_busy {
+            // A background save/rewrite runs in steps between commands:
+            // step again as soon as clients had their turn at the lock.
+            wait = 0;
+            tokio::task::yield_now().await;
         }
         tokio::select! {
             biased;
@@ -169,6 +179,8 @@ pub async fn cron_loop(shared: Arc<Shared>) {
         if run_cron {
             srv.cron(now);
             last_cron = now;
+        } else if bg_busy {
+            srv.bg_step(redsim_core::persist::BG_STEP_KEYS);
         }
         let fx = srv.take_effects();
         drop(srv);
@@ -359,6 +371,13 @@ async fn handle_conn(
                 tokio::time::sleep(std::time::Duration::from_millis(fx.sleep_ms)).await;
             }
             shutdown = fx.shutdown;
+        }
+        // The AOF reaches the disk (and with `always` is fsynced) before any
+        // reply of this batch is sent: Redis's beforeSleep order.
+        if let Err(e) = srv.before_reply() {
+            shared.log.warning(&e);
+            shared.log.warning("redsim is now ready to exit, bye bye...");
+            std::process::exit(1);
         }
         if !out.buf.is_empty() {
             srv.stats.net_output_bytes += out.buf.len() as u64;

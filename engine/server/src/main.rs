@@ -205,6 +205,16 @@ async fn run(cfg: Config, config_file: String) {
     if !config_file.is_empty() {
         srv.config_store = Some(Box::new(FileStore(config_file)));
     }
+    // The process already changed into `dir`: files are relative to it.
+    srv.persist.disk = Some(Box::new(redsim_server::disk::RealDisk::new(".")));
+    let loaded = srv.load_at_startup();
+    for (lvl, msg) in srv.take_effects().log {
+        log.log(lvl, &msg);
+    }
+    if let Err(e) = loaded {
+        log.warning(&e);
+        std::process::exit(1);
+    }
     let mut shared = Shared::new(srv, clock, log.clone());
     if let Some(s) = Arc::get_mut(&mut shared) {
         s.proc_sampler = Some(proc_sample);
@@ -261,6 +271,16 @@ async fn run(cfg: Config, config_file: String) {
         _ = shared.shutdown.notified() => {}
         _ = sigterm => log.warning("Received SIGTERM scheduling shutdown..."),
         _ = tokio::signal::ctrl_c() => log.warning("Received SIGINT scheduling shutdown..."),
+    }
+    {
+        let mut srv = shared.srv.lock().await;
+        let r = srv.prepare_for_shutdown();
+        for (lvl, msg) in srv.take_effects().log {
+            log.log(lvl, &msg);
+        }
+        if r.is_err() {
+            log.warning("Errors trying to shut down the server. Check the logs for more information.");
+        }
     }
     log.warning("redsim is now ready to exit, bye bye...");
     std::process::exit(0);

@@ -490,42 +490,11 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         crate::server::LogLevel::Warning,
         "User requested shutdown...".into(),
     ));
-    // Redis's prepareForShutdown: a running background job is dropped
-    // (its temp file removed), the AOF flushed and fsynced, then the save.
-    if ctx.persist.busy() {
-        ctx.ks.abort_snapshot();
-        crate::persist::bg_step(ctx.ks, ctx.persist, ctx.cfg, ctx.effects, 0);
-    }
-    if let (Some(w), Some(disk)) = (ctx.persist.aof.as_mut(), ctx.persist.disk.as_mut()) {
-        let mut r = w.flush(&mut **disk, ctx.ks.now_ms).map_err(|e| e.to_string());
-        if r.is_ok() {
-            r = w.fsync_now(&mut **disk, ctx.ks.now_ms).map_err(|e| e.to_string());
-        }
-        if let Err(e) = r {
-            ctx.effects.log.push((crate::server::LogLevel::Warning, e));
-            if !force {
-                return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
-            }
-        }
-    }
-    if save {
-        ctx.effects.log.push((
-            crate::server::LogLevel::Notice,
-            "Saving the final RDB snapshot before exiting.".into(),
-        ));
-        if let Err(e) = crate::persist::rdb_save(ctx.ks, ctx.persist, ctx.cfg, ctx.env) {
-            ctx.effects.log.push((
-                crate::server::LogLevel::Warning,
-                format!("Error trying to save the DB, can't exit: {e}"),
-            ));
-            if !force {
-                return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
-            }
-        } else {
-            ctx.effects
-                .log
-                .push((crate::server::LogLevel::Notice, "DB saved on disk".into()));
-        }
+    if crate::persist::prepare_for_shutdown(ctx.ks, ctx.persist, ctx.cfg, ctx.env, ctx.effects, save)
+        .is_err()
+        && !force
+    {
+        return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
     }
     ctx.effects.shutdown = true;
     Ok(())
