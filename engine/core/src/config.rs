@@ -113,7 +113,7 @@ pub static DEFS: &[Def] = &[
     def!("dbfilename", Kind::Str, "dump.rdb"),
     // RDB snapshots are not implemented yet: `save` is accepted and logged as ignored.
     def!("save", Kind::Str, ""),
-    def!("appendonly", Kind::Bool, "no", OFF_ONLY),
+    def!("appendonly", Kind::Bool, "no"),
     def!(
         "appendfsync",
         Kind::Enum(&["always", "everysec", "no"]),

@@ -27,6 +27,7 @@ pub mod digest;
 pub mod error;
 pub mod evict;
 pub mod float;
+pub mod persist;
 pub mod pqsort;
 pub mod propagate;
 pub mod resp;

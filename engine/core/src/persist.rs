@@ -673,45 +673,9 @@ impl Server {
         Ok(())
     }
 
-    /// Open the AOF writer (after loading, or when `appendonly` is switched
-    /// on at run time: then the current dataset becomes the base).
+    /// Open the AOF writer (see the free function `open_aof`).
     pub fn open_aof(&mut self, snapshot_now: bool) -> Result<(), String> {
-        let acfg = aof_config(&self.cfg, self.env.pid);
-        let policy = fsync_policy(&self.cfg);
-        let Some(disk) = self.persist.disk.as_mut() else {
-            return Err("no disk configured".into());
-        };
-        let manifest = match self.persist.aof_manifest.take() {
-            Some(m) if !snapshot_now => m,
-            _ => crate::aof::Manifest::default(),
-        };
-        // The base for a first start (or a run-time switch): the dataset now.
-        let mut sink = new_sink(&self.ks, &self.cfg, &self.env, true);
-        for (dbi, db) in self.ks.dbs.iter().enumerate() {
-            if db.table.is_empty() {
-                continue;
-            }
-            sink.begin_db(dbi, db.table.len(), db.table.volatile_len());
-            for e in db.table.iter() {
-                sink.record(dbi, &e.key, &e.val, db.table.expire_of_entry(e), e.lru);
-            }
-        }
-        let mut base = Vec::new();
-        sink.finish(&mut base);
-        let w = AofWriter::open(&mut **disk, &acfg, policy, manifest, &base, self.ks.now_ms)
-            .map_err(|e| e.to_string())?;
-        self.persist.aof = Some(w);
-        self.ks.prop_enabled = true;
-        Ok(())
-    }
-
-    /// `appendonly no` at run time: flush, close, stop recording.
-    pub fn close_aof(&mut self) {
-        if let (Some(w), Some(disk)) = (self.persist.aof.take(), self.persist.disk.as_mut()) {
-            let _ = w.close(&mut **disk, self.ks.now_ms);
-        }
-        self.ks.prop_enabled = false;
-        self.ks.prop.clear();
+        open_aof(&mut self.ks, &mut self.persist, &self.cfg, &self.env, snapshot_now)
     }
 
     /// Hand the effect stream to the AOF (called after every command and
@@ -856,4 +820,52 @@ impl Server {
         let save = !self.cfg.save_params.is_empty();
         prepare_for_shutdown(&mut self.ks, &mut self.persist, &self.cfg, &self.env, &mut self.effects, save)
     }
+}
+
+/// Open the AOF writer: after loading at start-up (continuing the loaded
+/// manifest), or when `appendonly` is switched on at run time
+/// (`snapshot_now`: the current dataset becomes the new base).
+pub fn open_aof(
+    ks: &mut Keyspace,
+    p: &mut Persist,
+    cfg: &Config,
+    env: &ServerEnv,
+    snapshot_now: bool,
+) -> Result<(), String> {
+    let acfg = aof_config(cfg, env.pid);
+    let policy = fsync_policy(cfg);
+    let Some(disk) = p.disk.as_mut() else {
+        return Err("no disk configured".into());
+    };
+    let manifest = match p.aof_manifest.take() {
+        Some(m) if !snapshot_now => m,
+        _ => crate::aof::Manifest::default(),
+    };
+    // The base for a first start (or a run-time switch): the dataset now.
+    let mut sink = new_sink(ks, cfg, env, true);
+    for (dbi, db) in ks.dbs.iter().enumerate() {
+        if db.table.is_empty() {
+            continue;
+        }
+        sink.begin_db(dbi, db.table.len(), db.table.volatile_len());
+        for e in db.table.iter() {
+            sink.record(dbi, &e.key, &e.val, db.table.expire_of_entry(e), e.lru);
+        }
+    }
+    let mut base = Vec::new();
+    sink.finish(&mut base);
+    let w = AofWriter::open(&mut **disk, &acfg, policy, manifest, &base, ks.now_ms)
+        .map_err(|e| e.to_string())?;
+    p.aof = Some(w);
+    ks.prop_enabled = true;
+    Ok(())
+}
+
+/// `appendonly no` at run time: flush, close, stop recording.
+pub fn close_aof(ks: &mut Keyspace, p: &mut Persist) {
+    if let (Some(w), Some(disk)) = (p.aof.take(), p.disk.as_mut()) {
+        let _ = w.close(&mut **disk, ks.now_ms);
+    }
+    ks.prop_enabled = false;
+    ks.prop.clear();
 }

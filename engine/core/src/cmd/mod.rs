@@ -17,6 +17,7 @@ pub mod keys;
 pub mod keyspec;
 pub mod list;
 pub mod memory;
+pub mod persist;
 pub mod pubsub;
 pub mod server_cmds;
 pub mod set;
@@ -364,6 +365,10 @@ const BINDINGS: &[(&str, Handler)] = &[
     ("object|encoding", keys::object_encoding),
     ("object|freq", keys::object_freq),
     ("object|idletime", keys::object_idletime),
+    ("save", persist::save),
+    ("bgsave", persist::bgsave),
+    ("lastsave", persist::lastsave),
+    ("bgrewriteaof", persist::bgrewriteaof),
     ("object|refcount", keys::object_refcount),
     ("object|help", keys::object_help),
     ("ping", conn::ping),

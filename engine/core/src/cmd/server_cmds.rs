@@ -388,6 +388,25 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         )));
     }
     crate::server::apply_config(ctx.ks, ctx.clients, ctx.cfg);
+    // appendonly / appendfsync act at once, as in Redis.
+    let want_aof = ctx.cfg.get("appendonly") == Some("yes");
+    if want_aof && ctx.persist.aof.is_none() {
+        if let Err(e) = crate::persist::open_aof(ctx.ks, ctx.persist, ctx.cfg, ctx.env, true) {
+            ctx.effects.log.push((
+                crate::server::LogLevel::Warning,
+                format!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation: {e}"),
+            ));
+            let _ = ctx.cfg.set_runtime(&[("appendonly".to_string(), "no".to_string())]);
+            return Err(CmdError::msg(
+                "ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.",
+            ));
+        }
+    } else if !want_aof && ctx.persist.aof.is_some() {
+        crate::persist::close_aof(ctx.ks, ctx.persist);
+    }
+    if let Some(w) = ctx.persist.aof.as_mut() {
+        w.set_policy(crate::persist::fsync_policy(ctx.cfg));
+    }
     ctx.out.ok();
     Ok(())
 }
