@@ -24,6 +24,7 @@ fn usage(msg: &str) -> ! {
          \x20                 [--keys N] [--kills N] [--partitions N] [--max-partition-ms MS]\n\
          \x20                 [--max-think-ms MS] [--latency-ms LO..HI] [--op-timeout-ms MS]\n\
          \x20                 [--quiet-ms MS] [--budget-ms MS] [--hz N] [--server-log]\n\
+         \x20                 [--appendfsync always|everysec|no]\n\
          \x20                 [--selftest panic|safety|liveness|nondeterminism]\n\
          \x20                 [--verbose] [--history]"
     );
@@ -75,6 +76,13 @@ fn parse() -> Cli {
             "--budget-ms" => o.budget_ms = Some(num(&a, args.next())),
             "--hz" => o.hz = num(&a, args.next()),
             "--server-log" => o.server_log = true,
+            "--appendfsync" => {
+                let v: String = num(&a, args.next());
+                if !matches!(v.as_str(), "always" | "everysec" | "no") {
+                    usage("--appendfsync wants always|everysec|no");
+                }
+                o.appendfsync = Some(v);
+            }
             "--selftest" => {
                 let v: String = num(&a, args.next());
                 o.selftest = Some(redsim_sim::SelfTest::parse(&v).unwrap_or_else(|| {

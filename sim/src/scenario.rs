@@ -13,6 +13,7 @@ use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
 use madsim::time::{sleep, timeout, TimeHandle};
 use redsim_core::config::Config;
+use redsim_core::disk::{Disk, Fd, SimDisk, Stat};
 use redsim_core::{Server, ServerEnv};
 use redsim_server::{accept_loop, cron_loop, Clock, Logger, Shared, SystemClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,11 +63,75 @@ fn splitmix64(mut x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The simulated disk of the server node: it outlives incarnations (a
+/// kill crashes it: unsynced bytes are lost, see `SimDisk::crash`).
+#[derive(Clone)]
+pub struct SharedDisk(pub Arc<Mutex<SimDisk>>);
+
+impl SharedDisk {
+    fn with<T>(&self, f: impl FnOnce(&mut SimDisk) -> T) -> T {
+        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut g)
+    }
+}
+
+impl Disk for SharedDisk {
+    fn create(&mut self, path: &str) -> std::io::Result<Fd> {
+        self.with(|d| d.create(path))
+    }
+    fn open_append(&mut self, path: &str) -> std::io::Result<Fd> {
+        self.with(|d| d.open_append(path))
+    }
+    fn write(&mut self, fd: Fd, buf: &[u8]) -> std::io::Result<usize> {
+        self.with(|d| d.write(fd, buf))
+    }
+    fn truncate(&mut self, fd: Fd, len_bytes: u64) -> std::io::Result<()> {
+        self.with(|d| d.truncate(fd, len_bytes))
+    }
+    fn fsync(&mut self, fd: Fd) -> std::io::Result<()> {
+        self.with(|d| d.fsync(fd))
+    }
+    fn close(&mut self, fd: Fd) {
+        self.with(|d| d.close(fd))
+    }
+    fn read(&mut self, path: &str) -> std::io::Result<Vec<u8>> {
+        self.with(|d| d.read(path))
+    }
+    fn rename(&mut self, from: &str, to: &str) -> std::io::Result<()> {
+        self.with(|d| d.rename(from, to))
+    }
+    fn remove(&mut self, path: &str) -> std::io::Result<()> {
+        self.with(|d| d.remove(path))
+    }
+    fn mkdir(&mut self, dir: &str) -> std::io::Result<()> {
+        self.with(|d| d.mkdir(dir))
+    }
+    fn fsync_dir(&mut self, dir: &str) -> std::io::Result<()> {
+        self.with(|d| d.fsync_dir(dir))
+    }
+    fn list(&mut self, dir: &str) -> std::io::Result<Vec<String>> {
+        self.with(|d| d.list(dir))
+    }
+    fn stat(&mut self, path: &str) -> std::io::Result<Option<Stat>> {
+        self.with(|d| d.stat(path))
+    }
+}
+
 /// The server node's init task (re-run by every restart, `epoch` counts them).
-async fn server_main(seed: u64, epoch: u64, hz: u32, loglevel: &'static str) {
+async fn server_main(
+    seed: u64,
+    epoch: u64,
+    hz: u32,
+    loglevel: &'static str,
+    persist: Option<(SharedDisk, String)>,
+) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut cfg = Config::new();
-    if let Err(e) = cfg.load(None, &["--hz".to_string(), hz.to_string()]) {
+    let mut args = vec!["--hz".to_string(), hz.to_string()];
+    if let Some((_, policy)) = &persist {
+        args.extend(["--appendonly".into(), "yes".into(), "--appendfsync".into(), policy.clone()]);
+    }
+    if let Err(e) = cfg.load(None, &args) {
         panic!("server config: {e}");
     }
     let pid = 1000 + epoch as u32;
@@ -86,7 +151,14 @@ async fn server_main(seed: u64, epoch: u64, hz: u32, loglevel: &'static str) {
         mem_used: None,
         total_system_memory: 0,
     };
-    let srv = Server::new(cfg, env);
+    let mut srv = Server::new(cfg, env);
+    if let Some((disk, _)) = persist {
+        srv.persist.disk = Some(Box::new(disk));
+        // A crash must always leave files the server can start from.
+        if let Err(e) = srv.load_at_startup() {
+            panic!("restart {epoch}: the server cannot load its files after a crash: {e}");
+        }
+    }
     let log =
         Logger::new(pid, loglevel, "", clock.clone()).expect("logger without a file cannot fail");
     let shared = Shared::new(srv, clock, log);
@@ -402,6 +474,7 @@ enum Fault {
 async fn chaos(
     opts: SimOptions,
     server: NodeId,
+    disk: Option<SharedDisk>,
     rec: Recorder,
     progress: Arc<AtomicUsize>,
     done: Arc<AtomicBool>,
@@ -431,6 +504,9 @@ async fn chaos(
             Fault::Kill => {
                 rec.log(EventKind::Kill);
                 handle.kill(server);
+                if let Some(d) = &disk {
+                    d.with(|d| d.crash());
+                }
                 let down = thread_rng().gen_range(0..1500);
                 sleep(Duration::from_millis(down)).await;
                 handle.restart(server);
@@ -464,13 +540,18 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
         let epoch = Arc::new(AtomicU64::new(0));
         let hz = opts.hz;
         let loglevel = if opts.server_log { "notice" } else { "nothing" };
+        let disk = opts
+            .appendfsync
+            .as_ref()
+            .map(|_| SharedDisk(Arc::new(Mutex::new(SimDisk::new(splitmix64(seed ^ 0xD15C))))));
+        let persist = disk.clone().zip(opts.appendfsync.clone());
         let server = handle
             .create_node()
             .name("redsim-1")
             .ip(SERVER_IP)
             .init(move || {
                 let e = epoch.fetch_add(1, Ordering::SeqCst);
-                server_main(seed, e, hz, loglevel)
+                server_main(seed, e, hz, loglevel, persist.clone())
             })
             .build();
         let client = handle.create_node().name("client-1").ip(CLIENT_IP).build();
@@ -479,6 +560,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
         let _chaos = madsim::task::spawn(chaos(
             opts.clone(),
             server.id(),
+            disk,
             rec2.clone(),
             progress.clone(),
             done.clone(),
