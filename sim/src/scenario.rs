@@ -129,7 +129,12 @@ async fn server_main(
     let mut cfg = Config::new();
     let mut args = vec!["--hz".to_string(), hz.to_string()];
     if let Some((_, policy)) = &persist {
-        args.extend(["--appendonly".into(), "yes".into(), "--appendfsync".into(), policy.clone()]);
+        args.extend([
+            "--appendonly".into(),
+            "yes".into(),
+            "--appendfsync".into(),
+            policy.clone(),
+        ]);
     }
     if let Err(e) = cfg.load(None, &args) {
         panic!("server config: {e}");
@@ -540,10 +545,11 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
         let epoch = Arc::new(AtomicU64::new(0));
         let hz = opts.hz;
         let loglevel = if opts.server_log { "notice" } else { "nothing" };
-        let disk = opts
-            .appendfsync
-            .as_ref()
-            .map(|_| SharedDisk(Arc::new(Mutex::new(SimDisk::new(splitmix64(seed ^ 0xD15C))))));
+        let disk = opts.appendfsync.as_ref().map(|_| {
+            SharedDisk(Arc::new(Mutex::new(SimDisk::new(splitmix64(
+                seed ^ 0xD15C,
+            )))))
+        });
         let persist = disk.clone().zip(opts.appendfsync.clone());
         let server = handle
             .create_node()

@@ -17,13 +17,18 @@
 //! - [`server`]: the `Server` state, clients, stats, `execute` and `cron`.
 //! - [`util`]: Redis-exact number parsing/formatting and glob matching.
 //! - [`rng`], [`digest`]: seeded randomness, DEBUG DIGEST (Redis's algorithm).
+//! - [`disk`]: the `Disk` trait every file operation goes through, and
+//!   `SimDisk`, a seeded crash-simulating disk.
+//! - [`aof`]: Redis 7's multi-part AOF (manifest, loading, writer, rewrite).
 
 pub mod alloc;
+pub mod aof;
 pub mod blocking;
 pub mod cmd;
 pub mod config;
 pub mod db;
 pub mod digest;
+pub mod disk;
 pub mod error;
 pub mod evict;
 pub mod float;

@@ -40,7 +40,12 @@ pub struct RdbSink {
 }
 
 impl RdbSink {
-    pub fn new(compress: bool, aux: &Aux, lru_clock: Option<u32>, lfu: Option<(u32, u32)>) -> RdbSink {
+    pub fn new(
+        compress: bool,
+        aux: &Aux,
+        lru_clock: Option<u32>,
+        lfu: Option<(u32, u32)>,
+    ) -> RdbSink {
         let mut w = RdbWriter::new(compress);
         let mut out = Vec::with_capacity(64 * 1024);
         w.header(&mut out, aux);
@@ -187,7 +192,10 @@ impl Persist {
 
     /// Redis's writeCommandsDeniedByDiskError.
     pub fn denied_by_disk_error(&self, cfg: &Config) -> Option<DiskError> {
-        if cfg.stop_writes_on_bgsave_error && !cfg.save_params.is_empty() && !self.rdb.last_bgsave_ok {
+        if cfg.stop_writes_on_bgsave_error
+            && !cfg.save_params.is_empty()
+            && !self.rdb.last_bgsave_ok
+        {
             return Some(DiskError::Rdb);
         }
         if let Some(errno) = self.aof.as_ref().and_then(|a| a.misconf_errno()) {
@@ -213,15 +221,21 @@ pub fn fsync_policy(cfg: &Config) -> FsyncPolicy {
     match cfg.get("appendfsync") {
         Some("always") => FsyncPolicy::Always,
         Some("no") => FsyncPolicy::No,
-        _ => FsyncPolicy::EverySec,
+        _ => FsyncPolicy::Everysec,
     }
 }
 
 /// The AOF file-layer configuration from the config table.
 pub fn aof_config(cfg: &Config, pid: u32) -> AofConfig {
     AofConfig {
-        dirname: cfg.get("appenddirname").unwrap_or("appendonlydir").to_string(),
-        filename: cfg.get("appendfilename").unwrap_or("appendonly.aof").to_string(),
+        dirname: cfg
+            .get("appenddirname")
+            .unwrap_or("appendonlydir")
+            .to_string(),
+        filename: cfg
+            .get("appendfilename")
+            .unwrap_or("appendonly.aof")
+            .to_string(),
         use_rdb_preamble: cfg.get("aof-use-rdb-preamble") != Some("no"),
         load_truncated: cfg.get("aof-load-truncated") != Some("no"),
         disable_auto_gc: cfg.get("aof-disable-auto-gc") == Some("yes"),
@@ -348,7 +362,12 @@ fn write_out_and_publish(
 
 /// SAVE (and SHUTDOWN's save, FLUSHALL's save, DEBUG RELOAD): the whole
 /// dataset now, synchronously.
-pub fn rdb_save(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &ServerEnv) -> Result<(), String> {
+pub fn rdb_save(
+    ks: &mut Keyspace,
+    p: &mut Persist,
+    cfg: &Config,
+    env: &ServerEnv,
+) -> Result<(), String> {
     let Some(disk) = p.disk.as_mut() else {
         return Err("no disk configured".into());
     };
@@ -380,7 +399,12 @@ pub fn rdb_save(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &ServerEn
 
 /// BGSAVE: open the temp file and start the snapshot walk; `bg_step` does
 /// the rest between commands.
-pub fn bgsave_start(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &ServerEnv) -> Result<(), String> {
+pub fn bgsave_start(
+    ks: &mut Keyspace,
+    p: &mut Persist,
+    cfg: &Config,
+    env: &ServerEnv,
+) -> Result<(), String> {
     if p.job.is_some() {
         return Err("a background job is running".into());
     }
@@ -404,7 +428,12 @@ pub fn bgsave_start(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &Serv
 
 /// BGREWRITEAOF: switch the AOF to a new incr file now (commands from here
 /// on land there) and start the walk that writes the new base.
-pub fn rewrite_start(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &ServerEnv) -> Result<(), String> {
+pub fn rewrite_start(
+    ks: &mut Keyspace,
+    p: &mut Persist,
+    cfg: &Config,
+    env: &ServerEnv,
+) -> Result<(), String> {
     if p.job.is_some() {
         return Err("a background job is running".into());
     }
@@ -421,7 +450,13 @@ pub fn rewrite_start(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, env: &Ser
 
 /// One step of the running background job: walk up to `budget` keys and
 /// write what they produced. Returns true while a job is still running.
-pub fn bg_step(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, fx: &mut Effects, budget: usize) -> bool {
+pub fn bg_step(
+    ks: &mut Keyspace,
+    p: &mut Persist,
+    cfg: &Config,
+    fx: &mut Effects,
+    budget: usize,
+) -> bool {
     let Some(mut job) = p.job.take() else {
         return false;
     };
@@ -449,12 +484,17 @@ pub fn bg_step(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, fx: &mut Effect
             let res = if aborted {
                 disk.close(fd);
                 let _ = disk.remove(job.tmp());
-                fx.log.push((LogLevel::Notice, "Background saving terminated by a flush".into()));
+                fx.log.push((
+                    LogLevel::Notice,
+                    "Background saving terminated by a flush".into(),
+                ));
                 Ok(true)
             } else if done {
                 write_out_and_publish(disk, fd, &chunk, job.tmp(), &dbfilename(cfg)).map(|_| true)
             } else {
-                disk.write_all(fd, &chunk).map(|_| false).map_err(|e| io_text(&e))
+                disk.write_all(fd, &chunk)
+                    .map(|_| false)
+                    .map_err(|e| io_text(&e))
             };
             match res {
                 Ok(false) => {
@@ -468,7 +508,10 @@ pub fn bg_step(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, fx: &mut Effect
                         p.rdb.lastsave_s = now / 1000;
                         p.rdb.last_bgsave_ok = true;
                         p.rdb.saves += 1;
-                        fx.log.push((LogLevel::Notice, "Background saving terminated with success".into()));
+                        fx.log.push((
+                            LogLevel::Notice,
+                            "Background saving terminated with success".into(),
+                        ));
                     }
                 }
                 Err(e) => {
@@ -477,8 +520,12 @@ pub fn bg_step(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, fx: &mut Effect
                     }
                     let _ = disk.remove(job.tmp());
                     p.rdb.last_bgsave_ok = false;
-                    fx.log.push((LogLevel::Warning, format!("Write error saving DB on disk: {e}")));
-                    fx.log.push((LogLevel::Warning, "Background saving error".into()));
+                    fx.log.push((
+                        LogLevel::Warning,
+                        format!("Write error saving DB on disk: {e}"),
+                    ));
+                    fx.log
+                        .push((LogLevel::Warning, "Background saving error".into()));
                 }
             }
             p.rdb.last_bgsave_secs = secs;
@@ -495,7 +542,13 @@ pub fn bg_step(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, fx: &mut Effect
                 Ok(true)
             } else {
                 aof.write_base_chunk(disk, &chunk)
-                    .and_then(|_| if done { aof.finish_rewrite(disk, now).map(|_| true) } else { Ok(false) })
+                    .and_then(|_| {
+                        if done {
+                            aof.finish_rewrite(disk, now).map(|_| true)
+                        } else {
+                            Ok(false)
+                        }
+                    })
                     .map_err(|e| e.to_string())
             };
             match res {
@@ -509,14 +562,20 @@ pub fn bg_step(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, fx: &mut Effect
                         p.aof_status.rewrites += 1;
                         p.aof_status.last_rewrite_ok = true;
                         p.aof_status.consecutive_failures = 0;
-                        fx.log.push((LogLevel::Notice, "Background AOF rewrite finished successfully".into()));
+                        fx.log.push((
+                            LogLevel::Notice,
+                            "Background AOF rewrite finished successfully".into(),
+                        ));
                     }
                 }
                 Err(e) => {
                     aof.abort_rewrite(disk, now, true);
                     p.aof_status.last_rewrite_ok = false;
                     p.aof_status.consecutive_failures += 1;
-                    fx.log.push((LogLevel::Warning, format!("Background AOF rewrite failed: {e}")));
+                    fx.log.push((
+                        LogLevel::Warning,
+                        format!("Background AOF rewrite failed: {e}"),
+                    ));
                 }
             }
             p.aof_status.last_rewrite_secs = secs;
@@ -529,7 +588,11 @@ pub fn bg_step(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, fx: &mut Effect
 /// Start-up: load `dbfilename` if it exists (RDB persistence). A missing
 /// file is an empty dataset; a bad file is an error (the server must not
 /// start and overwrite it later).
-pub fn load_rdb_at_startup(ks: &mut Keyspace, p: &mut Persist, cfg: &Config) -> Result<Option<crate::rdb::file::LoadInfo>, String> {
+pub fn load_rdb_at_startup(
+    ks: &mut Keyspace,
+    p: &mut Persist,
+    cfg: &Config,
+) -> Result<Option<crate::rdb::file::LoadInfo>, String> {
     let Some(disk) = p.disk.as_mut() else {
         return Ok(None);
     };
@@ -537,7 +600,12 @@ pub fn load_rdb_at_startup(ks: &mut Keyspace, p: &mut Persist, cfg: &Config) -> 
     let bytes = match disk.read(&name) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(format!("Fatal error loading the DB: {}. Exiting.", io_text(&e))),
+        Err(e) => {
+            return Err(format!(
+                "Fatal error loading the DB: {}. Exiting.",
+                io_text(&e)
+            ))
+        }
     };
     let opts = crate::rdb::file::LoadOpts {
         now_ms: ks.now_ms,
@@ -576,7 +644,8 @@ impl Server {
         if self.cfg.get("appendonly") == Some("yes") {
             self.load_aof()?;
             self.open_aof(false)?;
-        } else if let Some(info) = load_rdb_at_startup(&mut self.ks, &mut self.persist, &self.cfg)? {
+        } else if let Some(info) = load_rdb_at_startup(&mut self.ks, &mut self.persist, &self.cfg)?
+        {
             self.effects.log.push((
                 LogLevel::Notice,
                 format!(
@@ -675,7 +744,13 @@ impl Server {
 
     /// Open the AOF writer (see the free function `open_aof`).
     pub fn open_aof(&mut self, snapshot_now: bool) -> Result<(), String> {
-        open_aof(&mut self.ks, &mut self.persist, &self.cfg, &self.env, snapshot_now)
+        open_aof(
+            &mut self.ks,
+            &mut self.persist,
+            &self.cfg,
+            &self.env,
+            snapshot_now,
+        )
     }
 
     /// Hand the effect stream to the AOF (called after every command and
@@ -716,7 +791,13 @@ impl Server {
     /// Run one step of a background job (the shell calls this often while
     /// `persist.busy()`; cron calls it too). Returns true while one runs.
     pub fn bg_step(&mut self, budget: usize) -> bool {
-        let running = bg_step(&mut self.ks, &mut self.persist, &self.cfg, &mut self.effects, budget);
+        let running = bg_step(
+            &mut self.ks,
+            &mut self.persist,
+            &self.cfg,
+            &mut self.effects,
+            budget,
+        );
         if !running {
             if self.persist.rdb.scheduled {
                 self.persist.rdb.scheduled = false;
@@ -736,7 +817,8 @@ impl Server {
             return;
         }
         let now = self.ks.now_ms;
-        if !self.persist.busy() && save_point_due(&self.cfg, &self.persist.rdb, self.ks.dirty, now) {
+        if !self.persist.busy() && save_point_due(&self.cfg, &self.persist.rdb, self.ks.dirty, now)
+        {
             self.effects.log.push((
                 LogLevel::Notice,
                 format!("{} changes in the last period. Saving...", self.ks.dirty),
@@ -758,7 +840,13 @@ impl Server {
 
 /// DEBUG RELOAD's load half: read `dbfilename` back into the keyspace
 /// (after emptying it unless `!flush`; `merge` keeps existing keys).
-pub fn reload_rdb(ks: &mut Keyspace, p: &mut Persist, cfg: &Config, flush: bool, merge: bool) -> Result<(), String> {
+pub fn reload_rdb(
+    ks: &mut Keyspace,
+    p: &mut Persist,
+    cfg: &Config,
+    flush: bool,
+    merge: bool,
+) -> Result<(), String> {
     let Some(disk) = p.disk.as_mut() else {
         return Err("no disk configured".into());
     };
@@ -802,7 +890,10 @@ pub fn prepare_for_shutdown(
         }
     }
     if save {
-        fx.log.push((LogLevel::Notice, "Saving the final RDB snapshot before exiting.".into()));
+        fx.log.push((
+            LogLevel::Notice,
+            "Saving the final RDB snapshot before exiting.".into(),
+        ));
         if let Err(e) = rdb_save(ks, p, cfg, env) {
             let text = format!("Error trying to save the DB, can't exit: {e}");
             fx.log.push((LogLevel::Warning, text.clone()));
@@ -818,7 +909,14 @@ impl Server {
     /// are configured).
     pub fn prepare_for_shutdown(&mut self) -> Result<(), String> {
         let save = !self.cfg.save_params.is_empty();
-        prepare_for_shutdown(&mut self.ks, &mut self.persist, &self.cfg, &self.env, &mut self.effects, save)
+        prepare_for_shutdown(
+            &mut self.ks,
+            &mut self.persist,
+            &self.cfg,
+            &self.env,
+            &mut self.effects,
+            save,
+        )
     }
 }
 

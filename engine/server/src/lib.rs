@@ -11,6 +11,7 @@
 //! Invariant: engine state changes only under that lock, so commands are
 //! atomic and totally ordered, as in Redis's single thread.
 
+pub mod disk;
 pub mod log;
 
 use std::collections::HashMap;
@@ -376,7 +377,9 @@ async fn handle_conn(
         // reply of this batch is sent: Redis's beforeSleep order.
         if let Err(e) = srv.before_reply() {
             shared.log.warning(&e);
-            shared.log.warning("redsim is now ready to exit, bye bye...");
+            shared
+                .log
+                .warning("redsim is now ready to exit, bye bye...");
             std::process::exit(1);
         }
         if !out.buf.is_empty() {

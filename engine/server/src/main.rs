@@ -279,7 +279,9 @@ async fn run(cfg: Config, config_file: String) {
             log.log(lvl, &msg);
         }
         if r.is_err() {
-            log.warning("Errors trying to shut down the server. Check the logs for more information.");
+            log.warning(
+                "Errors trying to shut down the server. Check the logs for more information.",
+            );
         }
     }
     log.warning("redsim is now ready to exit, bye bye...");

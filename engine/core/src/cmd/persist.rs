@@ -14,14 +14,17 @@ pub fn save(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     }
     match persist::rdb_save(ctx.ks, ctx.persist, ctx.cfg, ctx.env) {
         Ok(()) => {
-            ctx.effects.log.push((crate::server::LogLevel::Notice, "DB saved on disk".into()));
+            ctx.effects
+                .log
+                .push((crate::server::LogLevel::Notice, "DB saved on disk".into()));
             ctx.out.ok();
             Ok(())
         }
         Err(e) => {
-            ctx.effects
-                .log
-                .push((crate::server::LogLevel::Warning, format!("Failed saving the DB: {e}")));
+            ctx.effects.log.push((
+                crate::server::LogLevel::Warning,
+                format!("Failed saving the DB: {e}"),
+            ));
             Err(CmdError::msg("ERR"))
         }
     }
@@ -51,16 +54,18 @@ pub fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         None => match persist::bgsave_start(ctx.ks, ctx.persist, ctx.cfg, ctx.env) {
             Ok(()) => {
-                ctx.effects
-                    .log
-                    .push((crate::server::LogLevel::Notice, "Background saving started".into()));
+                ctx.effects.log.push((
+                    crate::server::LogLevel::Notice,
+                    "Background saving started".into(),
+                ));
                 ctx.out.simple("Background saving started");
                 Ok(())
             }
             Err(e) => {
-                ctx.effects
-                    .log
-                    .push((crate::server::LogLevel::Warning, format!("Can't save in background: {e}")));
+                ctx.effects.log.push((
+                    crate::server::LogLevel::Warning,
+                    format!("Can't save in background: {e}"),
+                ));
                 Err(CmdError::msg("ERR"))
             }
         },
@@ -79,7 +84,8 @@ pub fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         )),
         Some(JobKind::Rdb) => {
             ctx.persist.aof_status.rewrite_scheduled = true;
-            ctx.out.simple("Background append only file rewriting scheduled");
+            ctx.out
+                .simple("Background append only file rewriting scheduled");
             Ok(())
         }
         None => {
@@ -92,7 +98,8 @@ pub fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
             }
             match persist::rewrite_start(ctx.ks, ctx.persist, ctx.cfg, ctx.env) {
                 Ok(()) => {
-                    ctx.out.simple("Background append only file rewriting started");
+                    ctx.out
+                        .simple("Background append only file rewriting started");
                     Ok(())
                 }
                 Err(e) => {
@@ -118,7 +125,10 @@ pub fn info_section(ctx: &Ctx, o: &mut String) {
     let rdb_job = job.filter(|j| j.kind == JobKind::Rdb);
     let aof_job = job.filter(|j| j.kind == JobKind::AofRewrite);
     let (processed, total) = match (job, ctx.ks.snapshot.as_ref()) {
-        (Some(_), Some(s)) => (s.records, ctx.ks.dbs.iter().map(|d| d.table.len() as u64).sum()),
+        (Some(_), Some(s)) => (
+            s.records,
+            ctx.ks.dbs.iter().map(|d| d.table.len() as u64).sum(),
+        ),
         _ => (0, 0),
     };
     f!("# Persistence");
@@ -133,7 +143,10 @@ pub fn info_section(ctx: &Ctx, o: &mut String) {
     f!("rdb_changes_since_last_save:{}", ctx.ks.dirty);
     f!("rdb_bgsave_in_progress:{}", u8::from(rdb_job.is_some()));
     f!("rdb_last_save_time:{}", p.rdb.lastsave_s);
-    f!("rdb_last_bgsave_status:{}", if p.rdb.last_bgsave_ok { "ok" } else { "err" });
+    f!(
+        "rdb_last_bgsave_status:{}",
+        if p.rdb.last_bgsave_ok { "ok" } else { "err" }
+    );
     f!("rdb_last_bgsave_time_sec:{}", p.rdb.last_bgsave_secs);
     f!(
         "rdb_current_bgsave_time_sec:{}",
@@ -141,34 +154,56 @@ pub fn info_section(ctx: &Ctx, o: &mut String) {
     );
     f!("rdb_saves:{}", p.rdb.saves);
     f!("rdb_last_cow_size:0");
-    f!("rdb_last_load_keys_expired:{}", p.rdb.last_load_keys_expired);
+    f!(
+        "rdb_last_load_keys_expired:{}",
+        p.rdb.last_load_keys_expired
+    );
     f!("rdb_last_load_keys_loaded:{}", p.rdb.last_load_keys_loaded);
     f!("aof_enabled:{}", u8::from(p.aof.is_some()));
     f!("aof_rewrite_in_progress:{}", u8::from(aof_job.is_some()));
-    f!("aof_rewrite_scheduled:{}", u8::from(p.aof_status.rewrite_scheduled));
-    f!("aof_last_rewrite_time_sec:{}", p.aof_status.last_rewrite_secs);
+    f!(
+        "aof_rewrite_scheduled:{}",
+        u8::from(p.aof_status.rewrite_scheduled)
+    );
+    f!(
+        "aof_last_rewrite_time_sec:{}",
+        p.aof_status.last_rewrite_secs
+    );
     f!(
         "aof_current_rewrite_time_sec:{}",
         aof_job.map_or(-1, |j| (now - j.started_ms) / 1000)
     );
     f!(
         "aof_last_bgrewrite_status:{}",
-        if p.aof_status.last_rewrite_ok { "ok" } else { "err" }
+        if p.aof_status.last_rewrite_ok {
+            "ok"
+        } else {
+            "err"
+        }
     );
     f!("aof_rewrites:{}", p.aof_status.rewrites);
-    f!("aof_rewrites_consecutive_failures:{}", p.aof_status.consecutive_failures);
+    f!(
+        "aof_rewrites_consecutive_failures:{}",
+        p.aof_status.consecutive_failures
+    );
     let write_ok = p.aof.as_ref().map_or(true, |a| a.misconf_errno().is_none());
-    f!("aof_last_write_status:{}", if write_ok { "ok" } else { "err" });
+    f!(
+        "aof_last_write_status:{}",
+        if write_ok { "ok" } else { "err" }
+    );
     f!("aof_last_cow_size:0");
     f!("module_fork_in_progress:0");
     f!("module_fork_last_cow_size:0");
     if let Some(a) = p.aof.as_ref() {
         let st = a.stats(now);
-        f!("aof_current_size:{}", st.current_size);
-        f!("aof_base_size:{}", st.base_size);
-        f!("aof_pending_rewrite:{}", u8::from(p.aof_status.rewrite_scheduled));
-        f!("aof_buffer_length:{}", st.buffer_length);
+        f!("aof_current_size:{}", st.aof_current_size);
+        f!("aof_base_size:{}", st.aof_base_size);
+        f!(
+            "aof_pending_rewrite:{}",
+            u8::from(p.aof_status.rewrite_scheduled)
+        );
+        f!("aof_buffer_length:{}", st.aof_buffer_length);
         f!("aof_pending_bio_fsync:0");
-        f!("aof_delayed_fsync:{}", st.delayed_fsync);
+        f!("aof_delayed_fsync:{}", st.aof_delayed_fsync);
     }
 }

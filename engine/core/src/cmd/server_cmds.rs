@@ -396,7 +396,9 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 crate::server::LogLevel::Warning,
                 format!("Redis needs to enable the AOF but can't trigger a background AOF rewrite operation: {e}"),
             ));
-            let _ = ctx.cfg.set_runtime(&[("appendonly".to_string(), "no".to_string())]);
+            let _ = ctx
+                .cfg
+                .set_runtime(&[("appendonly".to_string(), "no".to_string())]);
             return Err(CmdError::msg(
                 "ERR CONFIG SET failed (possibly related to argument 'appendonly') - Unable to turn on AOF. Check server logs.",
             ));
@@ -509,8 +511,15 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         crate::server::LogLevel::Warning,
         "User requested shutdown...".into(),
     ));
-    if crate::persist::prepare_for_shutdown(ctx.ks, ctx.persist, ctx.cfg, ctx.env, ctx.effects, save)
-        .is_err()
+    if crate::persist::prepare_for_shutdown(
+        ctx.ks,
+        ctx.persist,
+        ctx.cfg,
+        ctx.env,
+        ctx.effects,
+        save,
+    )
+    .is_err()
         && !force
     {
         return Err(CmdError::msg("ERR Errors trying to SHUTDOWN. Check logs."));
@@ -580,7 +589,9 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             } else if eq_ic(a, "merge") {
                 merge = true;
             } else {
-                return Err(CmdError::msg("ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options."));
+                return Err(CmdError::msg(
+                    "ERR DEBUG RELOAD only supports the MERGE, NOFLUSH and NOSAVE options.",
+                ));
             }
         }
         if save && crate::persist::rdb_save(ctx.ks, ctx.persist, ctx.cfg, ctx.env).is_err() {
@@ -588,9 +599,14 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
         if let Err(e) = crate::persist::reload_rdb(ctx.ks, ctx.persist, ctx.cfg, flush, merge) {
             ctx.effects.log.push((crate::server::LogLevel::Warning, e));
-            return Err(CmdError::msg("ERR Error trying to load the RDB dump, check server logs."));
+            return Err(CmdError::msg(
+                "ERR Error trying to load the RDB dump, check server logs.",
+            ));
         }
-        ctx.effects.log.push((crate::server::LogLevel::Notice, "DB reloaded by DEBUG RELOAD".into()));
+        ctx.effects.log.push((
+            crate::server::LogLevel::Notice,
+            "DB reloaded by DEBUG RELOAD".into(),
+        ));
         ctx.out.ok();
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         ctx.ks.active_expire_enabled = argv[2] != b"0";
