@@ -20,6 +20,8 @@
 //! - [`disk`]: the `Disk` trait every file operation goes through, and
 //!   `SimDisk`, a seeded crash-simulating disk.
 //! - [`aof`]: Redis 7's multi-part AOF (manifest, loading, writer, rewrite).
+//! - [`rdb`]: Redis 7.0's RDB format (version 10): DUMP/RESTORE payloads,
+//!   whole-file writer and loader (listpack, intset, ziplist, LZF, CRC64).
 
 pub mod alloc;
 pub mod aof;
@@ -35,6 +37,7 @@ pub mod float;
 pub mod persist;
 pub mod pqsort;
 pub mod propagate;
+pub mod rdb;
 pub mod resp;
 pub mod rng;
 pub mod server;

@@ -10,6 +10,7 @@
 
 pub mod bitmap;
 pub mod conn;
+pub mod dump;
 pub mod geo;
 pub mod hash;
 pub mod hll;
@@ -348,6 +349,8 @@ const BINDINGS: &[(&str, Handler)] = &[
     ("renamenx", keys::renamenx),
     ("move", keys::move_),
     ("copy", keys::copy),
+    ("dump", dump::dump),
+    ("restore", dump::restore),
     ("swapdb", keys::swapdb),
     ("flushdb", keys::flushdb),
     ("flushall", keys::flushall),

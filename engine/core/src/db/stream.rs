@@ -694,6 +694,63 @@ impl StreamVal {
     }
 }
 
+/// One listpack node as RDB persistence sees it (`crate::rdb::stream`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct NodeShape {
+    pub master: StreamId,
+    /// Last ID in the node's listpack, deleted entries included.
+    pub last: StreamId,
+    pub live: u64,
+    pub deleted: u64,
+    pub master_fields: Vec<Box<[u8]>>,
+    /// The listpack's total size in bytes.
+    pub lp_bytes: usize,
+}
+
+impl StreamVal {
+    /// The listpack nodes, in ID order.
+    pub fn node_shapes(&self) -> Vec<NodeShape> {
+        self.nodes
+            .iter()
+            .map(|n| NodeShape {
+                master: n.master,
+                last: n.last,
+                live: n.live,
+                deleted: n.deleted,
+                master_fields: n.master_fields.to_vec(),
+                lp_bytes: n.lp_bytes(),
+            })
+            .collect()
+    }
+
+    /// Rebuild the entries and node shadow of a loaded stream. `entries`
+    /// in ascending ID order; every entry lies in the last node whose
+    /// master is <= its ID and `live` counts them (checked by the loader).
+    /// Metadata (IDs, counters, groups) is set by the caller.
+    pub fn from_parts(entries: Vec<(StreamId, Fields)>, nodes: Vec<NodeShape>) -> StreamVal {
+        let nodes = nodes
+            .into_iter()
+            .map(|n| {
+                let fixed =
+                    LP_OVERHEAD + lp_int_size(n.live as i64) + lp_int_size(n.deleted as i64);
+                Node {
+                    master: n.master,
+                    last: n.last,
+                    live: n.live,
+                    deleted: n.deleted,
+                    master_fields: n.master_fields.into_boxed_slice(),
+                    bytes: n.lp_bytes.saturating_sub(fixed),
+                }
+            })
+            .collect();
+        StreamVal {
+            entries: entries.into_iter().collect(),
+            nodes,
+            ..StreamVal::default()
+        }
+    }
+}
+
 /// Node count of a rax holding `keys` (sorted, distinct, equal length),
 /// all sharing their first `depth` bytes, rooted at a fresh node.
 fn rax_count(keys: &[[u8; 16]], depth: usize) -> usize {
