@@ -37,6 +37,11 @@ if [ -f sim/src/main.rs ]; then
   echo "==> simulator: seeds sweep + determinism check"
   RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$CARGO_TARGET_DIR_SIM" \
     cargo run --release -p redsim-sim -- --seeds 200 --check-determinism
+  echo "==> simulator: AOF on a crashing simulated disk (always, everysec)"
+  for policy in always everysec; do
+    RUSTFLAGS="--cfg madsim" CARGO_TARGET_DIR="$CARGO_TARGET_DIR_SIM" \
+      cargo run --release -p redsim-sim -- --seeds 300 --kills 3 --appendfsync $policy --check-determinism
+  done
 fi
 
 echo "==> benches compile; redis-benchmark comparison smoke run"

@@ -72,6 +72,10 @@ pub enum SelfTest {
     /// Think times depend on process-global state that survives between
     /// runs, a classic leak (exit 4 with --check-determinism).
     Nondeterminism,
+    /// The server acknowledges writes before they are fsynced while
+    /// configured with `appendfsync always` (exit 2 with --appendfsync always:
+    /// a kill loses acknowledged writes).
+    AckBeforeFsync,
 }
 
 impl SelfTest {
@@ -81,6 +85,7 @@ impl SelfTest {
             "safety" => SelfTest::Safety,
             "liveness" => SelfTest::Liveness,
             "nondeterminism" => SelfTest::Nondeterminism,
+            "ack-before-fsync" => SelfTest::AckBeforeFsync,
             _ => return None,
         })
     }
@@ -90,6 +95,7 @@ impl SelfTest {
             SelfTest::Safety => "safety",
             SelfTest::Liveness => "liveness",
             SelfTest::Nondeterminism => "nondeterminism",
+            SelfTest::AckBeforeFsync => "ack-before-fsync",
         }
     }
 }

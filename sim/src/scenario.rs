@@ -124,6 +124,7 @@ async fn server_main(
     hz: u32,
     loglevel: &'static str,
     persist: Option<(SharedDisk, String)>,
+    ack_before_fsync: bool,
 ) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut cfg = Config::new();
@@ -162,6 +163,13 @@ async fn server_main(
         // A crash must always leave files the server can start from.
         if let Err(e) = srv.load_at_startup() {
             panic!("restart {epoch}: the server cannot load its files after a crash: {e}");
+        }
+        if ack_before_fsync {
+            // Planted bug (--selftest ack-before-fsync): the config says
+            // always, the writer never fsyncs before replies.
+            if let Some(w) = srv.persist.aof.as_mut() {
+                w.set_policy(redsim_core::aof::FsyncPolicy::No);
+            }
         }
     }
     let log =
@@ -551,13 +559,14 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             )))))
         });
         let persist = disk.clone().zip(opts.appendfsync.clone());
+        let ack_before_fsync = opts.selftest == Some(SelfTest::AckBeforeFsync);
         let server = handle
             .create_node()
             .name("redsim-1")
             .ip(SERVER_IP)
             .init(move || {
                 let e = epoch.fetch_add(1, Ordering::SeqCst);
-                server_main(seed, e, hz, loglevel, persist.clone())
+                server_main(seed, e, hz, loglevel, persist.clone(), ack_before_fsync)
             })
             .build();
         let client = handle.create_node().name("client-1").ip(CLIENT_IP).build();
