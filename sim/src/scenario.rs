@@ -158,6 +158,7 @@ async fn server_main(
         total_system_memory: 0,
     };
     let mut srv = Server::new(cfg, env);
+    let persisting = persist.is_some();
     if let Some((disk, _)) = persist {
         srv.persist.disk = Some(Box::new(disk));
         // A crash must always leave files the server can start from.
@@ -180,7 +181,35 @@ async fn server_main(
         .expect("server bind 0.0.0.0:6379");
     tokio::spawn(accept_loop(listener, shared.clone()));
     tokio::spawn(cron_loop(shared.clone()));
+    if persisting {
+        tokio::spawn(background_jobs(shared.clone()));
+    }
     shared.shutdown.notified().await;
+}
+
+/// Start AOF rewrites and BGSAVEs at random moments (as auto-aof-rewrite
+/// and save points would), so kills also land in the middle of them and at
+/// their file operations.
+async fn background_jobs(shared: Arc<Shared>) {
+    loop {
+        let wait = thread_rng().gen_range(200..3000);
+        sleep(Duration::from_millis(wait)).await;
+        let rewrite = thread_rng().gen_bool(0.6);
+        let mut g = shared.srv.lock().await;
+        let s = &mut *g;
+        if s.persist.busy() {
+            continue;
+        }
+        let r = if rewrite {
+            redsim_core::persist::rewrite_start(&mut s.ks, &mut s.persist, &s.cfg, &s.env)
+        } else {
+            redsim_core::persist::bgsave_start(&mut s.ks, &mut s.persist, &s.cfg, &s.env)
+        };
+        drop(g);
+        if let Err(e) = r {
+            panic!("starting a background job failed: {e}");
+        }
+    }
 }
 
 const VALUES: &[&str] = &[
@@ -554,9 +583,10 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
         let hz = opts.hz;
         let loglevel = if opts.server_log { "notice" } else { "nothing" };
         let disk = opts.appendfsync.as_ref().map(|_| {
-            SharedDisk(Arc::new(Mutex::new(SimDisk::new(splitmix64(
-                seed ^ 0xD15C,
-            )))))
+            let mut d = SimDisk::new(splitmix64(seed ^ 0xD15C));
+            // A crash keeps a random prefix of unsynced appends (torn tails).
+            d.faults.torn_writes = true;
+            SharedDisk(Arc::new(Mutex::new(d)))
         });
         let persist = disk.clone().zip(opts.appendfsync.clone());
         let ack_before_fsync = opts.selftest == Some(SelfTest::AckBeforeFsync);
