@@ -1,0 +1,279 @@
+//! Persistence wired into the server, over the simulated disk: SAVE and
+//! BGSAVE files load back to the same dataset (BGSAVE to the dataset as it
+//! was when it started, while writes continue), DEBUG RELOAD keeps the
+//! digest, failed saves and AOF writes turn writes into MISCONF (reads keep
+//! working) until a later success, and an AOF survives a restart.
+
+use std::sync::{Arc, Mutex};
+
+use redsim_core::config::Config;
+use redsim_core::disk::{Disk, Fd, SimDisk, Stat};
+use redsim_core::resp::Reply;
+use redsim_core::server::{Server, ServerEnv};
+
+/// One SimDisk shared by successive server incarnations.
+#[derive(Clone)]
+struct Shared(Arc<Mutex<SimDisk>>);
+
+impl Shared {
+    fn with<T>(&self, f: impl FnOnce(&mut SimDisk) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Disk for Shared {
+    fn create(&mut self, p: &str) -> std::io::Result<Fd> {
+        self.with(|d| d.create(p))
+    }
+    fn open_append(&mut self, p: &str) -> std::io::Result<Fd> {
+        self.with(|d| d.open_append(p))
+    }
+    fn write(&mut self, fd: Fd, b: &[u8]) -> std::io::Result<usize> {
+        self.with(|d| d.write(fd, b))
+    }
+    fn truncate(&mut self, fd: Fd, n: u64) -> std::io::Result<()> {
+        self.with(|d| d.truncate(fd, n))
+    }
+    fn fsync(&mut self, fd: Fd) -> std::io::Result<()> {
+        self.with(|d| d.fsync(fd))
+    }
+    fn close(&mut self, fd: Fd) {
+        self.with(|d| d.close(fd))
+    }
+    fn read(&mut self, p: &str) -> std::io::Result<Vec<u8>> {
+        self.with(|d| d.read(p))
+    }
+    fn rename(&mut self, a: &str, b: &str) -> std::io::Result<()> {
+        self.with(|d| d.rename(a, b))
+    }
+    fn remove(&mut self, p: &str) -> std::io::Result<()> {
+        self.with(|d| d.remove(p))
+    }
+    fn mkdir(&mut self, p: &str) -> std::io::Result<()> {
+        self.with(|d| d.mkdir(p))
+    }
+    fn fsync_dir(&mut self, p: &str) -> std::io::Result<()> {
+        self.with(|d| d.fsync_dir(p))
+    }
+    fn list(&mut self, p: &str) -> std::io::Result<Vec<String>> {
+        self.with(|d| d.list(p))
+    }
+    fn stat(&mut self, p: &str) -> std::io::Result<Option<Stat>> {
+        self.with(|d| d.stat(p))
+    }
+}
+
+struct T {
+    srv: Server,
+    h: usize,
+    now: i64,
+}
+
+const START_MS: i64 = 1_700_000_000_000;
+
+impl T {
+    fn start(disk: &Shared, args: &[&str], now: i64) -> T {
+        let mut cfg = Config::new();
+        let mut a: Vec<String> = vec!["--enable-debug-command".into(), "yes".into()];
+        a.extend(args.iter().map(|s| s.to_string()));
+        cfg.load(None, &a).unwrap_or_else(|e| panic!("config: {e}"));
+        let env = ServerEnv {
+            start_ms: now,
+            version: "7.0.15".into(),
+            rng_seed: 11,
+            pid: 42,
+            ..Default::default()
+        };
+        let mut srv = Server::new(cfg, env);
+        srv.persist.disk = Some(Box::new(disk.clone()));
+        srv.load_at_startup().unwrap_or_else(|e| panic!("load: {e}"));
+        let h = srv.new_client("c".into(), "l".into(), 1, now);
+        T { srv, h, now }
+    }
+
+    fn run(&mut self, argv: &[&str]) -> String {
+        let mut out = Reply::new();
+        let args: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+        self.srv.execute(self.h, &args, self.now, &mut out);
+        let r = self.srv.before_reply();
+        assert!(r.is_ok(), "before_reply: {r:?}");
+        String::from_utf8_lossy(&out.buf).into_owned()
+    }
+
+    fn digest(&mut self) -> String {
+        self.run(&["DEBUG", "DIGEST"])
+    }
+
+    fn fill(&mut self, n: usize) {
+        for i in 0..n {
+            let k = format!("k{i}");
+            match i % 5 {
+                0 => self.run(&["SET", &k, &format!("v{i}")]),
+                1 => self.run(&["RPUSH", &k, "a", "b", &i.to_string()]),
+                2 => self.run(&["HSET", &k, "f", "v", "g", &i.to_string()]),
+                3 => self.run(&["ZADD", &k, "1.5", "m", "2", &i.to_string()]),
+                _ => self.run(&["SADD", &k, "1", "2", &i.to_string()]),
+            };
+            if i % 7 == 0 {
+                self.run(&["PEXPIRE", &k, "100000000"]);
+            }
+        }
+    }
+}
+
+fn disk() -> Shared {
+    Shared(Arc::new(Mutex::new(SimDisk::new(5))))
+}
+
+#[test]
+fn save_and_restart_keep_the_dataset() {
+    let d = disk();
+    let mut t = T::start(&d, &["--save", ""], START_MS);
+    t.fill(500);
+    let want = t.digest();
+    assert_eq!(t.run(&["SAVE"]), "+OK\r\n");
+    assert_eq!(t.run(&["LASTSAVE"]), format!(":{}\r\n", START_MS / 1000));
+    // Only what was fsynced survives: SAVE must have made it durable.
+    d.with(|d| d.crash());
+    let mut t2 = T::start(&d, &["--save", ""], START_MS + 1000);
+    assert_eq!(t2.digest(), want);
+    assert_eq!(t2.run(&["DBSIZE"]), ":500\r\n");
+    // DEBUG RELOAD saves and loads in place: same digest.
+    assert_eq!(t2.run(&["DEBUG", "RELOAD"]), "+OK\r\n");
+    assert_eq!(t2.digest(), want);
+}
+
+#[test]
+fn bgsave_is_the_dataset_at_its_start_while_writes_continue() {
+    let d = disk();
+    let mut t = T::start(&d, &["--save", ""], START_MS);
+    t.fill(3000);
+    let want = t.digest();
+    assert_eq!(t.run(&["BGSAVE"]), "+Background saving started\r\n");
+    assert_eq!(
+        t.run(&["BGSAVE"]),
+        "-ERR Background save already in progress\r\n"
+    );
+    // Writes between steps: overwrite, delete, create, expire, rename.
+    let mut i = 0;
+    while t.srv.bg_step(100) {
+        t.run(&["SET", &format!("k{}", i * 5), "changed"]);
+        t.run(&["DEL", &format!("k{}", i * 5 + 1)]);
+        t.run(&["SET", &format!("new{i}"), "x"]);
+        t.run(&["HSET", &format!("k{}", i * 5 + 2), "f", "changed"]);
+        t.run(&["RENAME", &format!("k{}", i * 5 + 3), &format!("moved{i}")]);
+        i += 1;
+    }
+    assert!(i > 10, "the save should span many steps ({i})");
+    let info = t.run(&["INFO", "persistence"]);
+    assert!(info.contains("rdb_last_bgsave_status:ok"), "{info}");
+    assert!(info.contains("rdb_saves:1"), "{info}");
+    let now_digest = t.digest();
+    assert_ne!(now_digest, want);
+    d.with(|d| d.crash());
+    let mut t2 = T::start(&d, &["--save", ""], START_MS + 1000);
+    assert_eq!(t2.digest(), want, "the file is the dataset as of BGSAVE");
+}
+
+#[test]
+fn failed_bgsave_means_misconf_until_a_save_succeeds() {
+    let d = disk();
+    let mut t = T::start(&d, &["--save", "3600 1"], START_MS);
+    t.run(&["SET", "a", "1"]);
+    d.with(|d| d.faults.fail_next_fsyncs = 1);
+    assert_eq!(t.run(&["BGSAVE"]), "+Background saving started\r\n");
+    while t.srv.bg_step(1000) {}
+    let info = t.run(&["INFO", "persistence"]);
+    assert!(info.contains("rdb_last_bgsave_status:err"), "{info}");
+    let misconf = "-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to persist to disk. Commands that may modify the data set are disabled, because this instance is configured to report errors during writes if RDB snapshotting fails (stop-writes-on-bgsave-error option). Please check the Redis logs for details about the RDB error.\r\n";
+    assert_eq!(t.run(&["SET", "b", "2"]), misconf);
+    assert_eq!(t.run(&["PING"]), misconf, "Redis refuses PING too");
+    assert_eq!(t.run(&["GET", "a"]), "$1\r\n1\r\n", "reads keep working");
+    t.run(&["MULTI"]);
+    assert_eq!(t.run(&["INCR", "a"]), misconf);
+    t.run(&["DISCARD"]);
+    // With the option off, writes go through.
+    t.run(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "no"]);
+    assert_eq!(t.run(&["SET", "b", "2"]), "+OK\r\n");
+    t.run(&["CONFIG", "SET", "stop-writes-on-bgsave-error", "yes"]);
+    assert_eq!(t.run(&["SET", "b", "3"]), misconf);
+    // A successful save clears it.
+    assert_eq!(t.run(&["BGSAVE"]), "+Background saving started\r\n");
+    while t.srv.bg_step(1000) {}
+    assert_eq!(t.run(&["SET", "b", "4"]), "+OK\r\n");
+}
+
+#[test]
+fn save_points_trigger_bgsave() {
+    let d = disk();
+    let mut t = T::start(&d, &["--save", "10 3"], START_MS);
+    t.run(&["SET", "a", "1"]);
+    t.run(&["SET", "b", "1"]);
+    t.now += 20_000;
+    t.srv.cron(t.now);
+    while t.srv.bg_step(1000) {}
+    assert!(t.run(&["INFO", "persistence"]).contains("rdb_saves:0"), "2 changes < 3");
+    t.run(&["SET", "c", "1"]);
+    t.srv.cron(t.now);
+    while t.srv.bg_step(1000) {}
+    let info = t.run(&["INFO", "persistence"]);
+    assert!(info.contains("rdb_saves:1"), "{info}");
+    assert!(info.contains("rdb_changes_since_last_save:0"), "{info}");
+}
+
+#[test]
+fn aof_always_survives_a_crash_and_write_errors_are_misconf() {
+    let d = disk();
+    let args = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"];
+    let mut t = T::start(&d, &args, START_MS);
+    t.fill(200);
+    t.run(&["INCRBYFLOAT", "f", "1.1"]);
+    t.run(&["SET", "ttl", "v", "EX", "1000"]);
+    let want = t.digest();
+    d.with(|d| d.crash());
+    let mut t2 = T::start(&d, &args, START_MS + 5000);
+    assert_eq!(t2.digest(), want, "every acknowledged write is in the AOF");
+    // everysec: a failed write is not fatal; writes get MISCONF until the
+    // AOF can be written again.
+    t2.run(&["CONFIG", "SET", "appendfsync", "everysec"]);
+    d.with(|d| d.faults.fail_next_writes = 1);
+    assert_eq!(t2.run(&["SET", "x", "1"]), "+OK\r\n");
+    assert_eq!(
+        t2.run(&["SET", "y", "1"]),
+        "-MISCONF Errors writing to the AOF file: Input/output error\r\n"
+    );
+    assert_eq!(t2.run(&["GET", "x"]), "$1\r\n1\r\n");
+    t2.now += 1000;
+    t2.srv.cron(t2.now); // retries the buffered write
+    assert_eq!(t2.run(&["SET", "y", "2"]), "+OK\r\n");
+    // BGREWRITEAOF while writing, then a crash: everything is there.
+    assert_eq!(
+        t2.run(&["BGREWRITEAOF"]),
+        "+Background append only file rewriting started\r\n"
+    );
+    let mut i = 0;
+    while t2.srv.bg_step(50) {
+        t2.run(&["SET", &format!("during{i}"), "v"]);
+        i += 1;
+    }
+    t2.run(&["CONFIG", "SET", "appendfsync", "always"]);
+    t2.run(&["SET", "last", "v"]);
+    let want2 = t2.digest();
+    d.with(|d| d.crash());
+    let mut t3 = T::start(&d, &args, START_MS + 9000);
+    assert_eq!(t3.digest(), want2);
+}
+
+#[test]
+fn appendonly_switched_on_at_run_time_starts_from_the_dataset() {
+    let d = disk();
+    let mut t = T::start(&d, &["--save", ""], START_MS);
+    t.fill(100);
+    assert_eq!(t.run(&["CONFIG", "SET", "appendonly", "yes"]), "+OK\r\n");
+    t.run(&["CONFIG", "SET", "appendfsync", "always"]);
+    t.run(&["SET", "after", "1"]);
+    let want = t.digest();
+    d.with(|d| d.crash());
+    let mut t2 = T::start(&d, &["--save", "", "--appendonly", "yes"], START_MS + 1000);
+    assert_eq!(t2.digest(), want);
+}
