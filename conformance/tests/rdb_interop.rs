@@ -338,18 +338,18 @@ fn start_both(dir: &Path) -> (Server, Server) {
 fn dump_restore_both_ways() {
     let dir = TempDir::new("rdb-dump").expect("tempdir");
     let (rd, rs) = start_both(dir.path());
-    let mut a = Conn::connect(rd.port).expect("connect");
-    let mut b = Conn::connect(rs.port).expect("connect");
+    let mut a = connect_loaded(rd.port);
+    let mut b = connect_loaded(rs.port);
     let cmds = commands();
     apply(&mut a, &cmds);
     apply(&mut b, &cmds);
     // The same commands gave the same data.
     assert_eq!(keys(&mut a), keys(&mut b));
     // (a) payloads written by Redis.
-    let mut src = Conn::connect(rd.port).expect("connect");
+    let mut src = connect_loaded(rd.port);
     dump_and_restore_everywhere(&mut src, &mut a, &mut b, "9", "redis payloads");
     // (b) payloads written by redsim.
-    let mut src = Conn::connect(rs.port).expect("connect");
+    let mut src = connect_loaded(rs.port);
     dump_and_restore_everywhere(&mut src, &mut a, &mut b, "10", "redsim payloads");
     // TTL 0 = no expiry; a relative TTL; an expired ABSTTL creates nothing.
     for c in [&mut a, &mut b] {
@@ -390,8 +390,8 @@ fn payload(body: &[u8], ver: u16) -> Vec<u8> {
 fn corrupt_payloads_same_errors() {
     let dir = TempDir::new("rdb-corrupt").expect("tempdir");
     let (rd, rs) = start_both(dir.path());
-    let mut a = Conn::connect(rd.port).expect("connect");
-    let mut b = Conn::connect(rs.port).expect("connect");
+    let mut a = connect_loaded(rd.port);
+    let mut b = connect_loaded(rs.port);
     for c in [&mut a, &mut b] {
         calls(c, &["HSET", "h", "f1", "v1", "f2", "v2"]);
         calls(c, &["RPUSH", "l", "a", "b", "c"]);
@@ -607,7 +607,7 @@ fn whole_files_both_ways() {
     .map(|s| s.to_string())
     .collect();
     let rd = Server::start(Flavor::Redis, dir.path(), &cfg).expect("redis");
-    let mut a = Conn::connect(rd.port).expect("connect");
+    let mut a = connect_loaded(rd.port);
     let cmds = commands();
     apply(&mut a, &cmds);
     let want = digest(&mut a);
@@ -630,7 +630,7 @@ fn whole_files_both_ways() {
         &["--dir".to_string(), dir2.path().display().to_string()],
     )
     .expect("redis on the file");
-    let mut a2 = Conn::connect(rd2.port).expect("connect");
+    let mut a2 = connect_loaded(rd2.port);
     assert_eq!(digest(&mut a2), want);
     for db in ["0", "3", "15"] {
         calls(&mut a2, &["SELECT", db]);
@@ -675,7 +675,7 @@ fn whole_files_both_ways() {
         ],
     )
     .expect("redis on redsim's file");
-    let mut a3 = Conn::connect(rd3.port).expect("connect");
+    let mut a3 = connect_loaded(rd3.port);
     assert_eq!(digest(&mut a3), want);
     // (c3) A dataset built by redsim's own commands, saved by redsim.
     let mut u = redsim_core::server::TestServer::new();
@@ -714,7 +714,7 @@ fn whole_files_both_ways() {
         ],
     )
     .expect("redis on redsim's native file");
-    let mut a4 = Conn::connect(rd4.port).expect("connect");
+    let mut a4 = connect_loaded(rd4.port);
     assert_eq!(digest(&mut a4), want);
     // And redsim reads its own file back to the same state.
     let mut v = redsim_core::server::TestServer::new();
@@ -782,8 +782,8 @@ fn strip_times(v: Value) -> Value {
 fn dump_payloads_byte_identical() {
     let dir = TempDir::new("rdb-bytes").expect("tempdir");
     let (rd, rs) = start_both(dir.path());
-    let mut a = Conn::connect(rd.port).expect("connect");
-    let mut b = Conn::connect(rs.port).expect("connect");
+    let mut a = connect_loaded(rd.port);
+    let mut b = connect_loaded(rs.port);
     let cmds = commands();
     apply(&mut a, &cmds);
     apply(&mut b, &cmds);
@@ -890,8 +890,8 @@ fn rdb_string(out: &mut Vec<u8>, s: &[u8]) {
 fn old_format_payloads() {
     let dir = TempDir::new("rdb-old").expect("tempdir");
     let (rd, rs) = start_both(dir.path());
-    let mut a = Conn::connect(rd.port).expect("connect");
-    let mut b = Conn::connect(rs.port).expect("connect");
+    let mut a = connect_loaded(rd.port);
+    let mut b = connect_loaded(rs.port);
     let long = vec![b'L'; 300];
     let mixed = [
         Z::S(b"a"),
@@ -1047,8 +1047,8 @@ fn old_format_payloads() {
 fn stream_v1_payload() {
     let dir = TempDir::new("rdb-stream1").expect("tempdir");
     let (rd, rs) = start_both(dir.path());
-    let mut a = Conn::connect(rd.port).expect("connect");
-    let mut b = Conn::connect(rs.port).expect("connect");
+    let mut a = connect_loaded(rd.port);
+    let mut b = connect_loaded(rs.port);
     let mut t = redsim_core::server::TestServer::new();
     t.run(&["CONFIG", "SET", "stream-node-max-entries", "100"]);
     for cmd in commands() {
@@ -1075,4 +1075,101 @@ fn stream_v1_payload() {
             String::from_utf8_lossy(key)
         );
     }
+}
+
+fn arg(s: &str) -> String {
+    s.to_string()
+}
+
+/// Connect once the server has loaded its files: both accept connections
+/// while loading and answer -LOADING until done.
+fn connect_loaded(port: u16) -> Conn {
+    let mut c = Conn::connect(port).expect("connect");
+    for _ in 0..2000 {
+        if calls(&mut c, &["PING"]) == Value::Simple(b"PONG".to_vec()) {
+            return c;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("server on port {port} still loading after 20 s");
+}
+
+/// The servers themselves, not just the codec: redsim's SAVE/BGSAVE files
+/// start a real Redis with the same dataset and the reverse, and so do AOF
+/// directories (multi-part, RDB preamble, after BGREWRITEAOF), both ways.
+#[test]
+fn server_files_and_aof_dirs_cross_both_ways() {
+    let cmds = commands();
+    let dir = TempDir::new("persist-cross").expect("tempdir");
+    let d = dir.path().display().to_string();
+    let stream_cfg = [arg("--stream-node-max-entries"), arg("100")];
+
+    // redsim BGSAVE -> Redis loads dump.rdb.
+    let mut cfg = vec![arg("--dir"), d.clone()];
+    cfg.extend(stream_cfg.iter().cloned());
+    let rs = Server::start(Flavor::Redsim, dir.path(), &cfg).expect("redsim");
+    let mut s = connect_loaded(rs.port);
+    apply(&mut s, &cmds);
+    let want = digest(&mut s);
+    assert_eq!(
+        calls(&mut s, &["BGSAVE"]),
+        Value::Simple(b"Background saving started".to_vec())
+    );
+    let mut waited = 0;
+    loop {
+        let info = bulk(calls(&mut s, &["INFO", "persistence"]));
+        if String::from_utf8_lossy(&info).contains("rdb_bgsave_in_progress:0") {
+            assert!(String::from_utf8_lossy(&info).contains("rdb_last_bgsave_status:ok"));
+            break;
+        }
+        waited += 1;
+        assert!(waited < 500, "BGSAVE did not finish");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(rs);
+    check_rdb(&dir.path().join("dump.rdb"));
+    let rd = Server::start(Flavor::Redis, dir.path(), &cfg).expect("redis on redsim's dump");
+    let mut r = connect_loaded(rd.port);
+    assert_eq!(digest(&mut r), want, "Redis loads redsim's BGSAVE file");
+    // Redis SAVE -> redsim loads it at start-up.
+    calls(&mut r, &["SET", "from-redis", "1"]);
+    let want2 = digest(&mut r);
+    assert_eq!(calls(&mut r, &["SAVE"]), Value::Simple(b"OK".to_vec()));
+    drop(rd);
+    let rs2 = Server::start(Flavor::Redsim, dir.path(), &cfg).expect("redsim on Redis's dump");
+    let mut s2 = connect_loaded(rs2.port);
+    assert_eq!(digest(&mut s2), want2, "redsim loads Redis's SAVE file");
+    drop(rs2);
+
+    // AOF: redsim writes (with a rewrite in the middle), Redis loads the dir.
+    let adir = TempDir::new("persist-aof").expect("tempdir");
+    let ad = adir.path().display().to_string();
+    let mut acfg = vec![arg("--dir"), ad, arg("--appendonly"), arg("yes")];
+    acfg.extend(stream_cfg.iter().cloned());
+    let rs3 = Server::start(Flavor::Redsim, adir.path(), &acfg).expect("redsim aof");
+    let mut s3 = connect_loaded(rs3.port);
+    let half = cmds.len() / 2;
+    apply(&mut s3, &cmds[..half]);
+    calls(&mut s3, &["BGREWRITEAOF"]);
+    apply(&mut s3, &cmds[half..]);
+    calls(&mut s3, &["INCRBYFLOAT", "float", "1.5"]);
+    calls(&mut s3, &["SET", "ttl", "v", "EX", "1000"]);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let want3 = digest(&mut s3);
+    let _ = s3.call(&["SHUTDOWN"]);
+    drop(rs3);
+    let rd3 = Server::start(Flavor::Redis, adir.path(), &acfg).expect("redis on redsim's AOF");
+    let mut r3 = connect_loaded(rd3.port);
+    assert_eq!(digest(&mut r3), want3, "Redis loads redsim's AOF directory");
+    // Redis appends and rewrites; redsim loads Redis's AOF.
+    calls(&mut r3, &["RPUSH", "redis-list", "a", "b"]);
+    calls(&mut r3, &["BGREWRITEAOF"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    calls(&mut r3, &["SET", "after-rewrite", "1"]);
+    let want4 = digest(&mut r3);
+    let _ = r3.call(&["SHUTDOWN"]);
+    drop(rd3);
+    let rs4 = Server::start(Flavor::Redsim, adir.path(), &acfg).expect("redsim on Redis's AOF");
+    let mut s4 = connect_loaded(rs4.port);
+    assert_eq!(digest(&mut s4), want4, "redsim loads Redis's AOF directory");
 }

@@ -86,7 +86,8 @@ impl T {
         };
         let mut srv = Server::new(cfg, env);
         srv.persist.disk = Some(Box::new(disk.clone()));
-        srv.load_at_startup().unwrap_or_else(|e| panic!("load: {e}"));
+        srv.load_at_startup()
+            .unwrap_or_else(|e| panic!("load: {e}"));
         let h = srv.new_client("c".into(), "l".into(), 1, now);
         T { srv, h, now }
     }
@@ -212,7 +213,10 @@ fn save_points_trigger_bgsave() {
     t.now += 20_000;
     t.srv.cron(t.now);
     while t.srv.bg_step(1000) {}
-    assert!(t.run(&["INFO", "persistence"]).contains("rdb_saves:0"), "2 changes < 3");
+    assert!(
+        t.run(&["INFO", "persistence"]).contains("rdb_saves:0"),
+        "2 changes < 3"
+    );
     t.run(&["SET", "c", "1"]);
     t.srv.cron(t.now);
     while t.srv.bg_step(1000) {}
@@ -224,7 +228,14 @@ fn save_points_trigger_bgsave() {
 #[test]
 fn aof_always_survives_a_crash_and_write_errors_are_misconf() {
     let d = disk();
-    let args = ["--save", "", "--appendonly", "yes", "--appendfsync", "always"];
+    let args = [
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+    ];
     let mut t = T::start(&d, &args, START_MS);
     t.fill(200);
     t.run(&["INCRBYFLOAT", "f", "1.1"]);
@@ -275,5 +286,24 @@ fn appendonly_switched_on_at_run_time_starts_from_the_dataset() {
     let want = t.digest();
     d.with(|d| d.crash());
     let mut t2 = T::start(&d, &["--save", "", "--appendonly", "yes"], START_MS + 1000);
+    assert_eq!(t2.digest(), want);
+}
+
+#[test]
+fn shutdown_during_a_rewrite_keeps_everything() {
+    let d = disk();
+    let args = ["--save", "", "--appendonly", "yes"];
+    let mut t = T::start(&d, &args, START_MS);
+    t.fill(2000);
+    assert_eq!(
+        t.run(&["BGREWRITEAOF"]),
+        "+Background append only file rewriting started\r\n"
+    );
+    assert!(t.srv.bg_step(100), "still running");
+    t.run(&["SET", "during", "1"]);
+    t.run(&["INCRBYFLOAT", "float", "1.5"]);
+    let want = t.digest();
+    t.run(&["SHUTDOWN"]);
+    let mut t2 = T::start(&d, &args, START_MS + 1000);
     assert_eq!(t2.digest(), want);
 }
