@@ -151,6 +151,8 @@ pub struct Persist {
     pub loading: bool,
     /// The manifest `load` found, waiting for `open_aof`.
     pub aof_manifest: Option<crate::aof::Manifest>,
+    /// DEBUG LOADAOF asked for a reload (run by `Server::debug_loadaof`).
+    pub pending_loadaof: bool,
 }
 
 impl Default for Persist {
@@ -171,6 +173,7 @@ impl Default for Persist {
             job: None,
             loading: false,
             aof_manifest: None,
+            pending_loadaof: false,
         }
     }
 }
@@ -715,7 +718,6 @@ impl Server {
             Ok(())
         };
         let r = crate::aof::load(&mut *disk, &acfg, &mut rdb_cb, &mut cmd_cb);
-        drop(srv);
         self.free_client(h);
         self.ks.loading = false;
         self.persist.loading = false;
@@ -740,6 +742,38 @@ impl Server {
         }
         self.persist.aof_manifest = Some(loaded.manifest);
         Ok(())
+    }
+
+    /// DEBUG LOADAOF: flush and fsync the AOF, empty the dataset, load the
+    /// AOF back (the digest must not change), and reply.
+    pub(crate) fn debug_loadaof(&mut self, out: &mut crate::resp::Reply) {
+        self.persist.pending_loadaof = false;
+        let now = self.ks.now_ms;
+        if let (Some(w), Some(disk)) = (self.persist.aof.as_mut(), self.persist.disk.as_mut()) {
+            if let Err(e) = w.flush_and_fsync(&mut **disk, now) {
+                out.error(&format!("ERR Error flushing the AOF: {e}"));
+                return;
+            }
+        }
+        let Some(w) = self.persist.aof.take() else {
+            out.error("ERR AOF is disabled (appendonly no)");
+            return;
+        };
+        if let Some(disk) = self.persist.disk.as_mut() {
+            let _ = w.close(&mut **disk, now);
+        }
+        for db in 0..self.ks.dbs.len() {
+            self.ks.flush_db(db);
+        }
+        let r = self.load_aof().and_then(|_| self.open_aof(false));
+        self.ks.dirty = 0;
+        match r {
+            Ok(()) => out.ok(),
+            Err(e) => {
+                self.effects.log.push((LogLevel::Warning, e));
+                out.error("ERR Error loading the AOF, check server logs.");
+            }
+        }
     }
 
     /// Open the AOF writer (see the free function `open_aof`).

@@ -547,6 +547,9 @@ impl Server {
         out.resp3 = resp3;
         let mark = out.buf.len();
         let ran = self.process(h, argv, db, out);
+        if self.persist.pending_loadaof {
+            self.debug_loadaof(out);
+        }
         if !self.ks.events.is_empty() {
             crate::cmd::pubsub::flush_keyspace_events(
                 &mut self.ks,

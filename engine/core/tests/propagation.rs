@@ -190,3 +190,37 @@ fn raw_argv_replay_is_caught() {
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compare(&a, &b, 0)));
     assert!(r.is_err(), "a relative EXPIRE replayed later must differ");
 }
+
+/// RESTORE with a relative TTL replays as the absolute expiry (ABSTTL).
+#[test]
+fn restore_with_ttl_replays_absolute() {
+    let mut a = TestServer::new();
+    a.srv.set_propagation(true);
+    a.run(&["RPUSH", "src", "a", "b"]);
+    let dump = a.run(&["DUMP", "src"]);
+    // Bulk reply: $<len>\r\n<payload>\r\n
+    let hdr = dump.find("\r\n").unwrap_or(0);
+    let payload_len: usize = dump[1..hdr].parse().unwrap_or(0);
+    let raw = {
+        let mut out = redsim_core::resp::Reply::new();
+        a.srv.execute(a.h, &[b"DUMP", b"src"], a.now_ms, &mut out);
+        out.buf[hdr + 2..hdr + 2 + payload_len].to_vec()
+    };
+    let mut out = redsim_core::resp::Reply::new();
+    a.srv.execute(
+        a.h,
+        &[b"RESTORE", b"dst", b"50000", &raw, b"REPLACE"],
+        a.now_ms,
+        &mut out,
+    );
+    assert_eq!(out.buf, b"+OK\r\n");
+    let log: Vec<_> = a.srv.take_effects().propagate;
+    let mut b = TestServer::new();
+    b.srv.ks.loading = true;
+    b.now_ms = a.now_ms + 7000;
+    for p in &log {
+        let args: Vec<&[u8]> = p.argv.iter().map(|x| x.as_slice()).collect();
+        assert!(!b.run_bytes(&args).starts_with('-'));
+    }
+    compare(&a, &b, 0);
+}

@@ -77,12 +77,23 @@ pub fn restore(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     if ttl != 0 && !absttl {
         ttl = ttl.saturating_add(ctx.now_ms());
     }
-    if ttl != 0 && ttl <= ctx.now_ms() {
+    if ttl != 0 && ctx.ks.already_expired(ttl) {
         if deleted {
             ctx.notify(notify::GENERIC, "del", key);
+            ctx.propagate_as(&[b"DEL", key]);
+        } else {
+            ctx.propagate_none();
         }
         ctx.out.ok();
         return Ok(());
+    }
+    if ttl != 0 && !absttl && ctx.propagating() {
+        // Redis's effect form: the absolute expiry, with ABSTTL.
+        let abs = crate::util::i64_bytes(ttl);
+        let mut p: Vec<&[u8]> = argv.to_vec();
+        p[2] = &abs;
+        p.push(b"ABSTTL");
+        ctx.propagate_as(&p);
     }
     let i = ctx.ks.add(db, key, val);
     if ttl != 0 {

@@ -186,7 +186,7 @@ pub fn info_section(ctx: &Ctx, o: &mut String) {
         "aof_rewrites_consecutive_failures:{}",
         p.aof_status.consecutive_failures
     );
-    let write_ok = p.aof.as_ref().map_or(true, |a| a.misconf_errno().is_none());
+    let write_ok = p.aof.as_ref().is_none_or(|a| a.misconf_errno().is_none());
     f!(
         "aof_last_write_status:{}",
         if write_ok { "ok" } else { "err" }

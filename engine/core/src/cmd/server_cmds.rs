@@ -608,6 +608,13 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             "DB reloaded by DEBUG RELOAD".into(),
         ));
         ctx.out.ok();
+    } else if eq_ic(sub, "loadaof") {
+        if ctx.persist.aof.is_none() {
+            return Err(CmdError::msg("ERR AOF is disabled (appendonly no)"));
+        }
+        // Needs the whole server (a fake client replays the AOF): the
+        // server runs it right after this handler and writes the reply.
+        ctx.persist.pending_loadaof = true;
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         ctx.ks.active_expire_enabled = argv[2] != b"0";
         ctx.out.ok();
