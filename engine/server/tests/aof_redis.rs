@@ -4,7 +4,7 @@
 //! and `redis-cli` on PATH): Redis must load the files `AofWriter` writes
 //! through `RealDisk`, and `aof::load` must load the files Redis writes.
 //! Ignored by default because it needs the Redis binaries; run with
-//! `cargo test -p redsim-server --test aof_redis -- --ignored`.
+//! Runs in CI (run-tests.sh installs redis-server 7.0).
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -101,7 +101,6 @@ fn load_kv(
 }
 
 #[test]
-#[ignore = "needs redis-server 7.0 and redis-cli on PATH"]
 fn redis_loads_our_files_and_we_load_redis_files() {
     let dir = std::env::temp_dir().join(format!("redsim-aof-redis-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
