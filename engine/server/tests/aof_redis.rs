@@ -3,7 +3,6 @@
 //! Cross-check of the AOF file layer with a real Redis 7.0 (`redis-server`
 //! and `redis-cli` on PATH): Redis must load the files `AofWriter` writes
 //! through `RealDisk`, and `aof::load` must load the files Redis writes.
-//! Ignored by default because it needs the Redis binaries; run with
 //! Runs in CI (run-tests.sh installs redis-server 7.0).
 
 use std::collections::BTreeMap;
