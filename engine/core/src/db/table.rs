@@ -81,6 +81,20 @@ impl KeyTable {
         }
     }
 
+    /// Make room for `n` more keys at once (bulk loads): one bucket resize
+    /// instead of one per doubling.
+    pub fn reserve(&mut self, n: usize) {
+        let want = (self.len + n).next_power_of_two();
+        if want > self.heads.len() {
+            self.resize(want);
+        }
+        self.pages.reserve(
+            (self.high + n)
+                .div_ceil(PAGE_LEN)
+                .saturating_sub(self.pages.len()),
+        );
+    }
+
     /// Start maintaining per-slot key lists (cluster mode).
     pub fn enable_slot_index(&mut self) {
         let mut idx = super::slots::SlotIndex::new();

@@ -7,8 +7,6 @@
 //! only then are the databases emptied and the keys added through
 //! `Keyspace::add`/`set_expire`. On error the keyspace is untouched.
 
-use std::collections::HashSet;
-
 use super::enc::{crc64, put_len, put_ms_time, put_string, Reader};
 use super::value::{decode_value, encode_value, Limits};
 use super::*;
@@ -277,8 +275,6 @@ fn parse(bytes: &[u8], ndbs: usize, opts: &LoadOpts) -> Result<(Vec<Staged>, Loa
         ..LoadInfo::default()
     };
     let mut staged = Vec::new();
-    let mut seen: Vec<HashSet<Vec<u8>>> = Vec::new();
-    seen.resize_with(ndbs, HashSet::new);
     let mut db = 0usize;
     let mut expire_ms = NO_EXPIRE;
     let mut idle = None;
@@ -378,9 +374,6 @@ fn parse(bytes: &[u8], ndbs: usize, opts: &LoadOpts) -> Result<(Vec<Staged>, Loa
             info.expired_skipped += 1;
             continue;
         }
-        if !seen[db].insert(key.clone()) {
-            return Err(RdbError::corrupt(at, "Duplicated key found in RDB file"));
-        }
         staged.push(Staged {
             db,
             key,
@@ -389,6 +382,19 @@ fn parse(bytes: &[u8], ndbs: usize, opts: &LoadOpts) -> Result<(Vec<Staged>, Loa
             idle: idl,
             freq: frq,
         });
+    }
+    // Duplicate keys (a corrupt file): one sort over borrowed keys instead
+    // of a hash set with a copy of every key (that was a third of load time).
+    {
+        let mut keys: Vec<(usize, &[u8])> =
+            staged.iter().map(|s| (s.db, s.key.as_slice())).collect();
+        keys.sort_unstable();
+        if keys.windows(2).any(|w| w[0] == w[1]) {
+            return Err(RdbError::corrupt(
+                r.offset(),
+                "Duplicated key found in RDB file",
+            ));
+        }
     }
     let body_end = r.pos();
     if version >= 5 {
@@ -426,6 +432,13 @@ pub fn load(bytes: &[u8], ks: &mut Keyspace, opts: &LoadOpts) -> Result<LoadInfo
         for db in 0..ks.dbs.len() {
             ks.flush_db(db);
         }
+    }
+    let mut per_db = vec![0usize; ks.dbs.len()];
+    for s in &staged {
+        per_db[s.db] += 1;
+    }
+    for (db, n) in per_db.into_iter().enumerate() {
+        ks.dbs[db].table.reserve(n);
     }
     for s in staged {
         let i = if opts.merge {
