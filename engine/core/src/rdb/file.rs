@@ -589,6 +589,32 @@ mod tests {
         }
     }
 
+    /// A file naming the same key twice in one db is corrupt (and the
+    /// keyspace is left untouched); the same key in two dbs is fine.
+    #[test]
+    fn duplicate_keys_rejected() {
+        let val = Value::from_input(b"v");
+        let write = |dbs: &[usize]| {
+            let mut w = RdbWriter::new(false);
+            let mut out = Vec::new();
+            w.header(&mut out, &aux());
+            for &db in dbs {
+                w.select_db(&mut out, db, 1, 0);
+                w.key(&mut out, b"dup", &val, KeyMeta::default());
+            }
+            w.finish(&mut out);
+            out
+        };
+        let mut ks = Keyspace::new(16, 1);
+        ks.add(0, b"keep", Value::from_input(b"x"));
+        let opts = LoadOpts::default();
+        let e = load(&write(&[0, 0]), &mut ks, &opts).err();
+        assert!(e.is_some_and(|e| e.to_string().contains("Duplicated key")));
+        assert!(ks.dbs[0].table.find(b"keep").is_some(), "untouched on error");
+        let info = load(&write(&[0, 1]), &mut ks, &opts).map(|i| i.keys_loaded);
+        assert_eq!(info.ok(), Some(2));
+    }
+
     #[test]
     fn incremental_crc_matches() {
         let ks = filled();
