@@ -6,8 +6,12 @@
 //! Prints `hits misses hit_ratio` over the second half of the run (the first
 //! half warms the cache).
 //!
-//! `hitratio PORT load N VALUE_BYTES`: SET key:0..N over the wire (pipelined),
-//! for the bytes-per-key measurement.
+//! `hitratio PORT load N VALUE_BYTES [KIND]`: create key:0..N over the wire
+//! (pipelined), for the bytes-per-key measurement. KIND (default `string`):
+//! `string` (SET key VALUE_BYTES bytes), or a 5-element collection per key
+//! (VALUE_BYTES unused): `hash` (HSET f1 value1 .. f5 value5), `zset` (ZADD
+//! 0 m0 .. 4 m4), `list` (RPUSH e0 .. e4), `intset` (SADD 0 .. 4) or `set`
+//! (SADD m0 .. m4, short strings).
 //!
 //! A tiny RESP client over std's TcpStream keeps this free of dependencies.
 
@@ -101,7 +105,7 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str) -> T {
     match args.get(i).and_then(|a| a.parse().ok()) {
         Some(v) => v,
         None => {
-            eprintln!("usage: hitratio PORT zipf OPS KEYS VALUE_BYTES SEED | hitratio PORT load N VALUE_BYTES ({what})");
+            eprintln!("usage: hitratio PORT zipf OPS KEYS VALUE_BYTES SEED | hitratio PORT load N VALUE_BYTES [string|hash|zset|list|intset|set] ({what})");
             std::process::exit(2);
         }
     }
@@ -116,12 +120,35 @@ fn main() -> std::io::Result<()> {
     if mode == "load" {
         let n: usize = arg(&args, 3, "n");
         let value = vec![b'v'; arg(&args, 4, "value bytes")];
+        let kind = args.get(5).map_or("string", String::as_str);
+        // The command for one key, minus the key: (name, arguments after it).
+        let five = |f: &dyn Fn(usize) -> Vec<String>| -> Vec<Vec<u8>> {
+            (0..5).flat_map(f).map(String::into_bytes).collect()
+        };
+        let (cmd, rest): (&[u8], Vec<Vec<u8>>) = match kind {
+            "string" => (&b"SET"[..], vec![value]),
+            "hash" => (
+                b"HSET",
+                five(&|j| vec![format!("f{}", j + 1), format!("value{}", j + 1)]),
+            ),
+            "zset" => (b"ZADD", five(&|j| vec![j.to_string(), format!("m{j}")])),
+            "list" => (b"RPUSH", five(&|j| vec![format!("e{j}")])),
+            "intset" => (b"SADD", five(&|j| vec![j.to_string()])),
+            "set" => (b"SADD", five(&|j| vec![format!("m{j}")])),
+            _ => {
+                eprintln!("unknown kind {kind}: string|hash|zset|list|intset|set");
+                std::process::exit(2);
+            }
+        };
         let mut i = 0;
         while i < n {
             buf.clear();
             let end = (i + 1000).min(n);
             for k in i..end {
-                Conn::encode(&mut buf, &[b"SET", format!("key:{k}").as_bytes(), &value]);
+                let key = format!("key:{k}");
+                let mut argv: Vec<&[u8]> = vec![cmd, key.as_bytes()];
+                argv.extend(rest.iter().map(Vec::as_slice));
+                Conn::encode(&mut buf, &argv);
             }
             c.w.write_all(&buf)?;
             for _ in i..end {

@@ -4,6 +4,7 @@
 //! figure by figure). Field and key NAMES (not values) were read from Redis
 //! 7.0.15's `INFO memory` and `MEMORY STATS`.
 
+use redsim_core::alloc::charged;
 use redsim_core::db::table::ENTRY_BYTES;
 use redsim_core::db::Value;
 use redsim_core::server::TestServer;
@@ -309,21 +310,24 @@ fn samples_estimate_from_the_first_elements_and_zero_means_exact() {
     let Value::List(l) = value(&t, "l") else {
         panic!("a list")
     };
-    // Independently: the pointer ring plus every element's bytes.
-    let ring = l.items.capacity() * std::mem::size_of::<Box<[u8]>>();
-    let elems: usize = l.items.iter().map(|e| e.len()).sum();
-    assert_eq!(elems, 5 + 200 * 100);
-    let base = (ENTRY_BYTES + 1 + ring) as i64;
+    // Independently: the list's structure (box, ring of element pointers)
+    // plus every element's own allocation as glibc charges it. 205 elements
+    // are past the packed form's limits, so each element is allocated.
+    assert!(!l.is_packed());
+    let (c1, c100) = (charged(1), charged(100));
+    let elems: usize = l.element_bytes().sum();
+    assert_eq!(elems, 5 * c1 + 200 * c100);
+    let base = (ENTRY_BYTES + 1 + l.structure_bytes()) as i64;
     assert_eq!(exact, base + elems as i64);
     assert_eq!(exact, true_cost(&t, "l"));
-    // Sampled: the first 5 elements average 1 byte, times 205 elements.
-    assert_eq!(sampled, base + 205);
+    // Sampled: the first 5 elements average one 1-byte chunk, times 205.
+    assert_eq!(sampled, base + (205 * c1) as i64);
     // Sampling more than there are elements is exact too.
     assert_eq!(usage(&mut t, "l", Some("1000")), exact);
-    // SAMPLES 6 sees one big element: (5 + 100) / 6 * 205.
+    // SAMPLES 6 sees one big element: (5 * c1 + c100) / 6 * 205.
     assert_eq!(
         usage(&mut t, "l", Some("6")),
-        base + (105.0f64 / 6.0 * 205.0) as i64
+        base + ((5 * c1 + c100) as f64 / 6.0 * 205.0) as i64
     );
 
     // Other collections (hashtable encodings, uneven members): exact equals

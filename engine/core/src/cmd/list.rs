@@ -256,7 +256,7 @@ pub fn lrange(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         None => ctx.out.array(0),
         Some((s, e)) => {
             ctx.out.array(e - s + 1);
-            for v in l.items.range(s..=e) {
+            for v in l.iter_from(s).take(e - s + 1) {
                 ctx.out.bulk(v);
             }
         }
@@ -287,7 +287,7 @@ pub fn lset(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let Some(j) = l.index_of(index) else {
         return Err(CmdError::msg("ERR index out of range"));
     };
-    l.items[j] = argv[3].into();
+    l.set(j, argv[3]);
     ctx.out.ok();
     written(ctx, argv[1], i, 1, Some("lset"));
     Ok(())
@@ -306,12 +306,11 @@ pub fn linsert(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         return Ok(());
     };
     let l = list_mut(ctx.ks, ctx.db, i)?;
-    let Some(p) = l.items.iter().position(|e| **e == *argv[3]) else {
+    let Some(p) = l.iter().position(|e| e == argv[3]) else {
         ctx.out.int(-1);
         return Ok(());
     };
-    l.items
-        .insert(if after { p + 1 } else { p }, argv[4].into());
+    l.insert(if after { p + 1 } else { p }, argv[4]);
     let n = l.len();
     ctx.out.int(n as i64);
     written(ctx, argv[1], i, 1, Some("linsert"));
@@ -371,14 +370,14 @@ pub fn lpos(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut found: Vec<i64> = Vec::new();
     let mut matches: i64 = 0;
     let mut index: i64 = 0;
-    let mut it: Box<dyn Iterator<Item = &Box<[u8]>>> = if from_tail {
-        Box::new(l.items.iter().rev())
+    let mut it: Box<dyn Iterator<Item = &[u8]>> = if from_tail {
+        l.iter_rev()
     } else {
-        Box::new(l.items.iter())
+        Box::new(l.iter())
     };
     while maxlen == 0 || index < maxlen {
         let Some(e) = it.next() else { break };
-        if **e == *ele {
+        if e == ele {
             matches += 1;
             let matchindex = if from_tail { llen - index - 1 } else { index };
             if matches >= rank {
@@ -418,8 +417,8 @@ pub fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let limit = toremove.unsigned_abs();
     let mut removed: u64 = 0;
     if toremove >= 0 {
-        l.items.retain(|e| {
-            if (limit == 0 || removed < limit) && **e == *ele {
+        l.retain(|e| {
+            if (limit == 0 || removed < limit) && e == ele {
                 removed += 1;
                 false
             } else {
@@ -430,8 +429,9 @@ pub fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         // From the tail: find the first index (from the head) still removed.
         let mut seen = 0u64;
         let mut lowest = l.len();
-        for (k, e) in l.items.iter().enumerate().rev() {
-            if **e == *ele {
+        for (k, e) in l.iter_rev().enumerate() {
+            let k = l.len() - 1 - k;
+            if e == ele {
                 seen += 1;
                 lowest = k;
                 if seen == limit {
@@ -440,8 +440,8 @@ pub fn lrem(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             }
         }
         let mut k = 0usize;
-        l.items.retain(|e| {
-            let keep = k < lowest || **e != *ele;
+        l.retain(|e| {
+            let keep = k < lowest || e != ele;
             k += 1;
             if !keep {
                 removed += 1;
@@ -470,8 +470,7 @@ pub fn ltrim(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         None => (llen, 0),
         Some((s, e)) => (s, llen - e - 1),
     };
-    l.items.truncate(llen - rtrim);
-    l.items.drain(..ltrim);
+    l.trim(ltrim, rtrim);
     ctx.out.ok();
     written(ctx, argv[1], i, (ltrim + rtrim) as u64, Some("ltrim"));
     Ok(())
@@ -496,11 +495,7 @@ fn lmove_generic(
             return Ok(());
         };
         ctx.out.bulk(&v);
-        if to_left {
-            l.items.push_front(v);
-        } else {
-            l.items.push_back(v);
-        }
+        l.push_owned(v, to_left);
         written(ctx, src, si, 1, None);
         ctx.notify(notify::LIST, push_event(to_left), dst);
         ctx.notify(notify::LIST, pop_event(from_left), src);
@@ -523,11 +518,7 @@ fn lmove_generic(
     };
     ctx.out.bulk(&v);
     let l = list_mut(ctx.ks, db, di)?;
-    if to_left {
-        l.items.push_front(v);
-    } else {
-        l.items.push_back(v);
-    }
+    l.push_owned(v, to_left);
     ctx.ks.signal_modified(db, dst);
     // Redis's order: the push on dst, then the pop on src, then its "del".
     ctx.notify(notify::LIST, push_event(to_left), dst);

@@ -497,17 +497,17 @@ fn sort_generic(ctx: &mut Ctx, argv: &[&[u8]], readonly: bool) -> CmdResult {
                     let n = vectorlen as usize;
                     let s = start as usize;
                     if desc {
-                        let it = l.items.iter().rev().skip(s).take(n);
+                        let it = l.iter_rev().skip(s).take(n);
                         vector.extend(it.map(|e| obj(e.to_vec())));
                     } else {
-                        let it = l.items.iter().skip(s).take(n);
+                        let it = l.iter_from(s).take(n);
                         vector.extend(it.map(|e| obj(e.to_vec())));
                     }
                     end -= start;
                     start = 0;
                 }
             }
-            Value::List(l) => vector.extend(l.items.iter().map(|e| obj(e.to_vec()))),
+            Value::List(l) => vector.extend(l.iter().map(|e| obj(e.to_vec()))),
             Value::Set(s) => vector.extend(s.iter().map(|m| obj(m.to_vec()))),
             Value::ZSet(z) if dontsort => {
                 let n = vectorlen.max(0) as usize;

@@ -1,28 +1,32 @@
 //! The hash value type, with Redis's two encodings:
 //!
-//! - `Listpack`: a Vec of (field, value) pairs in insertion order, which is
-//!   exactly the order Redis's listpack keeps (new fields are appended, an
-//!   update rewrites in place, a delete closes the gap). Linear lookups, like
-//!   Redis; used while `len <= hash-max-listpack-entries` and every field and
-//!   value is `<= hash-max-listpack-value` bytes.
+//! - `Listpack`: a [`Packed`] buffer of field, value, field, value, ... in
+//!   insertion order, which is exactly the order Redis's listpack keeps (new
+//!   fields are appended, an update rewrites in place, a delete closes the
+//!   gap). One allocation for the whole hash; linear lookups, like Redis;
+//!   used while `len <= hash-max-listpack-entries` and every field and value
+//!   is `<= hash-max-listpack-value` bytes. Invariant: the buffer holds an
+//!   even number of entries.
 //! - `Table`: a chained hash table whose entries live in a slab (field and
 //!   value stored once, no per-entry allocation beyond them), with a
 //!   power-of-two bucket array. HSCAN walks buckets with Redis's
 //!   reverse-binary cursor (`dictScan`), so an element present for the whole
 //!   scan is returned at least once even across grows/shrinks; the slab can
 //!   be compacted freely because cursors name buckets, not slots. Random
-//!   sampling (HRANDFIELD) picks slab slots (kept at least 1/4 full).
+//!   sampling (HRANDFIELD) picks slab slots (kept at least 1/4 full). Boxed,
+//!   so small hashes do not pay for its inline size.
 //!
 //! Conversion is one way (listpack -> table), as in Redis. The hasher is
 //! foldhash with a fixed seed: deterministic across runs.
 
 use std::hash::BuildHasher;
 
+use super::packed::{entry_bytes, Packed};
+use crate::alloc::charged;
+
 const NONE: u32 = u32::MAX;
 const BUCKETS_MIN: usize = 4;
 const HASH_SEED: u64 = 0x6861_7368_7661_6c31;
-
-pub type Pair = (Box<[u8]>, Box<[u8]>);
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct TEntry {
@@ -203,13 +207,13 @@ impl Table {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum HashVal {
-    Listpack(Vec<Pair>),
-    Table(Table),
+    Listpack(Packed),
+    Table(Box<Table>),
 }
 
 impl Default for HashVal {
     fn default() -> Self {
-        HashVal::Listpack(Vec::new())
+        HashVal::Listpack(Packed::new())
     }
 }
 
@@ -219,6 +223,15 @@ pub struct Limits {
     pub entries: usize,
     pub value: usize,
 }
+
+/// Field/value pairs of a packed hash, in order.
+fn pairs(p: &Packed) -> impl Iterator<Item = (&[u8], &[u8])> {
+    let mut it = p.iter();
+    std::iter::from_fn(move || Some((it.next()?, it.next()?)))
+}
+
+/// The `Box<HashVal>` a keyspace value holds (charged to the hash).
+const BOX_BYTES: usize = charged(std::mem::size_of::<HashVal>());
 
 impl HashVal {
     pub fn new() -> HashVal {
@@ -234,7 +247,7 @@ impl HashVal {
 
     pub fn len(&self) -> usize {
         match self {
-            HashVal::Listpack(v) => v.len(),
+            HashVal::Listpack(p) => p.len() / 2,
             HashVal::Table(t) => t.len,
         }
     }
@@ -243,19 +256,9 @@ impl HashVal {
         self.len() == 0
     }
 
+    /// Heap bytes owned, counting the keyspace value's box of this enum.
     pub fn heap_bytes(&self) -> usize {
-        match self {
-            HashVal::Listpack(v) => {
-                v.capacity() * std::mem::size_of::<Pair>()
-                    + v.iter().map(|(f, x)| f.len() + x.len()).sum::<usize>()
-            }
-            HashVal::Table(t) => {
-                t.heads.capacity() * 4
-                    + t.slots.capacity() * std::mem::size_of::<Option<TEntry>>()
-                    + t.free.capacity() * 4
-                    + t.iter().map(|(f, x)| f.len() + x.len()).sum::<usize>()
-            }
-        }
+        self.structure_bytes() + self.element_bytes().sum::<usize>()
     }
 
     /// Redis's xorObjectDigest contribution for this type.
@@ -271,7 +274,7 @@ impl HashVal {
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match self {
-            HashVal::Listpack(v) => v.iter().find(|(f, _)| &**f == field).map(|(_, x)| &**x),
+            HashVal::Listpack(p) => p.find_next(field, 0, 2).map(|(_, x)| x),
             HashVal::Table(t) => t.get(field),
         }
     }
@@ -282,12 +285,12 @@ impl HashVal {
 
     /// Convert to the table encoding (one way).
     pub fn convert(&mut self) {
-        if let HashVal::Listpack(v) = self {
-            let mut t = Table::with_capacity(v.len());
-            for (f, x) in std::mem::take(v) {
-                t.insert_new(f, x);
+        if let HashVal::Listpack(p) = self {
+            let mut t = Table::with_capacity(p.len() / 2);
+            for (f, x) in pairs(p) {
+                t.insert_new(f.into(), x.into());
             }
-            *self = HashVal::Table(t);
+            *self = HashVal::Table(Box::new(t));
         }
     }
 
@@ -308,13 +311,12 @@ impl HashVal {
             self.convert();
         }
         match self {
-            HashVal::Listpack(v) => {
-                if let Some(p) = v.iter_mut().find(|(f, _)| &**f == field) {
-                    p.1 = value.into();
+            HashVal::Listpack(p) => {
+                if p.replace_next(field, 0, 2, value).is_some() {
                     return false;
                 }
-                v.push((field.into(), value.into()));
-                if v.len() > lim.entries {
+                p.append(&[field, value]);
+                if p.len() / 2 > lim.entries {
                     self.convert();
                 }
                 true
@@ -326,9 +328,9 @@ impl HashVal {
     /// Remove a field. True when it existed.
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match self {
-            HashVal::Listpack(v) => match v.iter().position(|(f, _)| &**f == field) {
-                Some(p) => {
-                    v.remove(p);
+            HashVal::Listpack(p) => match p.find(field, 0, 2) {
+                Some(i) => {
+                    p.remove_range(i, 2);
                     true
                 }
                 None => false,
@@ -340,7 +342,7 @@ impl HashVal {
     /// All pairs: insertion order for listpack, slab order for the table.
     pub fn iter(&self) -> Box<dyn Iterator<Item = (&[u8], &[u8])> + '_> {
         match self {
-            HashVal::Listpack(v) => Box::new(v.iter().map(|(f, x)| (&**f, &**x))),
+            HashVal::Listpack(p) => Box::new(pairs(p)),
             HashVal::Table(t) => Box::new(t.iter()),
         }
     }
@@ -348,7 +350,10 @@ impl HashVal {
     /// Pair number `i` in listpack order (listpack only).
     pub fn listpack_at(&self, i: usize) -> Option<(&[u8], &[u8])> {
         match self {
-            HashVal::Listpack(v) => v.get(i).map(|(f, x)| (&**f, &**x)),
+            HashVal::Listpack(p) => {
+                let mut it = p.iter_from(i.checked_mul(2)?);
+                Some((it.next()?, it.next()?))
+            }
             HashVal::Table(_) => None,
         }
     }
@@ -356,12 +361,12 @@ impl HashVal {
     /// A uniformly random pair.
     pub fn random(&self, rng: &mut crate::rng::Rng) -> Option<(&[u8], &[u8])> {
         match self {
-            HashVal::Listpack(v) => {
-                if v.is_empty() {
+            HashVal::Listpack(p) => {
+                let n = p.len() / 2;
+                if n == 0 {
                     return None;
                 }
-                let (f, x) = &v[rng.below(v.len() as u64) as usize];
-                Some((f, x))
+                self.listpack_at(rng.below(n as u64) as usize)
             }
             HashVal::Table(t) => t.random(rng),
         }
@@ -396,21 +401,41 @@ impl HashVal {
 /// per-element part): always `heap_bytes() == structure_bytes() +
 /// element_bytes().sum()`.
 impl HashVal {
-    /// The pair array, or the table's buckets, slab and free list.
+    /// The keyspace value's box, plus: for listpack, the buffer's charged
+    /// size minus its pairs' bytes (allocator rounding); for the table, its
+    /// box, buckets, slab and free list.
     pub fn structure_bytes(&self) -> usize {
-        match self {
-            HashVal::Listpack(v) => v.capacity() * std::mem::size_of::<Pair>(),
-            HashVal::Table(t) => {
-                t.heads.capacity() * 4
-                    + t.slots.capacity() * std::mem::size_of::<Option<TEntry>>()
-                    + t.free.capacity() * 4
+        BOX_BYTES
+            + match self {
+                HashVal::Listpack(p) => p.heap_bytes() - p.buf_bytes(),
+                HashVal::Table(t) => {
+                    charged(std::mem::size_of::<Table>())
+                        + t.heads.capacity() * 4
+                        + t.slots.capacity() * std::mem::size_of::<Option<TEntry>>()
+                        + t.free.capacity() * 4
+                }
             }
-        }
     }
 
-    /// Field plus value bytes of each pair, in `iter` order.
-    pub fn element_bytes(&self) -> impl Iterator<Item = usize> + '_ {
-        self.iter().map(|(f, v)| f.len() + v.len())
+    /// Bytes of each pair, in `iter` order: for listpack the two packed
+    /// entries (headers included), for the table the field and value
+    /// allocations.
+    pub fn element_bytes(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match self {
+            HashVal::Listpack(p) => {
+                Box::new(pairs(p).map(|(f, v)| entry_bytes(f.len()) + entry_bytes(v.len())))
+            }
+            HashVal::Table(t) => Box::new(t.iter().map(|(f, v)| alloc_len(f) + alloc_len(v))),
+        }
+    }
+}
+
+/// Charged bytes of a boxed slice (none when empty: no allocation).
+fn alloc_len(b: &[u8]) -> usize {
+    if b.is_empty() {
+        0
+    } else {
+        charged(b.len())
     }
 }
 

@@ -11,6 +11,7 @@ pub mod geohash;
 pub mod hash;
 pub mod hll;
 pub mod list;
+pub mod packed;
 pub mod set;
 pub mod slots;
 pub mod stream;

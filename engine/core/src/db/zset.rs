@@ -1,13 +1,18 @@
 //! The zset value type.
 //!
-//! Storage: `items`, (score, member) pairs kept sorted by score then member
-//! bytes (Redis's order) in an unrolled list of blocks. Score/lex range bounds
-//! and (score, member) lookups are binary searches; insert/remove memmove at
-//! most `BLOCK_MAX` entries; index positions walk block lengths.
+//! Encodings mirror Redis 7.0, and both keep (score, member) pairs sorted by
+//! score then member bytes (Redis's order):
 //!
-//! Encodings mirror Redis 7.0: "listpack" (no member index: member lookups
-//! scan linearly, which is fine for <= 128 entries) and "skiplist" (adds a
-//! `MemberIndex`, member -> score, so lookups are O(1)).
+//! - "listpack": one [`Packed`] buffer of member, score, member, score, ...
+//!   (the score as its 8 raw little-endian f64 bytes, so every score reads
+//!   back bit-identical). Every operation is a linear walk, as in Redis;
+//!   used while the zset is within zset-max-listpack-entries/-value.
+//! - "skiplist" (boxed, so small zsets do not pay for it): `items`, the
+//!   pairs in an unrolled list of blocks (score/lex range bounds and (score,
+//!   member) lookups are binary searches; insert/remove memmove at most
+//!   `BLOCK_MAX` entries; index positions walk block lengths), plus a
+//!   `MemberIndex`, member -> score, so member lookups are O(1).
+//!
 //! Conversion listpack -> skiplist is one-way, as in Redis.
 //!
 //! ZSCAN on a skiplist zset walks the member index's buckets with Redis's
@@ -18,17 +23,32 @@
 
 use std::cmp::Ordering;
 
+use super::packed::{entry_bytes, Packed};
+use crate::alloc::charged;
+
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     pub entries: usize,
     pub value: usize,
 }
 
-#[derive(Clone, Debug, Default)]
-pub struct ZSetVal {
+#[derive(Clone, Debug)]
+pub enum ZSetVal {
+    Listpack(Packed),
+    Skiplist(Box<Skip>),
+}
+
+/// The skiplist encoding: ordered items plus the member index.
+#[derive(Clone, Debug)]
+pub struct Skip {
     items: Items,
-    /// The member index, present exactly for the skiplist encoding.
-    map: Option<MemberIndex>,
+    map: MemberIndex,
+}
+
+impl Default for ZSetVal {
+    fn default() -> Self {
+        ZSetVal::Listpack(Packed::new())
+    }
 }
 
 impl PartialEq for ZSetVal {
@@ -40,6 +60,67 @@ impl PartialEq for ZSetVal {
                 .all(|(a, b)| a.0.to_bits() == b.0.to_bits() && a.1 == b.1)
     }
 }
+
+/// Integral scores below this magnitude are stored as integers (every such
+/// f64 converts to i64 and back exactly).
+const INT_SCORE_LIMIT: f64 = 9007199254740992.0; // 2^53
+
+/// The score entry of a packed pair, bit-exact either way: an integral
+/// score (not -0) as its minimal little-endian two's-complement bytes (0 to
+/// 7 bytes: Redis's listpack likewise stores integral scores as small
+/// ints), anything else as the 8 raw bytes of the f64. The entry's length
+/// tells the two apart.
+#[inline]
+fn score_bytes(s: f64, out: &mut [u8; 8]) -> &[u8] {
+    if s.fract() == 0.0 && s.abs() < INT_SCORE_LIMIT && !(s == 0.0 && s.is_sign_negative()) {
+        let v = s as i64;
+        let b = v.to_le_bytes();
+        // Fewest bytes whose sign extension gives back v (|v| < 2^53, so
+        // 7 bytes always do).
+        let sext = |n: usize| {
+            if n == 0 {
+                0
+            } else {
+                (v << (64 - 8 * n)) >> (64 - 8 * n)
+            }
+        };
+        let mut n = 0;
+        while n < 7 && sext(n) != v {
+            n += 1;
+        }
+        out[..n].copy_from_slice(&b[..n]);
+        return &out[..n];
+    }
+    *out = s.to_bits().to_le_bytes();
+    &out[..]
+}
+
+#[inline]
+fn score_of(b: &[u8]) -> f64 {
+    // Entries are written by score_bytes only: 0..=7 bytes int, 8 raw.
+    assert!(b.len() <= 8, "zset listpack: bad score entry");
+    let mut a = [0u8; 8];
+    a[..b.len()].copy_from_slice(b);
+    if b.len() == 8 {
+        return f64::from_bits(u64::from_le_bytes(a));
+    }
+    if b.last().is_some_and(|&x| x & 0x80 != 0) {
+        a[b.len()..].fill(0xff);
+    }
+    i64::from_le_bytes(a) as f64
+}
+
+/// (score, member) pairs of a packed zset, from pair `from` on.
+fn lp_items(p: &Packed, from: usize) -> impl Iterator<Item = (f64, &[u8])> {
+    let mut it = p.iter_from(from.saturating_mul(2));
+    std::iter::from_fn(move || {
+        let m = it.next()?;
+        Some((score_of(it.next()?), m))
+    })
+}
+
+/// The `Box<ZSetVal>` a keyspace value holds (charged to the zset).
+const BOX_BYTES: usize = charged(std::mem::size_of::<ZSetVal>());
 
 type Item = (f64, Box<[u8]>);
 
@@ -70,10 +151,6 @@ impl Items {
 
     fn iter(&self) -> impl DoubleEndedIterator<Item = &Item> + '_ {
         self.blocks.iter().flat_map(|b| b.iter())
-    }
-
-    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Item> + '_ {
-        self.blocks.iter_mut().flat_map(|b| b.iter_mut())
     }
 
     /// (block, offset) of global index i (i < len).
@@ -200,16 +277,6 @@ impl Items {
             off = 0;
         }
         out
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.blocks
-            .iter()
-            .map(|b| {
-                b.capacity() * std::mem::size_of::<Item>()
-                    + b.iter().map(|(_, m)| m.len()).sum::<usize>()
-            })
-            .sum()
     }
 }
 
@@ -488,18 +555,6 @@ impl MemberIndex {
         v = v.wrapping_add(1);
         v.reverse_bits()
     }
-
-    fn heap_bytes(&self) -> usize {
-        self.heads.capacity() * 4
-            + self.slots.capacity() * std::mem::size_of::<Option<Slot>>()
-            + self.free.capacity() * 4
-            + self
-                .slots
-                .iter()
-                .flatten()
-                .map(|e| e.member.len())
-                .sum::<usize>()
-    }
 }
 
 impl ZSetVal {
@@ -512,32 +567,47 @@ impl ZSetVal {
     pub fn from_items(mut items: Vec<(f64, Box<[u8]>)>, lim: Limits) -> ZSetVal {
         items.sort_by(|a, b| cmp_item(a.0, &a.1, b.0, &b.1));
         let skiplist = items.len() > lim.entries || items.iter().any(|(_, m)| m.len() > lim.value);
-        let mut z = ZSetVal {
-            items: Items::from_sorted(items),
-            map: None,
-        };
         if skiplist {
-            z.convert();
-        } else {
-            for it in z.items.iter_mut() {
-                if it.0 == 0.0 {
-                    it.0 = 0.0;
-                }
-            }
+            return ZSetVal::skip_from_sorted(items);
         }
-        z
+        // A listpack stores scores as text, where "-0" reads back as 0.
+        let scores: Vec<([u8; 8], usize)> = items
+            .iter()
+            .map(|(s, _)| {
+                let mut b = [0u8; 8];
+                let n = score_bytes(if *s == 0.0 { 0.0 } else { *s }, &mut b).len();
+                (b, n)
+            })
+            .collect();
+        ZSetVal::Listpack(Packed::from_entries(
+            items
+                .iter()
+                .zip(&scores)
+                .flat_map(|((_, m), (sc, n))| [&m[..], &sc[..*n]]),
+        ))
+    }
+
+    fn skip_from_sorted(items: Vec<Item>) -> ZSetVal {
+        let mut map = MemberIndex::with_capacity(items.len());
+        for (s, k) in &items {
+            map.insert_new(k.clone(), *s, hash_of(k));
+        }
+        ZSetVal::Skiplist(Box::new(Skip {
+            items: Items::from_sorted(items),
+            map,
+        }))
     }
 
     pub fn encoding(&self) -> &'static str {
-        if self.map.is_some() {
-            "skiplist"
-        } else {
-            "listpack"
+        match self {
+            ZSetVal::Listpack(_) => "listpack",
+            ZSetVal::Skiplist(_) => "skiplist",
         }
     }
 
+    /// Heap bytes owned, counting the keyspace value's box of this enum.
     pub fn heap_bytes(&self) -> usize {
-        self.items.heap_bytes() + self.map.as_ref().map_or(0, MemberIndex::heap_bytes)
+        self.structure_bytes() + self.element_bytes().sum::<usize>()
     }
 
     /// Redis's xorObjectDigest contribution for this type.
@@ -555,82 +625,115 @@ impl ZSetVal {
     }
 
     fn convert(&mut self) {
-        if self.map.is_none() {
-            let mut m = MemberIndex::with_capacity(self.items.len);
-            for (s, k) in self.items.iter() {
-                m.insert_new(k.clone(), *s, hash_of(k));
-            }
-            self.map = Some(m);
+        if let ZSetVal::Listpack(p) = self {
+            let items: Vec<Item> = lp_items(p, 0).map(|(s, m)| (s, Box::from(m))).collect();
+            *self = ZSetVal::skip_from_sorted(items);
         }
     }
 
     #[inline]
     pub fn len(&self) -> usize {
-        self.items.len
+        match self {
+            ZSetVal::Listpack(p) => p.len() / 2,
+            ZSetVal::Skiplist(k) => k.items.len,
+        }
     }
 
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.items.len == 0
+        self.len() == 0
     }
 
-    /// Item at ascending index i (i < len); O(n / BLOCK_MAX).
+    /// Item at ascending index i (i < len); O(n / BLOCK_MAX) for skiplist,
+    /// O(n) for listpack. Out of range answers (0, "") (callers never ask).
     pub fn get(&self, i: usize) -> (f64, &[u8]) {
-        let (s, m) = self.items.get(i);
-        (*s, m)
+        match self {
+            ZSetVal::Listpack(p) => lp_items(p, i).next().unwrap_or((0.0, &[])),
+            ZSetVal::Skiplist(k) if i < k.items.len => {
+                let (s, m) = k.items.get(i);
+                (*s, m)
+            }
+            ZSetVal::Skiplist(_) => (0.0, &[]),
+        }
     }
 
     /// Items at ascending indices [a, b).
     pub fn range(&self, a: usize, b: usize) -> Vec<(f64, &[u8])> {
-        self.items.range(a, b.min(self.len()))
+        let b = b.min(self.len());
+        match self {
+            ZSetVal::Listpack(p) => lp_items(p, a).take(b.saturating_sub(a)).collect(),
+            ZSetVal::Skiplist(k) => k.items.range(a, b),
+        }
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (f64, &[u8])> + '_ {
-        self.items.iter().map(|(s, m)| (*s, &**m))
+    pub fn iter(&self) -> impl Iterator<Item = (f64, &[u8])> + '_ {
+        let (a, b) = match self {
+            ZSetVal::Listpack(p) => (Some(lp_items(p, 0)), None),
+            ZSetVal::Skiplist(k) => (None, Some(k.items.iter().map(|(s, m)| (*s, &**m)))),
+        };
+        a.into_iter().flatten().chain(b.into_iter().flatten())
+    }
+
+    /// Pair index of member `m` in a packed zset.
+    fn lp_find(p: &Packed, m: &[u8]) -> Option<usize> {
+        p.find(m, 0, 2).map(|i| i / 2)
     }
 
     pub fn score(&self, m: &[u8]) -> Option<f64> {
-        match &self.map {
-            Some(map) => map.get(m),
-            None => self.items.iter().find(|(_, k)| &**k == m).map(|(s, _)| *s),
+        match self {
+            ZSetVal::Listpack(p) => p.find_next(m, 0, 2).map(|(_, s)| score_of(s)),
+            ZSetVal::Skiplist(k) => k.map.get(m),
         }
     }
 
     /// 0-based ascending rank.
     pub fn rank(&self, m: &[u8]) -> Option<usize> {
-        let s = self.score(m)?;
-        self.items.find(s, m)
+        match self {
+            ZSetVal::Listpack(p) => Self::lp_find(p, m),
+            ZSetVal::Skiplist(k) => {
+                let s = k.map.get(m)?;
+                k.items.find(s, m)
+            }
+        }
+    }
+
+    /// Insert (s, m), known absent, at its sorted place in a packed zset.
+    fn lp_insert(p: &mut Packed, m: &[u8], s: f64) {
+        let at = lp_items(p, 0)
+            .position(|(ks, km)| cmp_item(ks, km, s, m) == Ordering::Greater)
+            .unwrap_or(p.len() / 2);
+        let mut b = [0u8; 8];
+        p.insert_many(at * 2, &[m, score_bytes(s, &mut b)]);
     }
 
     /// Insert or update. Returns the previous score (None if newly added).
     pub fn set(&mut self, m: &[u8], s: f64, lim: Limits) -> Option<f64> {
-        // A listpack stores scores as text, where Redis's "-0" reads back as 0.
-        let s = if s == 0.0
-            && self.map.is_none()
-            && !(self.items.len + 1 > lim.entries || m.len() > lim.value)
-        {
-            0.0
-        } else {
-            s
-        };
-        if self.map.is_none() {
-            if let Some(old) = self.score(m) {
+        if let ZSetVal::Listpack(p) = self {
+            let n = p.len() / 2;
+            // A listpack stores scores as text, where Redis's "-0" reads back as 0.
+            let s = if s == 0.0 && !(n + 1 > lim.entries || m.len() > lim.value) {
+                0.0
+            } else {
+                s
+            };
+            if let Some((i, old)) = p.find_next(m, 0, 2) {
+                let old = score_of(old);
                 if old.to_bits() != s.to_bits() {
-                    if let Some(item) = self.items.remove(old, m) {
-                        self.items.insert(s, item.1);
-                    }
+                    p.remove_range(i, 2); // i: the member entry
+                    Self::lp_insert(p, m, s);
                 }
                 return Some(old);
             }
-            if self.items.len < lim.entries && m.len() <= lim.value {
-                self.items.insert(s, m.into());
+            if n < lim.entries && m.len() <= lim.value {
+                Self::lp_insert(p, m, s);
                 return None;
             }
             self.convert();
         }
-        let Some(map) = &mut self.map else {
+        let ZSetVal::Skiplist(k) = self else {
             return None;
         };
+        let Skip { items, map } = &mut **k;
         // One hash for the lookup and, when new, the insert.
         let h = hash_of(m);
         match map.find(m, h) {
@@ -638,8 +741,8 @@ impl ZSetVal {
                 let old = map.slot(i).map_or(s, |e| e.score);
                 if old.to_bits() != s.to_bits() {
                     map.set_score(i, s);
-                    if let Some(item) = self.items.remove(old, m) {
-                        self.items.insert(s, item.1);
+                    if let Some(item) = items.remove(old, m) {
+                        items.insert(s, item.1);
                     }
                 }
                 Some(old)
@@ -647,33 +750,52 @@ impl ZSetVal {
             None => {
                 let b: Box<[u8]> = m.into();
                 map.insert_new(b.clone(), s, h);
-                self.items.insert(s, b);
+                items.insert(s, b);
                 None
             }
         }
     }
 
     pub fn remove(&mut self, m: &[u8]) -> bool {
-        let s = match &mut self.map {
-            Some(map) => map.remove(m),
-            None => self.score(m),
-        };
-        let Some(s) = s else { return false };
-        self.items.remove(s, m);
-        true
+        match self {
+            ZSetVal::Listpack(p) => match Self::lp_find(p, m) {
+                Some(i) => {
+                    p.remove_range(i * 2, 2);
+                    true
+                }
+                None => false,
+            },
+            ZSetVal::Skiplist(k) => {
+                let Some(s) = k.map.remove(m) else {
+                    return false;
+                };
+                k.items.remove(s, m);
+                true
+            }
+        }
     }
 
     /// Remove items in index range [start, end) and return them.
     pub fn remove_range(&mut self, start: usize, end: usize) -> Vec<(f64, Box<[u8]>)> {
-        let end = end.min(self.items.len);
+        let end = end.min(self.len());
         let start = start.min(end);
-        let v = self.items.drain(start, end);
-        if let Some(map) = &mut self.map {
-            for (_, m) in &v {
-                map.remove(m);
+        match self {
+            ZSetVal::Listpack(p) => {
+                let v: Vec<(f64, Box<[u8]>)> = lp_items(p, start)
+                    .take(end - start)
+                    .map(|(s, m)| (s, Box::from(m)))
+                    .collect();
+                p.remove_range(start * 2, (end - start) * 2);
+                v
+            }
+            ZSetVal::Skiplist(k) => {
+                let v = k.items.drain(start, end);
+                for (_, m) in &v {
+                    k.map.remove(m);
+                }
+                v
             }
         }
-        v
     }
 
     /// One ZSCAN page (Redis's scanGenericCommand loop): calls `f` with
@@ -683,12 +805,13 @@ impl ZSetVal {
     /// the cursor wraps, or count*20 buckets (Redis doubles COUNT for
     /// key/value types, then allows 10 times that many steps) came up short.
     pub fn scan<'a>(&'a self, cursor: u64, count: usize, mut f: impl FnMut(&'a [u8], f64)) -> u64 {
-        let Some(map) = &self.map else {
+        let ZSetVal::Skiplist(k) = self else {
             for (s, m) in self.iter() {
                 f(m, s);
             }
             return 0;
         };
+        let map = &k.map;
         let mut got = 0usize;
         let mut maxiter = count.saturating_mul(20);
         let mut cursor = cursor;
@@ -704,13 +827,30 @@ impl ZSetVal {
         }
     }
 
+    /// Partition point of a predicate true on a prefix (binary search).
+    fn partition_point(&self, pred: impl Fn(f64, &[u8]) -> bool) -> usize {
+        match self {
+            // The same search as a one-block `Items` (lex predicates are not
+            // monotone when scores differ, where Redis leaves the answer
+            // unspecified; this keeps redsim's answer as it was).
+            ZSetVal::Listpack(p) => {
+                let v: Vec<(f64, &[u8])> = lp_items(p, 0).collect();
+                match v.last() {
+                    Some((s, m)) if pred(*s, m) => v.len(),
+                    _ => v.partition_point(|(s, m)| pred(*s, m)),
+                }
+            }
+            ZSetVal::Skiplist(k) => k.items.partition_point(|(s, m)| pred(*s, m)),
+        }
+    }
+
     /// Index range [a, b) of items within a score range.
     pub fn score_span(&self, r: &ScoreRange) -> (usize, usize) {
         if r.is_empty() {
             return (0, 0);
         }
-        let a = self.items.partition_point(|(s, _)| !r.gte_min(*s));
-        let b = self.items.partition_point(|(s, _)| r.lte_max(*s));
+        let a = self.partition_point(|s, _| !r.gte_min(s));
+        let b = self.partition_point(|s, _| r.lte_max(s));
         (a, b.max(a))
     }
 
@@ -720,8 +860,8 @@ impl ZSetVal {
         if r.is_empty() {
             return (0, 0);
         }
-        let a = self.items.partition_point(|(_, m)| !r.gte_min(m));
-        let b = self.items.partition_point(|(_, m)| r.lte_max(m));
+        let a = self.partition_point(|_, m| !r.gte_min(m));
+        let b = self.partition_point(|_, m| r.lte_max(m));
         (a, b.max(a))
     }
 }
@@ -730,34 +870,116 @@ impl ZSetVal {
 /// per-element part): always `heap_bytes() == structure_bytes() +
 /// element_bytes().sum()`.
 impl ZSetVal {
-    /// The item blocks and, for skiplist, the member index's buckets, slab
-    /// and free list.
+    /// The keyspace value's box, plus: for listpack, the buffer's charged
+    /// size minus its entries' bytes (allocator rounding); for skiplist, its
+    /// box, the item blocks and the member index's buckets, slab and free
+    /// list.
     pub fn structure_bytes(&self) -> usize {
-        let items: usize = self
-            .items
-            .blocks
-            .iter()
-            .map(|b| b.capacity() * std::mem::size_of::<Item>())
-            .sum();
-        let map = self.map.as_ref().map_or(0, |m| {
-            m.heads.capacity() * 4
-                + m.slots.capacity() * std::mem::size_of::<Option<Slot>>()
-                + m.free.capacity() * 4
-        });
-        items + map
+        BOX_BYTES
+            + match self {
+                ZSetVal::Listpack(p) => p.heap_bytes() - p.buf_bytes(),
+                ZSetVal::Skiplist(k) => {
+                    let items: usize = k
+                        .items
+                        .blocks
+                        .iter()
+                        .map(|b| b.capacity() * std::mem::size_of::<Item>())
+                        .sum();
+                    let m = &k.map;
+                    charged(std::mem::size_of::<Skip>())
+                        + items
+                        + m.heads.capacity() * 4
+                        + m.slots.capacity() * std::mem::size_of::<Option<Slot>>()
+                        + m.free.capacity() * 4
+                }
+            }
     }
 
-    /// Member bytes of each element in score order (stored twice when the
-    /// skiplist's member index holds its own copy).
-    pub fn element_bytes(&self) -> impl Iterator<Item = usize> + '_ {
-        let copies = 1 + usize::from(self.map.is_some());
-        self.items.iter().map(move |(_, m)| m.len() * copies)
+    /// Bytes of each element in score order: for listpack its member and
+    /// score entries; for skiplist its member allocation, twice (the member
+    /// index holds its own copy).
+    pub fn element_bytes(&self) -> Box<dyn Iterator<Item = usize> + '_> {
+        match self {
+            ZSetVal::Listpack(p) => {
+                let mut it = p.iter();
+                Box::new(std::iter::from_fn(move || {
+                    Some(entry_bytes(it.next()?.len()) + entry_bytes(it.next()?.len()))
+                }))
+            }
+            ZSetVal::Skiplist(k) => Box::new(k.items.iter().map(|(_, m)| {
+                if m.is_empty() {
+                    0
+                } else {
+                    2 * charged(m.len())
+                }
+            })),
+        }
+    }
+
+    /// The member index (skiplist only), for tests.
+    #[cfg(test)]
+    fn index(&self) -> Option<&MemberIndex> {
+        match self {
+            ZSetVal::Skiplist(k) => Some(&k.map),
+            ZSetVal::Listpack(_) => None,
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn packed_scores_round_trip_bit_exact() {
+        let mut rng = crate::rng::Rng::new(5);
+        let mut cases = vec![
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            127.0,
+            128.0,
+            -128.0,
+            -129.0,
+            255.0,
+            256.0,
+            32767.0,
+            -32768.0,
+            1e15,
+            -1e15,
+            9007199254740991.0,
+            -9007199254740991.0,
+            9007199254740992.0,
+            1e20,
+            1.5,
+            -2.25,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+        ];
+        for _ in 0..2000 {
+            let bits = 1u64 << rng.below(60);
+            let v = (rng.below(bits) as i64 - (bits / 2) as i64) as f64;
+            cases.push(v);
+            cases.push(f64::from_bits(rng.next_u64()));
+        }
+        for s in cases {
+            if s.is_nan() {
+                continue;
+            }
+            let mut b = [0u8; 8];
+            let e = score_bytes(s, &mut b).to_vec();
+            assert_eq!(score_of(&e).to_bits(), s.to_bits(), "{s:e} as {e:?}");
+            if s.fract() == 0.0 && s.abs() < 32768.0 && s.to_bits() != (-0.0f64).to_bits() {
+                assert!(e.len() <= 2, "{s} took {} bytes", e.len());
+            }
+        }
+        assert!(score_bytes(0.0, &mut [0; 8]).is_empty());
+        assert_eq!(score_bytes(-0.0, &mut [0; 8]).len(), 8);
+    }
 
     #[test]
     fn blocks_stay_ordered() {
@@ -833,7 +1055,7 @@ mod tests {
         let mut seen: HashSet<Vec<u8>> = HashSet::new();
         let mut cursor = 0u64;
         let mut step = 0u32;
-        let buckets = |z: &ZSetVal| z.map.as_ref().map_or(0, |m| m.heads.len());
+        let buckets = |z: &ZSetVal| z.index().map_or(0, |m| m.heads.len());
         let mut sizes = vec![buckets(&z)];
         loop {
             cursor = z.scan(cursor, 10, |m, _| {
@@ -890,7 +1112,7 @@ mod tests {
         assert!(sizes.windows(2).any(|w| w[1] > w[0]), "{sizes:?}");
         assert!(sizes.windows(2).any(|w| w[1] < w[0]), "{sizes:?}");
         assert_eq!(
-            z.map.as_ref().map(|m| m.slots.iter().flatten().count()),
+            z.index().map(|m| m.slots.iter().flatten().count()),
             Some(z.len())
         );
         for (s, m) in z.iter() {

@@ -610,7 +610,10 @@ mod tests {
         let opts = LoadOpts::default();
         let e = load(&write(&[0, 0]), &mut ks, &opts).err();
         assert!(e.is_some_and(|e| e.to_string().contains("Duplicated key")));
-        assert!(ks.dbs[0].table.find(b"keep").is_some(), "untouched on error");
+        assert!(
+            ks.dbs[0].table.find(b"keep").is_some(),
+            "untouched on error"
+        );
         let info = load(&write(&[0, 1]), &mut ks, &opts).map(|i| i.keys_loaded);
         assert_eq!(info.ok(), Some(2));
     }

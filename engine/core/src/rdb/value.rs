@@ -89,7 +89,8 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, compress: bool) -> u8 {
         }
         Value::Set(s) => match &**s {
             SetVal::Ints(ints) => {
-                put_string(out, &intset_encode(ints), compress);
+                let v: Vec<i64> = ints.iter().collect();
+                put_string(out, &intset_encode(&v), compress);
                 TYPE_SET_INTSET
             }
             SetVal::Table(t) => {
@@ -114,7 +115,8 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, compress: bool) -> u8 {
             } else {
                 put_len(out, z.len() as u64);
                 // Redis walks the skiplist from the tail.
-                for (s, m) in z.iter().rev() {
+                let items: Vec<(f64, &[u8])> = z.iter().collect();
+                for &(s, m) in items.iter().rev() {
                     put_string(out, m, compress);
                     put_binary_double(out, s);
                 }
@@ -122,9 +124,9 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, compress: bool) -> u8 {
             }
         }
         Value::Hash(h) => match &**h {
-            HashVal::Listpack(pairs) => {
+            HashVal::Listpack(_) => {
                 let mut b = LpBuilder::new();
-                for (f, x) in pairs {
+                for (f, x) in h.iter() {
                     b.str(f);
                     b.str(x);
                 }
@@ -150,7 +152,7 @@ pub fn encode_value(out: &mut Vec<u8>, v: &Value, compress: bool) -> u8 {
 fn encode_list(out: &mut Vec<u8>, l: &ListVal, compress: bool) {
     let mut nodes: Vec<Vec<u8>> = Vec::new();
     let mut cur = LpBuilder::new();
-    for it in &l.items {
+    for it in l.iter() {
         if !cur.is_empty() && cur.bytes() + it.len() + QUICKLIST_OVERHEAD > QUICKLIST_NODE_BYTES {
             let done = std::mem::take(&mut cur);
             nodes.push(done.finish());
@@ -206,7 +208,7 @@ pub fn decode_value(t: u8, r: &mut Reader, lim: &Limits) -> Result<Value, RdbErr
             for _ in 0..n {
                 items.push_back(r.string_bytes()?.into_owned().into_boxed_slice());
             }
-            Ok(Value::List(Box::new(ListVal { items })))
+            Ok(Value::List(Box::new(list_from(items))))
         }
         TYPE_LIST_QUICKLIST | TYPE_LIST_QUICKLIST_2 => {
             let n = r.count(1)?;
@@ -238,7 +240,7 @@ pub fn decode_value(t: u8, r: &mut Reader, lim: &Limits) -> Result<Value, RdbErr
             if items.is_empty() {
                 return Err(empty(at));
             }
-            Ok(Value::List(Box::new(ListVal { items })))
+            Ok(Value::List(Box::new(list_from(items))))
         }
         TYPE_LIST_ZIPLIST => {
             let (bat, b) = blob(r)?;
@@ -246,11 +248,11 @@ pub fn decode_value(t: u8, r: &mut Reader, lim: &Limits) -> Result<Value, RdbErr
             if eles.is_empty() {
                 return Err(empty(at));
             }
-            let items = eles
+            let items: Vec<Box<[u8]>> = eles
                 .into_iter()
                 .map(|e| e.to_vec().into_boxed_slice())
                 .collect();
-            Ok(Value::List(Box::new(ListVal { items })))
+            Ok(Value::List(Box::new(list_from(items))))
         }
         TYPE_SET => {
             let n = r.count(1)?;
@@ -267,7 +269,7 @@ pub fn decode_value(t: u8, r: &mut Reader, lim: &Limits) -> Result<Value, RdbErr
         TYPE_SET_INTSET => {
             let (bat, b) = blob(r)?;
             let ints = intset_decode(&b).map_err(|m| corrupt(r, bat, m))?;
-            let mut s = SetVal::Ints(ints);
+            let mut s = SetVal::Ints(intset_from(ints));
             if s.len() > lim.set_intset {
                 s = convert_set(s);
             }
@@ -373,7 +375,7 @@ pub fn decode_value(t: u8, r: &mut Reader, lim: &Limits) -> Result<Value, RdbErr
                 }
                 pairs.push((f, v));
             }
-            let mut h = HashVal::Listpack(pairs);
+            let mut h = hash_from(&pairs);
             if !listpack {
                 h.convert();
             }
@@ -408,7 +410,7 @@ pub fn decode_value(t: u8, r: &mut Reader, lim: &Limits) -> Result<Value, RdbErr
                 }
                 pairs.push((f.into_boxed_slice(), p[1].to_vec().into_boxed_slice()));
             }
-            let mut h = HashVal::Listpack(pairs);
+            let mut h = hash_from(&pairs);
             if h.len() > lim.hash_entries {
                 h.convert();
             }
@@ -433,7 +435,7 @@ pub fn decode_value(t: u8, r: &mut Reader, lim: &Limits) -> Result<Value, RdbErr
                 maxlen = maxlen.max(f.len()).max(v.len());
                 out.push((Box::<[u8]>::from(f), Box::<[u8]>::from(v)));
             }
-            let mut h = HashVal::Listpack(out);
+            let mut h = hash_from(&out);
             if h.len() > lim.hash_entries || maxlen > lim.hash_value {
                 h.convert();
             }
@@ -456,7 +458,32 @@ fn convert_set(s: SetVal) -> SetVal {
     for m in s.iter() {
         t.insert(&m.to_vec());
     }
-    SetVal::Table(t)
+    SetVal::Table(Box::new(t))
+}
+
+/// A list in load order.
+fn list_from(items: impl IntoIterator<Item = Box<[u8]>>) -> ListVal {
+    let mut l = ListVal::new();
+    for it in items {
+        l.push_owned(it, false);
+    }
+    l
+}
+
+/// An intset from sorted, distinct integers.
+fn intset_from(v: Vec<i64>) -> crate::db::set::IntSet {
+    let mut s = crate::db::set::IntSet::new();
+    for x in v {
+        s.insert(x);
+    }
+    s
+}
+
+/// A listpack-encoded hash from field/value pairs in load order.
+fn hash_from(pairs: &[(Box<[u8]>, Box<[u8]>)]) -> HashVal {
+    HashVal::Listpack(crate::db::packed::Packed::from_entries(
+        pairs.iter().flat_map(|(f, v)| [&f[..], &v[..]]),
+    ))
 }
 
 /// A set from `n` members in load order (RDB_TYPE_SET): an intset while
@@ -474,7 +501,7 @@ fn build_set<'a>(
             if v.windows(2).any(|w| w[0] == w[1]) {
                 return None;
             }
-            return Some(Value::Set(Box::new(SetVal::Ints(v))));
+            return Some(Value::Set(Box::new(SetVal::Ints(intset_from(v)))));
         }
     }
     let mut t = MemberTable::with_capacity(n);
@@ -483,7 +510,7 @@ fn build_set<'a>(
             return None;
         }
     }
-    Some(Value::Set(Box::new(SetVal::Table(t))))
+    Some(Value::Set(Box::new(SetVal::Table(Box::new(t)))))
 }
 
 #[cfg(test)]
@@ -637,9 +664,12 @@ pub(crate) mod tests {
         let mut t = MemberTable::with_capacity(2);
         t.insert(b"2");
         t.insert(b"1");
-        let got = roundtrip(&Value::Set(Box::new(SetVal::Table(t))), &Limits::default());
+        let got = roundtrip(
+            &Value::Set(Box::new(SetVal::Table(Box::new(t)))),
+            &Limits::default(),
+        );
         assert_eq!(got.encoding(), "intset");
-        let s = SetVal::Ints((0..10).collect());
+        let s = SetVal::Ints(intset_from((0..10).collect()));
         let lim = Limits {
             set_intset: 5,
             ..Limits::default()
