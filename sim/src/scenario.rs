@@ -13,7 +13,7 @@ use madsim::runtime::{Handle, Runtime};
 use madsim::task::NodeId;
 use madsim::time::{sleep, timeout, TimeHandle};
 use redsim_core::config::Config;
-use redsim_core::disk::{Disk, Fd, SimDisk, Stat};
+use redsim_core::disk::{SharedSimDisk as SharedDisk, SimDisk};
 use redsim_core::{Server, ServerEnv};
 use redsim_server::{accept_loop, cron_loop, Clock, Logger, Shared, SystemClock};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,60 +61,6 @@ fn splitmix64(mut x: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
-}
-
-/// The simulated disk of the server node: it outlives incarnations (a
-/// kill crashes it: unsynced bytes are lost, see `SimDisk::crash`).
-#[derive(Clone)]
-pub struct SharedDisk(pub Arc<Mutex<SimDisk>>);
-
-impl SharedDisk {
-    fn with<T>(&self, f: impl FnOnce(&mut SimDisk) -> T) -> T {
-        let mut g = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        f(&mut g)
-    }
-}
-
-impl Disk for SharedDisk {
-    fn create(&mut self, path: &str) -> std::io::Result<Fd> {
-        self.with(|d| d.create(path))
-    }
-    fn open_append(&mut self, path: &str) -> std::io::Result<Fd> {
-        self.with(|d| d.open_append(path))
-    }
-    fn write(&mut self, fd: Fd, buf: &[u8]) -> std::io::Result<usize> {
-        self.with(|d| d.write(fd, buf))
-    }
-    fn truncate(&mut self, fd: Fd, len_bytes: u64) -> std::io::Result<()> {
-        self.with(|d| d.truncate(fd, len_bytes))
-    }
-    fn fsync(&mut self, fd: Fd) -> std::io::Result<()> {
-        self.with(|d| d.fsync(fd))
-    }
-    fn close(&mut self, fd: Fd) {
-        self.with(|d| d.close(fd))
-    }
-    fn read(&mut self, path: &str) -> std::io::Result<Vec<u8>> {
-        self.with(|d| d.read(path))
-    }
-    fn rename(&mut self, from: &str, to: &str) -> std::io::Result<()> {
-        self.with(|d| d.rename(from, to))
-    }
-    fn remove(&mut self, path: &str) -> std::io::Result<()> {
-        self.with(|d| d.remove(path))
-    }
-    fn mkdir(&mut self, dir: &str) -> std::io::Result<()> {
-        self.with(|d| d.mkdir(dir))
-    }
-    fn fsync_dir(&mut self, dir: &str) -> std::io::Result<()> {
-        self.with(|d| d.fsync_dir(dir))
-    }
-    fn list(&mut self, dir: &str) -> std::io::Result<Vec<String>> {
-        self.with(|d| d.list(dir))
-    }
-    fn stat(&mut self, path: &str) -> std::io::Result<Option<Stat>> {
-        self.with(|d| d.stat(path))
-    }
 }
 
 /// The server node's init task (re-run by every restart, `epoch` counts them).
@@ -586,7 +532,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             let mut d = SimDisk::new(splitmix64(seed ^ 0xD15C));
             // A crash keeps a random prefix of unsynced appends (torn tails).
             d.faults.torn_writes = true;
-            SharedDisk(Arc::new(Mutex::new(d)))
+            SharedDisk::new(d)
         });
         let persist = disk.clone().zip(opts.appendfsync.clone());
         let ack_before_fsync = opts.selftest == Some(SelfTest::AckBeforeFsync);

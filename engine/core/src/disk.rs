@@ -779,6 +779,64 @@ impl Disk for SimDisk {
     }
 }
 
+/// A `SimDisk` shared by successive server incarnations (the simulator and
+/// crash tests): the process dies and restarts, the disk stays.
+#[derive(Clone)]
+pub struct SharedSimDisk(pub std::sync::Arc<std::sync::Mutex<SimDisk>>);
+
+impl SharedSimDisk {
+    pub fn new(d: SimDisk) -> SharedSimDisk {
+        SharedSimDisk(std::sync::Arc::new(std::sync::Mutex::new(d)))
+    }
+
+    /// Run `f` on the disk (e.g. `crash()`, fault settings).
+    pub fn with<T>(&self, f: impl FnOnce(&mut SimDisk) -> T) -> T {
+        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Disk for SharedSimDisk {
+    fn create(&mut self, path: &str) -> io::Result<Fd> {
+        self.with(|d| d.create(path))
+    }
+    fn open_append(&mut self, path: &str) -> io::Result<Fd> {
+        self.with(|d| d.open_append(path))
+    }
+    fn write(&mut self, fd: Fd, buf: &[u8]) -> io::Result<usize> {
+        self.with(|d| d.write(fd, buf))
+    }
+    fn truncate(&mut self, fd: Fd, len_bytes: u64) -> io::Result<()> {
+        self.with(|d| d.truncate(fd, len_bytes))
+    }
+    fn fsync(&mut self, fd: Fd) -> io::Result<()> {
+        self.with(|d| d.fsync(fd))
+    }
+    fn close(&mut self, fd: Fd) {
+        self.with(|d| d.close(fd))
+    }
+    fn read(&mut self, path: &str) -> io::Result<Vec<u8>> {
+        self.with(|d| d.read(path))
+    }
+    fn rename(&mut self, from: &str, to: &str) -> io::Result<()> {
+        self.with(|d| d.rename(from, to))
+    }
+    fn remove(&mut self, path: &str) -> io::Result<()> {
+        self.with(|d| d.remove(path))
+    }
+    fn mkdir(&mut self, dir: &str) -> io::Result<()> {
+        self.with(|d| d.mkdir(dir))
+    }
+    fn fsync_dir(&mut self, dir: &str) -> io::Result<()> {
+        self.with(|d| d.fsync_dir(dir))
+    }
+    fn list(&mut self, dir: &str) -> io::Result<Vec<String>> {
+        self.with(|d| d.list(dir))
+    }
+    fn stat(&mut self, path: &str) -> io::Result<Option<Stat>> {
+        self.with(|d| d.stat(path))
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

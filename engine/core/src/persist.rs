@@ -339,6 +339,24 @@ fn new_sink(ks: &Keyspace, cfg: &Config, env: &ServerEnv, aof_base: bool) -> Rdb
     )
 }
 
+/// The whole dataset as RDB bytes, synchronously (SAVE, an AOF base at
+/// start-up or when `appendonly` is switched on).
+fn dataset_rdb(ks: &Keyspace, cfg: &Config, env: &ServerEnv, aof_base: bool) -> Vec<u8> {
+    let mut sink = new_sink(ks, cfg, env, aof_base);
+    for (dbi, db) in ks.dbs.iter().enumerate() {
+        if db.table.is_empty() {
+            continue;
+        }
+        sink.begin_db(dbi, db.table.len(), db.table.volatile_len());
+        for e in db.table.iter() {
+            sink.record(dbi, &e.key, &e.val, db.table.expire_of_entry(e), e.lru);
+        }
+    }
+    let mut bytes = Vec::new();
+    sink.finish(&mut bytes);
+    bytes
+}
+
 fn io_text(e: &std::io::Error) -> String {
     crate::disk::error_text(e)
 }
@@ -376,18 +394,7 @@ pub fn rdb_save(
     };
     let tmp = bgsave_temp_name(env.pid);
     let fd = disk.create(&tmp).map_err(|e| io_text(&e))?;
-    let mut sink = new_sink(ks, cfg, env, false);
-    for (dbi, db) in ks.dbs.iter().enumerate() {
-        if db.table.is_empty() {
-            continue;
-        }
-        sink.begin_db(dbi, db.table.len(), db.table.volatile_len());
-        for e in db.table.iter() {
-            sink.record(dbi, &e.key, &e.val, db.table.expire_of_entry(e), e.lru);
-        }
-    }
-    let mut bytes = Vec::new();
-    sink.finish(&mut bytes);
+    let bytes = dataset_rdb(ks, cfg, env, false);
     if let Err(e) = write_out_and_publish(&mut **disk, fd, &bytes, &tmp, &dbfilename(cfg)) {
         let _ = disk.remove(&tmp);
         p.rdb.last_bgsave_ok = false;
@@ -974,18 +981,7 @@ pub fn open_aof(
         _ => crate::aof::Manifest::default(),
     };
     // The base for a first start (or a run-time switch): the dataset now.
-    let mut sink = new_sink(ks, cfg, env, true);
-    for (dbi, db) in ks.dbs.iter().enumerate() {
-        if db.table.is_empty() {
-            continue;
-        }
-        sink.begin_db(dbi, db.table.len(), db.table.volatile_len());
-        for e in db.table.iter() {
-            sink.record(dbi, &e.key, &e.val, db.table.expire_of_entry(e), e.lru);
-        }
-    }
-    let mut base = Vec::new();
-    sink.finish(&mut base);
+    let base = dataset_rdb(ks, cfg, env, true);
     let w = AofWriter::open(&mut **disk, &acfg, policy, manifest, &base, ks.now_ms)
         .map_err(|e| e.to_string())?;
     p.aof = Some(w);

@@ -4,64 +4,12 @@
 //! digest, failed saves and AOF writes turn writes into MISCONF (reads keep
 //! working) until a later success, and an AOF survives a restart.
 
-use std::sync::{Arc, Mutex};
-
 use redsim_core::config::Config;
-use redsim_core::disk::{Disk, Fd, SimDisk, Stat};
+use redsim_core::disk::SimDisk;
 use redsim_core::resp::Reply;
 use redsim_core::server::{Server, ServerEnv};
 
-/// One SimDisk shared by successive server incarnations.
-#[derive(Clone)]
-struct Shared(Arc<Mutex<SimDisk>>);
-
-impl Shared {
-    fn with<T>(&self, f: impl FnOnce(&mut SimDisk) -> T) -> T {
-        f(&mut self.0.lock().unwrap_or_else(|e| e.into_inner()))
-    }
-}
-
-impl Disk for Shared {
-    fn create(&mut self, p: &str) -> std::io::Result<Fd> {
-        self.with(|d| d.create(p))
-    }
-    fn open_append(&mut self, p: &str) -> std::io::Result<Fd> {
-        self.with(|d| d.open_append(p))
-    }
-    fn write(&mut self, fd: Fd, b: &[u8]) -> std::io::Result<usize> {
-        self.with(|d| d.write(fd, b))
-    }
-    fn truncate(&mut self, fd: Fd, n: u64) -> std::io::Result<()> {
-        self.with(|d| d.truncate(fd, n))
-    }
-    fn fsync(&mut self, fd: Fd) -> std::io::Result<()> {
-        self.with(|d| d.fsync(fd))
-    }
-    fn close(&mut self, fd: Fd) {
-        self.with(|d| d.close(fd))
-    }
-    fn read(&mut self, p: &str) -> std::io::Result<Vec<u8>> {
-        self.with(|d| d.read(p))
-    }
-    fn rename(&mut self, a: &str, b: &str) -> std::io::Result<()> {
-        self.with(|d| d.rename(a, b))
-    }
-    fn remove(&mut self, p: &str) -> std::io::Result<()> {
-        self.with(|d| d.remove(p))
-    }
-    fn mkdir(&mut self, p: &str) -> std::io::Result<()> {
-        self.with(|d| d.mkdir(p))
-    }
-    fn fsync_dir(&mut self, p: &str) -> std::io::Result<()> {
-        self.with(|d| d.fsync_dir(p))
-    }
-    fn list(&mut self, p: &str) -> std::io::Result<Vec<String>> {
-        self.with(|d| d.list(p))
-    }
-    fn stat(&mut self, p: &str) -> std::io::Result<Option<Stat>> {
-        self.with(|d| d.stat(p))
-    }
-}
+use redsim_core::disk::SharedSimDisk as Shared;
 
 struct T {
     srv: Server,
@@ -123,7 +71,7 @@ impl T {
 }
 
 fn disk() -> Shared {
-    Shared(Arc::new(Mutex::new(SimDisk::new(5))))
+    Shared::new(SimDisk::new(5))
 }
 
 #[test]
