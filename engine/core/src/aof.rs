@@ -882,148 +882,212 @@ fn read_header(bytes: &[u8], pos: &mut usize, prefix: u8) -> Header {
     Header::Num(n)
 }
 
-/// `loadSingleAppendOnlyFile` over the file's bytes.
-#[allow(clippy::too_many_arguments)]
-fn load_one(
-    bytes: &[u8],
-    name: &str,
+/// `loadSingleAppendOnlyFile` over one file's bytes, resumable: `step`
+/// delivers at most `budget` commands per call and returns to the caller
+/// (which serves clients -LOADING in between). State is kept only at
+/// command boundaries.
+struct FileLoad {
+    /// Next unread byte.
+    pos: usize,
+    /// The File event was delivered and the RDB preamble check done.
+    started: bool,
+    /// The RDB preamble is being loaded (the `rdb` callback said "more").
+    in_rdb: bool,
+    /// Offsets to truncate to: after the last complete command, and before
+    /// the MULTI of an open transaction.
+    valid_up_to: u64,
+    valid_before_multi: u64,
+    multi: Option<Vec<Vec<Vec<u8>>>>,
+}
+
+/// Where a file is after one [`FileLoad::step`].
+enum FileStep {
+    More,
+    Done(FileOutcome),
+}
+
+/// The fixed facts about the file being loaded.
+struct FileCtx<'a> {
+    bytes: &'a [u8],
+    name: &'a str,
     file_type: AofFileType,
     old_style: bool,
-    cfg: &AofConfig,
-    rdb: &mut dyn FnMut(&[u8]) -> Result<usize, String>,
-    on: &mut dyn FnMut(LoadEvent<'_>) -> Result<(), String>,
-    log: &mut Vec<LogLine>,
-    commands: &mut u64,
-) -> Result<FileOutcome, AofError> {
-    if bytes.is_empty() {
-        return Ok(FileOutcome::Empty);
-    }
-    on(LoadEvent::File { name, file_type }).map_err(|msg| AofError::Command {
-        file: name.to_string(),
-        offset: 0,
-        msg,
-    })?;
-    let mut pos = 0usize;
-    if bytes.starts_with(b"REDIS") {
-        notice(
-            log,
-            if old_style {
-                "Reading RDB preamble from AOF file...".to_string()
-            } else {
-                "Reading RDB base file on AOF loading...".to_string()
-            },
-        );
-        let rdb_err = |msg| AofError::Rdb {
-            file: name.to_string(),
-            old_style,
-            msg,
-        };
-        let used = rdb(bytes).map_err(rdb_err)?;
-        if used > bytes.len() {
-            return Err(rdb_err(format!(
-                "RDB loader consumed {used} bytes of a {} byte file",
-                bytes.len()
-            )));
-        }
-        pos = used;
-        if old_style {
-            notice(log, "Reading the remaining AOF tail...".to_string());
+}
+
+impl FileLoad {
+    fn new() -> FileLoad {
+        FileLoad {
+            pos: 0,
+            started: false,
+            in_rdb: false,
+            valid_up_to: 0,
+            valid_before_multi: 0,
+            multi: None,
         }
     }
-    // Offsets to truncate to: after the last complete command, and before
-    // the MULTI of an open transaction.
-    let mut valid_up_to = pos as u64;
-    let mut valid_before_multi = valid_up_to;
-    let mut multi: Option<Vec<Vec<Vec<u8>>>> = None;
-    let fmt_err = |offset: usize| AofError::Format {
-        file: name.to_string(),
-        offset: offset as u64,
-    };
-    let truncated = 'parse: loop {
-        if pos >= bytes.len() {
-            break 'parse false;
+
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &mut self,
+        f: &FileCtx<'_>,
+        cfg: &AofConfig,
+        rdb: &mut dyn FnMut(&[u8]) -> Result<Option<usize>, String>,
+        on: &mut dyn FnMut(LoadEvent<'_>) -> Result<(), String>,
+        log: &mut Vec<LogLine>,
+        commands: &mut u64,
+        budget: usize,
+    ) -> Result<FileStep, AofError> {
+        let (bytes, name) = (f.bytes, f.name);
+        if bytes.is_empty() {
+            return Ok(FileStep::Done(FileOutcome::Empty));
         }
-        if bytes[pos] == b'#' {
-            // Annotations (#TS:...) are skipped, even unterminated at EOF.
-            pos = match bytes[pos..].iter().position(|&b| b == b'\n') {
-                Some(i) => pos + i + 1,
-                None => bytes.len(),
-            };
-            continue;
-        }
-        let cmd_start = pos;
-        let argc = match read_header(bytes, &mut pos, b'*') {
-            Header::Num(n) if (1..=i32::MAX as u64).contains(&n) => n,
-            Header::Num(_) | Header::Bad => return Err(fmt_err(cmd_start)),
-            Header::Eof => break 'parse true,
-        };
-        // Never trust argc for allocation: each argument takes >= 6 bytes.
-        let mut argv: Vec<Vec<u8>> =
-            Vec::with_capacity((argc as usize).min((bytes.len() - pos) / 6 + 1));
-        for _ in 0..argc {
-            if pos >= bytes.len() {
-                break 'parse true;
+        if !self.started {
+            self.started = true;
+            on(LoadEvent::File {
+                name,
+                file_type: f.file_type,
+            })
+            .map_err(|msg| AofError::Command {
+                file: name.to_string(),
+                offset: 0,
+                msg,
+            })?;
+            if bytes.starts_with(b"REDIS") {
+                notice(
+                    log,
+                    if f.old_style {
+                        "Reading RDB preamble from AOF file...".to_string()
+                    } else {
+                        "Reading RDB base file on AOF loading...".to_string()
+                    },
+                );
+                self.in_rdb = true;
             }
-            let hdr_at = pos;
-            let len = match read_header(bytes, &mut pos, b'$') {
-                Header::Num(n) if n <= cfg.bulk_len_max_bytes => n,
-                Header::Num(_) | Header::Bad => return Err(fmt_err(hdr_at)),
+        }
+        if self.in_rdb {
+            let rdb_err = |msg| AofError::Rdb {
+                file: name.to_string(),
+                old_style: f.old_style,
+                msg,
+            };
+            let Some(used) = rdb(bytes).map_err(rdb_err)? else {
+                return Ok(FileStep::More);
+            };
+            if used > bytes.len() {
+                return Err(rdb_err(format!(
+                    "RDB loader consumed {used} bytes of a {} byte file",
+                    bytes.len()
+                )));
+            }
+            self.in_rdb = false;
+            self.pos = used;
+            self.valid_up_to = used as u64;
+            self.valid_before_multi = used as u64;
+            if f.old_style {
+                notice(log, "Reading the remaining AOF tail...".to_string());
+            }
+            return Ok(FileStep::More);
+        }
+        let mut pos = self.pos;
+        let fmt_err = |offset: usize| AofError::Format {
+            file: name.to_string(),
+            offset: offset as u64,
+        };
+        let mut delivered = 0usize;
+        let truncated = 'parse: loop {
+            self.pos = pos;
+            if pos >= bytes.len() {
+                break 'parse false;
+            }
+            if delivered >= budget {
+                return Ok(FileStep::More);
+            }
+            if bytes[pos] == b'#' {
+                // Annotations (#TS:...) are skipped, even unterminated at EOF.
+                pos = match bytes[pos..].iter().position(|&b| b == b'\n') {
+                    Some(i) => pos + i + 1,
+                    None => bytes.len(),
+                };
+                continue;
+            }
+            let cmd_start = pos;
+            let argc = match read_header(bytes, &mut pos, b'*') {
+                Header::Num(n) if (1..=i32::MAX as u64).contains(&n) => n,
+                Header::Num(_) | Header::Bad => return Err(fmt_err(cmd_start)),
                 Header::Eof => break 'parse true,
             };
-            let avail = (bytes.len() - pos) as u64;
-            if len.saturating_add(2) > avail {
-                break 'parse true;
+            // Never trust argc for allocation: each argument takes >= 6 bytes.
+            let mut argv: Vec<Vec<u8>> =
+                Vec::with_capacity((argc as usize).min((bytes.len() - pos) / 6 + 1));
+            for _ in 0..argc {
+                if pos >= bytes.len() {
+                    break 'parse true;
+                }
+                let hdr_at = pos;
+                let len = match read_header(bytes, &mut pos, b'$') {
+                    Header::Num(n) if n <= cfg.bulk_len_max_bytes => n,
+                    Header::Num(_) | Header::Bad => return Err(fmt_err(hdr_at)),
+                    Header::Eof => break 'parse true,
+                };
+                let avail = (bytes.len() - pos) as u64;
+                if len.saturating_add(2) > avail {
+                    break 'parse true;
+                }
+                let end = pos + len as usize;
+                if &bytes[end..end + 2] != b"\r\n" {
+                    return Err(fmt_err(end));
+                }
+                argv.push(bytes[pos..end].to_vec());
+                pos = end + 2;
             }
-            let end = pos + len as usize;
-            if &bytes[end..end + 2] != b"\r\n" {
-                return Err(fmt_err(end));
-            }
-            argv.push(bytes[pos..end].to_vec());
-            pos = end + 2;
-        }
-        let first: &[u8] = argv.first().map(|a| a.as_slice()).unwrap_or(b"");
-        let is_multi = first.eq_ignore_ascii_case(b"multi");
-        let is_exec = first.eq_ignore_ascii_case(b"exec");
-        let cmd_err = |msg| AofError::Command {
-            file: name.to_string(),
-            offset: cmd_start as u64,
-            msg,
-        };
-        match multi.as_mut() {
-            None if is_multi => {
-                valid_before_multi = valid_up_to;
-                multi = Some(vec![argv]);
-            }
-            None => {
-                *commands += 1;
-                on(LoadEvent::Command(argv)).map_err(cmd_err)?;
-            }
-            Some(queue) => {
-                queue.push(argv);
-                if is_exec {
-                    for c in queue.drain(..) {
-                        *commands += 1;
-                        on(LoadEvent::Command(c)).map_err(cmd_err)?;
+            let first: &[u8] = argv.first().map(|a| a.as_slice()).unwrap_or(b"");
+            let is_multi = first.eq_ignore_ascii_case(b"multi");
+            let is_exec = first.eq_ignore_ascii_case(b"exec");
+            let cmd_err = |msg| AofError::Command {
+                file: name.to_string(),
+                offset: cmd_start as u64,
+                msg,
+            };
+            match self.multi.as_mut() {
+                None if is_multi => {
+                    self.valid_before_multi = self.valid_up_to;
+                    self.multi = Some(vec![argv]);
+                }
+                None => {
+                    *commands += 1;
+                    delivered += 1;
+                    on(LoadEvent::Command(argv)).map_err(cmd_err)?;
+                }
+                Some(queue) => {
+                    queue.push(argv);
+                    if is_exec {
+                        for c in queue.drain(..) {
+                            *commands += 1;
+                            delivered += 1;
+                            on(LoadEvent::Command(c)).map_err(cmd_err)?;
+                        }
+                        self.multi = None;
                     }
-                    multi = None;
                 }
             }
+            self.valid_up_to = pos as u64;
+        };
+        if self.multi.is_some() {
+            // Redis reverts an incomplete transaction at EOF; on a mid-command
+            // EOF inside one we also cut before the MULTI, so that later appends
+            // cannot be swallowed into the dangling transaction.
+            warning(
+                log,
+                format!("Revert incomplete MULTI/EXEC transaction in AOF file {name}"),
+            );
+            self.valid_up_to = self.valid_before_multi;
+        } else if !truncated {
+            return Ok(FileStep::Done(FileOutcome::Loaded));
         }
-        valid_up_to = pos as u64;
-    };
-    if multi.is_some() {
-        // Redis reverts an incomplete transaction at EOF; on a mid-command
-        // EOF inside one we also cut before the MULTI, so that later appends
-        // cannot be swallowed into the dangling transaction.
-        warning(
-            log,
-            format!("Revert incomplete MULTI/EXEC transaction in AOF file {name}"),
-        );
-        valid_up_to = valid_before_multi;
-    } else if !truncated {
-        return Ok(FileOutcome::Loaded);
+        Ok(FileStep::Done(FileOutcome::Truncated {
+            valid_up_to: self.valid_up_to,
+        }))
     }
-    Ok(FileOutcome::Truncated { valid_up_to })
 }
 
 /// `aofUpgradePrepare`: adopt an old single-file `appendonly.aof` as base.
@@ -1079,110 +1143,200 @@ pub fn load(
     rdb: &mut dyn FnMut(&[u8]) -> Result<usize, String>,
     on: &mut dyn FnMut(LoadEvent<'_>) -> Result<(), String>,
 ) -> Result<AofLoad, AofError> {
-    let mut log = Vec::new();
-    let mut am = load_manifest(disk, cfg)?;
-    let mut upgraded = false;
-    let stat_err =
-        |p: &str, e: io::Error| io_err(format!("Can't stat {p}: {}", error_text(&e)), &e);
-    let root_file = matches!(
-        disk.stat(&cfg.filename).map_err(|e| stat_err(&cfg.filename, e))?,
-        Some(s) if !s.is_dir
-    );
-    if root_file {
-        let dir_exists = matches!(
-            disk.stat(&cfg.dirname).map_err(|e| stat_err(&cfg.dirname, e))?,
-            Some(s) if s.is_dir
-        );
-        let in_dir = disk
-            .stat(&cfg.path(&cfg.filename))
-            .map_err(|e| stat_err(&cfg.filename, e))?
-            .is_some();
-        let only_old_base = am.incrs.is_empty()
-            && am.base.as_ref().map(|b| b.file_name == cfg.filename) == Some(true)
-            && !in_dir;
-        if !dir_exists || (am.base.is_none() && am.incrs.is_empty()) || only_old_base {
-            upgrade_prepare(disk, cfg, &mut am, &mut log)?;
-            upgraded = true;
+    let mut l = AofLoader::begin(disk, cfg)?;
+    let mut rdb = |b: &[u8]| rdb(b).map(Some);
+    loop {
+        if let Some(r) = l.step(disk, cfg, &mut rdb, on, usize::MAX)? {
+            return Ok(r);
         }
     }
-    let mut result = AofLoad {
-        status: LoadStatus::NotExist,
-        manifest: am.clone(),
-        truncated: None,
-        current_size_bytes: 0,
-        base_size_bytes: 0,
-        commands: 0,
-        upgraded,
-        log: Vec::new(),
-    };
-    let files: Vec<AofInfo> = am.base.iter().chain(&am.incrs).cloned().collect();
-    if files.is_empty() {
-        result.log = log;
-        return Ok(result);
+}
+
+/// A resumable [`load`]: `begin` reads the manifest (and migrates an
+/// old-style file); each `step` delivers at most `budget` commands, and
+/// the `rdb` callback may answer `Ok(None)` ("call me again") to load a
+/// base file in steps too. The server answers -LOADING between steps.
+pub struct AofLoader {
+    files: Vec<AofInfo>,
+    total: u64,
+    /// Index of the file being loaded.
+    idx: usize,
+    current: Option<(Vec<u8>, FileLoad)>,
+    /// Bytes of the files already finished (progress).
+    done_bytes: u64,
+    result: AofLoad,
+    log: Vec<LogLine>,
+}
+
+impl AofLoader {
+    fn finished(result: AofLoad) -> AofLoader {
+        AofLoader {
+            files: Vec::new(),
+            total: 0,
+            idx: 0,
+            current: None,
+            done_bytes: 0,
+            result,
+            log: Vec::new(),
+        }
     }
-    let mut total = 0u64;
-    for f in &files {
-        match disk.stat(&cfg.path(&f.file_name)) {
-            Ok(Some(s)) if !s.is_dir => {
-                total += s.size_bytes;
-                if f.file_type == AofFileType::Base {
-                    result.base_size_bytes = s.size_bytes;
+
+    pub fn begin(disk: &mut dyn Disk, cfg: &AofConfig) -> Result<AofLoader, AofError> {
+        let mut log = Vec::new();
+        let mut am = load_manifest(disk, cfg)?;
+        let mut upgraded = false;
+        let stat_err =
+            |p: &str, e: io::Error| io_err(format!("Can't stat {p}: {}", error_text(&e)), &e);
+        let root_file = matches!(
+            disk.stat(&cfg.filename).map_err(|e| stat_err(&cfg.filename, e))?,
+            Some(s) if !s.is_dir
+        );
+        if root_file {
+            let dir_exists = matches!(
+                disk.stat(&cfg.dirname).map_err(|e| stat_err(&cfg.dirname, e))?,
+                Some(s) if s.is_dir
+            );
+            let in_dir = disk
+                .stat(&cfg.path(&cfg.filename))
+                .map_err(|e| stat_err(&cfg.filename, e))?
+                .is_some();
+            let only_old_base = am.incrs.is_empty()
+                && am.base.as_ref().map(|b| b.file_name == cfg.filename) == Some(true)
+                && !in_dir;
+            if !dir_exists || (am.base.is_none() && am.incrs.is_empty()) || only_old_base {
+                upgrade_prepare(disk, cfg, &mut am, &mut log)?;
+                upgraded = true;
+            }
+        }
+        let mut result = AofLoad {
+            status: LoadStatus::NotExist,
+            manifest: am.clone(),
+            truncated: None,
+            current_size_bytes: 0,
+            base_size_bytes: 0,
+            commands: 0,
+            upgraded,
+            log: Vec::new(),
+        };
+        let files: Vec<AofInfo> = am.base.iter().chain(&am.incrs).cloned().collect();
+        if files.is_empty() {
+            result.log = log;
+            return Ok(AofLoader::finished(result));
+        }
+        let mut total = 0u64;
+        for f in &files {
+            match disk.stat(&cfg.path(&f.file_name)) {
+                Ok(Some(s)) if !s.is_dir => {
+                    total += s.size_bytes;
+                    if f.file_type == AofFileType::Base {
+                        result.base_size_bytes = s.size_bytes;
+                    }
+                }
+                Ok(_) => {
+                    return Err(AofError::FileMissing {
+                        file: f.file_name.clone(),
+                    })
+                }
+                Err(e) => {
+                    return Err(io_err(
+                        format!(
+                            "Unable to obtain the AOF file {} length. stat: {}",
+                            f.file_name,
+                            error_text(&e)
+                        ),
+                        &e,
+                    ))
                 }
             }
-            Ok(_) => {
-                return Err(AofError::FileMissing {
-                    file: f.file_name.clone(),
-                })
+        }
+        if total == 0 {
+            result.status = LoadStatus::Empty;
+            result.log = log;
+            return Ok(AofLoader::finished(result));
+        }
+        result.status = LoadStatus::Ok;
+        Ok(AofLoader {
+            files,
+            total,
+            idx: 0,
+            current: None,
+            done_bytes: 0,
+            result,
+            log,
+        })
+    }
+
+    /// (bytes loaded, total bytes) for INFO's loading_* fields.
+    pub fn progress(&self) -> (u64, u64) {
+        let cur = self.current.as_ref().map_or(0, |(_, f)| f.pos as u64);
+        (self.done_bytes + cur, self.total)
+    }
+
+    /// One step; `Ok(Some(result))` once every file is loaded.
+    pub fn step(
+        &mut self,
+        disk: &mut dyn Disk,
+        cfg: &AofConfig,
+        rdb: &mut dyn FnMut(&[u8]) -> Result<Option<usize>, String>,
+        on: &mut dyn FnMut(LoadEvent<'_>) -> Result<(), String>,
+        budget: usize,
+    ) -> Result<Option<AofLoad>, AofError> {
+        let budget = budget.max(1);
+        let Some(f) = self.files.get(self.idx).cloned() else {
+            if self.result.truncated.is_none() {
+                self.result.current_size_bytes = self.total;
             }
-            Err(e) => {
-                return Err(io_err(
+            self.result.log = std::mem::take(&mut self.log);
+            return Ok(Some(self.result.clone()));
+        };
+        let last_file = self.idx + 1 == self.files.len();
+        let path = cfg.path(&f.file_name);
+        if self.current.is_none() {
+            let bytes = disk.read(&path).map_err(|e| {
+                let msg = if e.raw_os_error() == Some(ENOENT) {
                     format!(
-                        "Unable to obtain the AOF file {} length. stat: {}",
+                        "The append log file {} doesn't exist: {}",
                         f.file_name,
                         error_text(&e)
-                    ),
-                    &e,
-                ))
-            }
+                    )
+                } else {
+                    format!(
+                        "Fatal error: can't open the append log file {} for reading: {}",
+                        f.file_name,
+                        error_text(&e)
+                    )
+                };
+                io_err(msg, &e)
+            })?;
+            self.current = Some((bytes, FileLoad::new()));
         }
-    }
-    if total == 0 {
-        result.status = LoadStatus::Empty;
-        result.log = log;
-        return Ok(result);
-    }
-    result.status = LoadStatus::Ok;
-    for (i, f) in files.iter().enumerate() {
-        let last_file = i + 1 == files.len();
-        let path = cfg.path(&f.file_name);
-        let bytes = disk.read(&path).map_err(|e| {
-            let msg = if e.raw_os_error() == Some(ENOENT) {
-                format!(
-                    "The append log file {} doesn't exist: {}",
-                    f.file_name,
-                    error_text(&e)
-                )
-            } else {
-                format!(
-                    "Fatal error: can't open the append log file {} for reading: {}",
-                    f.file_name,
-                    error_text(&e)
-                )
-            };
-            io_err(msg, &e)
-        })?;
-        let old_style = f.file_name == cfg.filename;
-        match load_one(
-            &bytes,
-            &f.file_name,
-            f.file_type,
-            old_style,
+        let Some((bytes, fl)) = self.current.as_mut() else {
+            return Ok(None);
+        };
+        let ctx = FileCtx {
+            bytes,
+            name: &f.file_name,
+            file_type: f.file_type,
+            old_style: f.file_name == cfg.filename,
+        };
+        let outcome = match fl.step(
+            &ctx,
             cfg,
             rdb,
             on,
-            &mut log,
-            &mut result.commands,
+            &mut self.log,
+            &mut self.result.commands,
+            budget,
         )? {
+            FileStep::More => return Ok(None),
+            FileStep::Done(o) => o,
+        };
+        let bytes_len = bytes.len();
+        self.current = None;
+        self.idx += 1;
+        self.done_bytes += bytes_len as u64;
+        let (log, result, total) = (&mut self.log, &mut self.result, self.total);
+        match outcome {
             FileOutcome::Empty | FileOutcome::Loaded => {}
             FileOutcome::Truncated { valid_up_to } => {
                 if !cfg.load_truncated || !last_file {
@@ -1193,14 +1347,14 @@ pub fn load(
                     });
                 }
                 warning(
-                    &mut log,
+                    log,
                     format!(
                         "!!! Warning: short read while loading the AOF file {}!!!",
                         f.file_name
                     ),
                 );
                 warning(
-                    &mut log,
+                    log,
                     format!(
                         "!!! Truncating the AOF {} at offset {} !!!",
                         f.file_name, valid_up_to
@@ -1217,14 +1371,14 @@ pub fn load(
                     )
                 })?;
                 warning(
-                    &mut log,
+                    log,
                     format!(
                         "AOF {} loaded anyway because aof-load-truncated is enabled",
                         f.file_name
                     ),
                 );
                 result.current_size_bytes =
-                    total.saturating_sub((bytes.len() as u64).saturating_sub(valid_up_to));
+                    total.saturating_sub((bytes_len as u64).saturating_sub(valid_up_to));
                 result.status = LoadStatus::Truncated;
                 result.truncated = Some(Truncation {
                     file: f.file_name.clone(),
@@ -1232,12 +1386,8 @@ pub fn load(
                 });
             }
         }
+        Ok(None)
     }
-    if result.truncated.is_none() {
-        result.current_size_bytes = total;
-    }
-    result.log = log;
-    Ok(result)
 }
 
 fn truncate_file(disk: &mut dyn Disk, path: &str, len: u64) -> io::Result<()> {

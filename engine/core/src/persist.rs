@@ -149,6 +149,9 @@ pub struct Persist {
     pub job: Option<BgJob>,
     /// True while the dataset is being loaded at start-up (INFO loading:1).
     pub loading: bool,
+    /// The load in progress (see `Server::load_step`).
+    pub load: Option<Box<LoadJob>>,
+    pub load_progress: LoadProgress,
     /// The manifest `load` found, waiting for `open_aof`.
     pub aof_manifest: Option<crate::aof::Manifest>,
     /// DEBUG LOADAOF asked for a reload (run by `Server::debug_loadaof`).
@@ -172,6 +175,8 @@ impl Default for Persist {
             },
             job: None,
             loading: false,
+            load: None,
+            load_progress: LoadProgress::default(),
             aof_manifest: None,
             pending_loadaof: false,
         }
@@ -595,44 +600,55 @@ pub fn bg_step(
     false
 }
 
-/// Start-up: load `dbfilename` if it exists (RDB persistence). A missing
-/// file is an empty dataset; a bad file is an error (the server must not
-/// start and overwrite it later).
-pub fn load_rdb_at_startup(
-    ks: &mut Keyspace,
-    p: &mut Persist,
-    cfg: &Config,
-) -> Result<Option<crate::rdb::file::LoadInfo>, String> {
-    let Some(disk) = p.disk.as_mut() else {
-        return Ok(None);
-    };
-    let name = dbfilename(cfg);
-    let bytes = match disk.read(&name) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(format!(
-                "Fatal error loading the DB: {}. Exiting.",
-                io_text(&e)
-            ))
+/// Keys (RDB) or commands (AOF) loaded per step while the server answers
+/// -LOADING between steps: a step is ~1 ms of work.
+pub const LOAD_STEP: usize = 2000;
+
+/// A start-up (or DEBUG LOADAOF) load in progress; `Server::load_step`
+/// advances it.
+pub enum LoadJob {
+    Rdb {
+        name: String,
+        bytes: Vec<u8>,
+        loader: crate::rdb::file::RdbLoader,
+    },
+    Aof {
+        loader: crate::aof::AofLoader,
+        /// The RDB base/preamble being loaded, between steps.
+        base: Option<crate::rdb::file::RdbLoader>,
+        client: crate::server::ClientHandle,
+        /// Commands that replied with an error.
+        errors: u64,
+        /// `prop_enabled` before loading (the replay is not re-propagated).
+        prop: bool,
+    },
+}
+
+/// INFO's loading_* figures.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LoadProgress {
+    pub start_ms: i64,
+    pub loaded_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl LoadJob {
+    pub fn progress(&self) -> (u64, u64) {
+        match self {
+            LoadJob::Rdb { bytes, loader, .. } => {
+                (loader.parsed_bytes() as u64, bytes.len() as u64)
+            }
+            LoadJob::Aof { loader, .. } => loader.progress(),
         }
-    };
-    let opts = crate::rdb::file::LoadOpts {
-        now_ms: ks.now_ms,
+    }
+}
+
+fn rdb_load_opts(cfg: &Config, now_ms: i64, skip_expired: bool) -> crate::rdb::file::LoadOpts {
+    crate::rdb::file::LoadOpts {
+        now_ms,
         verify_checksum: cfg.get("rdbchecksum") != Some("no"),
+        skip_expired,
         ..Default::default()
-    };
-    p.loading = true;
-    let r = crate::rdb::file::load(&bytes, ks, &opts);
-    p.loading = false;
-    match r {
-        Ok(info) => {
-            p.rdb.last_load_keys_loaded = info.keys_loaded;
-            p.rdb.last_load_keys_expired = info.expired_skipped;
-            p.rdb.lastsave_s = ks.now_ms / 1000;
-            Ok(Some(info))
-        }
-        Err(e) => Err(format!("Short read or corrupt DB loading {name}: {e}")),
     }
 }
 
@@ -645,56 +661,174 @@ use std::cell::RefCell;
 
 impl Server {
     /// Start-up, after the shell put a disk in `persist.disk`: load the AOF
-    /// (appendonly yes) or the RDB file, then open the AOF for appending.
-    /// An error means the server must not start (Redis exits).
+    /// (appendonly yes) or the RDB file to the end, then open the AOF for
+    /// appending. An error means the server must not start (Redis exits).
+    /// The tokio shell uses `begin_load` + `load_step` instead, to answer
+    /// clients while it loads.
     pub fn load_at_startup(&mut self) -> Result<(), String> {
-        if self.persist.disk.is_none() {
-            return Ok(());
-        }
-        if self.cfg.get("appendonly") == Some("yes") {
-            self.load_aof()?;
-            self.open_aof(false)?;
-        } else if let Some(info) = load_rdb_at_startup(&mut self.ks, &mut self.persist, &self.cfg)?
-        {
-            self.effects.log.push((
-                LogLevel::Notice,
-                format!(
-                    "Done loading RDB, keys loaded: {}, keys expired: {}.",
-                    info.keys_loaded, info.expired_skipped
-                ),
-            ));
-        }
-        self.ks.dirty = 0;
+        self.begin_load()?;
+        while self.load_step(usize::MAX)? {}
         Ok(())
     }
 
-    /// Replay the AOF through a fake client, in loading mode (no expiry:
-    /// the stream carries the DELs), without feeding it back to the AOF.
-    fn load_aof(&mut self) -> Result<(), String> {
-        let acfg = aof_config(&self.cfg, self.env.pid);
-        let Some(mut disk) = self.persist.disk.take() else {
+    /// Start loading (INFO loading:1 from now on; commands without the
+    /// `loading` flag answer -LOADING until `load_step` returns false).
+    pub fn begin_load(&mut self) -> Result<(), String> {
+        let Some(disk) = self.persist.disk.as_mut() else {
             return Ok(());
         };
         let now = self.ks.now_ms;
-        let h = self.new_client("aof-loader".into(), String::new(), -1, now);
-        self.ks.loading = true;
-        self.persist.loading = true;
-        let prop = self.ks.prop_enabled;
-        self.ks.prop_enabled = false;
-        let verify = self.cfg.get("rdbchecksum") != Some("no");
-        let errors = RefCell::new(0u64);
-        let srv = RefCell::new(&mut *self);
-        let mut rdb_cb = |bytes: &[u8]| -> Result<usize, String> {
-            let mut s = srv.borrow_mut();
-            let opts = crate::rdb::file::LoadOpts {
-                now_ms: now,
-                verify_checksum: verify,
-                skip_expired: false,
-                ..Default::default()
+        let job = if self.cfg.get("appendonly") == Some("yes") {
+            let acfg = aof_config(&self.cfg, self.env.pid);
+            let loader =
+                crate::aof::AofLoader::begin(&mut **disk, &acfg).map_err(|e| e.to_string())?;
+            let client = self.new_client("aof-loader".into(), String::new(), -1, now);
+            let prop = self.ks.prop_enabled;
+            self.ks.prop_enabled = false;
+            self.ks.loading = true;
+            LoadJob::Aof {
+                loader,
+                base: None,
+                client,
+                errors: 0,
+                prop,
+            }
+        } else {
+            let name = dbfilename(&self.cfg);
+            let bytes = match disk.read(&name) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    self.ks.dirty = 0;
+                    return Ok(());
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "Fatal error loading the DB: {}. Exiting.",
+                        io_text(&e)
+                    ))
+                }
             };
-            crate::rdb::file::load(bytes, &mut s.ks, &opts)
-                .map(|info| info.consumed_bytes)
-                .map_err(|e| e.to_string())
+            let opts = rdb_load_opts(&self.cfg, now, true);
+            LoadJob::Rdb {
+                name,
+                bytes,
+                loader: crate::rdb::file::RdbLoader::new(opts),
+            }
+        };
+        let (_, total) = job.progress();
+        self.persist.loading = true;
+        self.persist.load_progress = LoadProgress {
+            start_ms: now,
+            loaded_bytes: 0,
+            total_bytes: total,
+        };
+        self.persist.load = Some(Box::new(job));
+        Ok(())
+    }
+
+    /// Advance the load by up to `budget` keys or commands. Ok(true) while
+    /// more steps are needed; on Err the server must not start.
+    pub fn load_step(&mut self, budget: usize) -> Result<bool, String> {
+        let Some(mut job) = self.persist.load.take() else {
+            return Ok(false);
+        };
+        let r = match &mut *job {
+            LoadJob::Rdb {
+                name,
+                bytes,
+                loader,
+            } => match loader.step(bytes, &mut self.ks, budget) {
+                Ok(None) => Ok(None),
+                Ok(Some(info)) => {
+                    self.persist.rdb.last_load_keys_loaded = info.keys_loaded;
+                    self.persist.rdb.last_load_keys_expired = info.expired_skipped;
+                    self.persist.rdb.lastsave_s = self.ks.now_ms / 1000;
+                    self.effects.log.push((
+                        LogLevel::Notice,
+                        format!(
+                            "Done loading RDB, keys loaded: {}, keys expired: {}.",
+                            info.keys_loaded, info.expired_skipped
+                        ),
+                    ));
+                    Ok(Some(()))
+                }
+                Err(e) => Err(format!("Short read or corrupt DB loading {name}: {e}")),
+            },
+            LoadJob::Aof {
+                loader,
+                base,
+                client,
+                errors,
+                ..
+            } => self.aof_load_step(loader, base, *client, errors, budget),
+        };
+        let (loaded, _) = job.progress();
+        self.persist.load_progress.loaded_bytes = loaded;
+        let done = match r {
+            Ok(None) => {
+                self.persist.load = Some(job);
+                return Ok(true);
+            }
+            Ok(Some(())) => Ok(()),
+            Err(e) => Err(e),
+        };
+        // Finished (or failed): leave loading mode.
+        if let LoadJob::Aof {
+            client,
+            prop,
+            errors,
+            ..
+        } = *job
+        {
+            self.free_client(client);
+            self.ks.loading = false;
+            self.ks.prop_enabled = prop;
+            if errors > 0 && done.is_ok() {
+                self.effects.log.push((
+                    LogLevel::Warning,
+                    format!("{errors} commands in the AOF replied with an error while loading"),
+                ));
+            }
+            if done.is_ok() {
+                done.clone()?;
+                self.persist.loading = false;
+                self.open_aof(false)?;
+            }
+        }
+        self.persist.loading = false;
+        self.ks.dirty = 0;
+        done.map(|()| false)
+    }
+
+    /// One step of an AOF replay through the fake client, in loading mode
+    /// (no expiry: the stream carries the DELs), not fed back to the AOF.
+    fn aof_load_step(
+        &mut self,
+        loader: &mut crate::aof::AofLoader,
+        base: &mut Option<crate::rdb::file::RdbLoader>,
+        h: crate::server::ClientHandle,
+        errors: &mut u64,
+        budget: usize,
+    ) -> Result<Option<()>, String> {
+        let acfg = aof_config(&self.cfg, self.env.pid);
+        let Some(mut disk) = self.persist.disk.take() else {
+            return Err("no disk".into());
+        };
+        let now = self.ks.now_ms;
+        let opts = rdb_load_opts(&self.cfg, now, false);
+        let errs = RefCell::new(0u64);
+        let srv = RefCell::new(&mut *self);
+        let mut rdb_cb = |bytes: &[u8]| -> Result<Option<usize>, String> {
+            let mut s = srv.borrow_mut();
+            let l = base.get_or_insert_with(|| crate::rdb::file::RdbLoader::new(opts));
+            match l.step(bytes, &mut s.ks, budget) {
+                Ok(None) => Ok(None),
+                Ok(Some(info)) => {
+                    *base = None;
+                    Ok(Some(info.consumed_bytes))
+                }
+                Err(e) => Err(e.to_string()),
+            }
         };
         let mut cmd_cb = |ev: crate::aof::LoadEvent<'_>| -> Result<(), String> {
             let mut s = srv.borrow_mut();
@@ -718,19 +852,23 @@ impl Server {
                     let mut out = crate::resp::Reply::new();
                     s.execute(h, &args, now, &mut out);
                     if out.buf.first() == Some(&b'-') {
-                        *errors.borrow_mut() += 1;
+                        *errs.borrow_mut() += 1;
                     }
                 }
             }
             Ok(())
         };
-        let r = crate::aof::load(&mut *disk, &acfg, &mut rdb_cb, &mut cmd_cb);
-        self.free_client(h);
-        self.ks.loading = false;
-        self.persist.loading = false;
-        self.ks.prop_enabled = prop;
+        // The replay runs through `process`, which answers -LOADING while
+        // `persist.loading`: lift it for the fake client's step (no other
+        // client runs during a step).
+        srv.borrow_mut().persist.loading = false;
+        let r = loader.step(&mut *disk, &acfg, &mut rdb_cb, &mut cmd_cb, budget);
+        self.persist.loading = true;
         self.persist.disk = Some(disk);
-        let loaded = r.map_err(|e| e.to_string())?;
+        *errors += errs.into_inner();
+        let Some(loaded) = r.map_err(|e| e.to_string())? else {
+            return Ok(None);
+        };
         if let Some(t) = &loaded.truncated {
             self.effects.log.push((
                 LogLevel::Warning,
@@ -740,14 +878,18 @@ impl Server {
                 ),
             ));
         }
-        let errors = errors.into_inner();
-        if errors > 0 {
-            self.effects.log.push((
-                LogLevel::Warning,
-                format!("{errors} commands in the AOF replied with an error while loading"),
-            ));
-        }
         self.persist.aof_manifest = Some(loaded.manifest);
+        Ok(Some(()))
+    }
+
+    /// Load the AOF to the end (DEBUG LOADAOF), then open it for appending.
+    fn load_aof_and_open(&mut self) -> Result<(), String> {
+        let appendonly = self.cfg.get("appendonly") == Some("yes");
+        if !appendonly {
+            return Err("AOF is disabled".into());
+        }
+        self.begin_load()?;
+        while self.load_step(usize::MAX)? {}
         Ok(())
     }
 
@@ -772,7 +914,7 @@ impl Server {
         for db in 0..self.ks.dbs.len() {
             self.ks.flush_db(db);
         }
-        let r = self.load_aof().and_then(|_| self.open_aof(false));
+        let r = self.load_aof_and_open();
         self.ks.dirty = 0;
         match r {
             Ok(()) => out.ok(),
@@ -919,6 +1061,8 @@ pub fn prepare_for_shutdown(
     fx: &mut Effects,
     save: bool,
 ) -> Result<(), String> {
+    // Redis: a shutdown while loading never saves (the dataset is partial).
+    let save = save && !p.loading;
     if p.busy() {
         ks.abort_snapshot();
         bg_step(ks, p, cfg, fx, 0);

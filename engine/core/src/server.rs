@@ -469,6 +469,11 @@ impl Server {
     /// Periodic work at `hz`: active expiry.
     pub fn cron(&mut self, now_ms: i64) {
         self.ks.now_ms = now_ms;
+        if self.persist.loading {
+            // No expiry, eviction, compaction or saves over a half-loaded
+            // dataset (Redis runs only whileBlockedCron while loading).
+            return;
+        }
         if self.ks.active_expire_enabled {
             self.ks
                 .active_expire_cycle(self.cfg.active_expire_effort, self.cfg.hz);
@@ -635,6 +640,11 @@ impl Server {
     /// Some command queued in client `h`'s MULTI has `flag` (EXEC inherits
     /// its commands' deny-oom/write flags in Redis's processCommand).
     fn queued_has_flag(&self, h: ClientHandle, flag: u32) -> bool {
+        self.queued_any(h, |flags| flags & flag != 0)
+    }
+
+    /// Does any command queued in `h`'s MULTI have flags matching `pred`?
+    fn queued_any(&self, h: ClientHandle, pred: impl Fn(u32) -> bool) -> bool {
         self.clients.get(h).multi.as_ref().is_some_and(|q| {
             q.iter().any(|argv| {
                 self.table
@@ -642,7 +652,7 @@ impl Server {
                         argv[0].as_slice(),
                         argv.get(1).map_or(&[][..], |a| a.as_slice()),
                     ])
-                    .is_some_and(|i| self.table.cmds[i].flags & flag != 0)
+                    .is_some_and(|i| pred(self.table.cmds[i].flags))
             })
         })
     }
@@ -764,6 +774,24 @@ impl Server {
                     "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                     c.fullname
                 ));
+                self.reject(out, Some(cmd), &e, in_multi, h);
+                return None;
+            }
+        }
+        // Loading the dataset: only commands flagged `loading` run (EXEC
+        // only if every queued command is), as Redis's processCommand.
+        if self.persist.loading {
+            let deny = c.flags & spec::F_LOADING == 0
+                || (c.fullname == "exec" && self.queued_any(h, |f| f & spec::F_LOADING == 0))
+                || matches!(
+                    c.fullname.as_str(),
+                    // Not in Redis (its load blocks the event loop between
+                    // client batches): a save or rewrite now would write a
+                    // half-loaded dataset over the file being loaded.
+                    "save" | "bgsave" | "bgrewriteaof"
+                );
+            if deny {
+                let e = CmdError::msg("LOADING Redis is loading the dataset in memory");
                 self.reject(out, Some(cmd), &e, in_multi, h);
                 return None;
             }

@@ -134,6 +134,28 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
+/// Load the dataset in steps (the server already accepts connections and
+/// answers -LOADING between them, INFO shows loading:1). Err: the server
+/// must not start.
+pub async fn load_in_steps(shared: &Arc<Shared>) -> Result<(), String> {
+    loop {
+        let mut srv = shared.srv.lock().await;
+        let now = shared.clock.now_ms();
+        srv.ks.now_ms = now;
+        let r = srv.load_step(redsim_core::persist::LOAD_STEP);
+        let fx = srv.take_effects();
+        drop(srv);
+        for (lvl, msg) in &fx.log {
+            shared.log.log(*lvl, msg);
+        }
+        match r {
+            Ok(true) => tokio::task::yield_now().await,
+            Ok(false) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// Periodic work at `hz` (active expiry, ops/sec sampling, process stats),
 /// and blocked-client deadlines, which it wakes up for precisely.
 pub async fn cron_loop(shared: Arc<Shared>) {

@@ -159,9 +159,6 @@ async fn run(cfg: Config, config_file: String) {
     if config_file.is_empty() {
         log.warning("Warning: no config file specified, using the default config. In order to specify a config file use redsim-server /path/to/redis.conf");
     }
-    if cfg.get("save").is_some_and(|s| !s.is_empty()) {
-        log.warning("RDB snapshots are not implemented yet: the 'save' setting is ignored and data lives in memory only.");
-    }
     let seed = {
         // The only OS randomness: the engine's seed (printed, so runs can be replayed).
         let mut b = [0u8; 8];
@@ -207,11 +204,13 @@ async fn run(cfg: Config, config_file: String) {
     }
     // The process already changed into `dir`: files are relative to it.
     srv.persist.disk = Some(Box::new(redsim_server::disk::RealDisk::new(".")));
-    let loaded = srv.load_at_startup();
+    // Listen first, then load in steps: clients connecting meanwhile get
+    // -LOADING (INFO says loading:1), as with Redis.
+    let begun = srv.begin_load();
     for (lvl, msg) in srv.take_effects().log {
         log.log(lvl, &msg);
     }
-    if let Err(e) = loaded {
+    if let Err(e) = begun {
         log.warning(&e);
         std::process::exit(1);
     }
@@ -251,6 +250,10 @@ async fn run(cfg: Config, config_file: String) {
     }
     log.notice(&format!("Running mode=standalone, port={port}."));
     log.notice("Server initialized");
+    if let Err(e) = redsim_server::load_in_steps(&shared).await {
+        log.warning(&e);
+        std::process::exit(1);
+    }
     log.notice("Ready to accept connections tcp");
     tokio::spawn(cron_loop(shared.clone()));
     #[cfg(not(madsim))]

@@ -206,4 +206,28 @@ pub fn info_section(ctx: &Ctx, o: &mut String) {
         f!("aof_pending_bio_fsync:0");
         f!("aof_delayed_fsync:{}", st.aof_delayed_fsync);
     }
+    if p.loading {
+        // Redis's formulas (seconds, ETA from the average rate so far).
+        let lp = p.load_progress;
+        let (perc, remaining) = if lp.total_bytes > 0 {
+            (
+                lp.loaded_bytes as f64 / lp.total_bytes as f64 * 100.0,
+                lp.total_bytes.saturating_sub(lp.loaded_bytes),
+            )
+        } else {
+            (0.0, 1)
+        };
+        let elapsed = ((now - lp.start_ms) / 1000).max(0) as u64;
+        let eta = if elapsed == 0 {
+            1
+        } else {
+            elapsed.saturating_mul(remaining) / (lp.loaded_bytes + 1)
+        };
+        f!("loading_start_time:{}", lp.start_ms / 1000);
+        f!("loading_total_bytes:{}", lp.total_bytes);
+        f!("loading_rdb_used_mem:0");
+        f!("loading_loaded_bytes:{}", lp.loaded_bytes);
+        f!("loading_loaded_perc:{perc:.2}");
+        f!("loading_eta_seconds:{eta}");
+    }
 }

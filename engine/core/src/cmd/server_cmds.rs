@@ -528,6 +528,60 @@ pub fn shutdown(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// Keys one DEBUG POPULATE may create (Redis is bounded by dictTryExpand).
+const POPULATE_KEYS_MAX: i64 = 1 << 32;
+/// Bytes of one DEBUG POPULATE value (Redis's proto-max-bulk-len default).
+const POPULATE_VALUE_BYTES_MAX: i64 = 512 << 20;
+
+/// DEBUG POPULATE count [prefix] [size]: keys `prefix:N` (default `key`)
+/// holding `value:N`, cut or zero-padded to `size` bytes; existing keys are
+/// skipped. Not a write command: nothing is propagated, `dirty` unchanged.
+fn debug_populate(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    let positive = |a: &[u8]| {
+        crate::util::parse_i64(a)
+            .filter(|n| *n >= 0)
+            .ok_or_else(|| CmdError::msg("ERR value is out of range, must be positive"))
+    };
+    let keys = positive(argv[2])?;
+    if keys > POPULATE_KEYS_MAX {
+        return Err(CmdError::msg("ERR OOM in dictTryExpand"));
+    }
+    let size = match argv.get(4) {
+        Some(a) => positive(a)?,
+        None => 0,
+    };
+    if size > POPULATE_VALUE_BYTES_MAX {
+        return Err(CmdError::msg("ERR value is out of range, must be positive"));
+    }
+    let prefix: &[u8] = argv.get(3).copied().unwrap_or(b"key");
+    // Redis formats into a 128-byte buffer: longer names are cut.
+    let prefix = &prefix[..prefix.len().min(100)];
+    let db = ctx.db;
+    ctx.ks.dbs[db].table.reserve(keys as usize);
+    let mut key = Vec::with_capacity(prefix.len() + 21);
+    for j in 0..keys {
+        key.clear();
+        key.extend_from_slice(prefix);
+        key.push(b':');
+        key.extend_from_slice(j.to_string().as_bytes());
+        if ctx.ks.lookup(db, &key).is_some() {
+            continue;
+        }
+        let text = format!("value:{j}");
+        let val = if size == 0 {
+            crate::db::Value::from_input(text.as_bytes())
+        } else {
+            let mut v = vec![0u8; size as usize];
+            let n = text.len().min(v.len());
+            v[..n].copy_from_slice(&text.as_bytes()[..n]);
+            crate::db::Value::from_input(&v)
+        };
+        ctx.ks.add(db, &key, val);
+    }
+    ctx.out.ok();
+    Ok(())
+}
+
 fn debug_allowed(ctx: &Ctx) -> bool {
     match ctx.cfg.enable_debug {
         DebugCmd::Yes => true,
@@ -615,6 +669,8 @@ pub fn debug(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         // Needs the whole server (a fake client replays the AOF): the
         // server runs it right after this handler and writes the reply.
         ctx.persist.pending_loadaof = true;
+    } else if eq_ic(sub, "populate") && (3..=5).contains(&argc) {
+        debug_populate(ctx, argv)?;
     } else if eq_ic(sub, "set-active-expire") && argc == 3 {
         ctx.ks.active_expire_enabled = argv[2] != b"0";
         ctx.out.ok();

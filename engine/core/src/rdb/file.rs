@@ -2,7 +2,8 @@
 //! driven key by key, or an AOF preamble) and the loader.
 //!
 //! Loading is two-phase so a failed load never leaves a half-loaded
-//! dataset: the whole file is parsed and validated first (magic, version,
+//! dataset, and resumable ([`RdbLoader`]) so the server can answer
+//! -LOADING between steps: the whole file is parsed and validated first (magic, version,
 //! every value, duplicate keys, SELECTDB bounds, CRC64) into a staging list;
 //! only then are the databases emptied and the keys added through
 //! `Keyspace::add`/`set_expire`. On error the keyspace is untouched.
@@ -241,181 +242,348 @@ struct Staged {
     freq: Option<u8>,
 }
 
-/// Parse and validate a whole RDB file into staged keys.
-fn parse(bytes: &[u8], ndbs: usize, opts: &LoadOpts) -> Result<(Vec<Staged>, LoadInfo), RdbError> {
-    let mut r = Reader::new(bytes);
-    let magic = r.bytes(9).map_err(|_| {
-        RdbError::new(
-            RdbErrorKind::Version,
-            0,
-            "Short read or OOM loading DB. Unrecoverable error, aborting now.",
-        )
-    })?;
-    if &magic[..5] != b"REDIS" {
-        return Err(RdbError::new(
-            RdbErrorKind::Version,
-            0,
-            "Wrong signature trying to load DB from file",
-        ));
+/// Where a resumable load is.
+enum Phase {
+    /// Nothing read yet.
+    Start,
+    /// Reading keys; `pos` is the next opcode's offset.
+    Parse,
+    /// Validated: adding staged keys to the keyspace.
+    Apply(std::vec::IntoIter<Staged>),
+    Done,
+}
+
+/// A resumable RDB load (start-up loading serves clients -LOADING between
+/// steps). Two-phase as the module doc says: `step` parses and validates up
+/// to `budget` keys per call, and only once the whole file checked out does
+/// it empty the databases and add the staged keys, again `budget` per call.
+/// Give every call the same `bytes`.
+pub struct RdbLoader {
+    opts: LoadOpts,
+    phase: Phase,
+    pos: usize,
+    db: usize,
+    expire_ms: i64,
+    idle: Option<u64>,
+    freq: Option<u8>,
+    staged: Vec<Staged>,
+    info: LoadInfo,
+    /// Keyspace state saved by the first apply step, restored by the last.
+    saved: Option<(u64, u32)>,
+}
+
+impl RdbLoader {
+    pub fn new(opts: LoadOpts) -> RdbLoader {
+        RdbLoader {
+            opts,
+            phase: Phase::Start,
+            pos: 0,
+            db: 0,
+            expire_ms: NO_EXPIRE,
+            idle: None,
+            freq: None,
+            staged: Vec::new(),
+            info: LoadInfo::default(),
+            saved: None,
+        }
     }
-    let version = std::str::from_utf8(&magic[5..9])
-        .ok()
-        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<u16>().ok())
-        .unwrap_or(0);
-    if !(1..=RDB_VERSION).contains(&version) {
-        return Err(RdbError::new(
-            RdbErrorKind::Version,
-            5,
-            format!("Can't handle RDB format version {version}"),
-        ));
+
+    /// Bytes parsed so far (INFO loading_loaded_bytes).
+    pub fn parsed_bytes(&self) -> usize {
+        self.pos
     }
-    let mut info = LoadInfo {
-        version,
-        ..LoadInfo::default()
-    };
-    let mut staged = Vec::new();
-    let mut db = 0usize;
-    let mut expire_ms = NO_EXPIRE;
-    let mut idle = None;
-    let mut freq = None;
-    loop {
-        let at = r.offset();
-        let t = r.u8()?;
-        match t {
-            OPCODE_EXPIRETIME => {
-                expire_ms = i64::from(r.secs_time()?) * 1000;
+
+    /// Keys added to the keyspace so far.
+    pub fn keys_loaded(&self) -> u64 {
+        self.info.keys_loaded
+    }
+
+    /// One step. `Ok(Some(info))` when the load is complete; `Ok(None)`
+    /// when more steps are needed; on `Err` the keyspace is untouched
+    /// (errors are only possible before the first key is added).
+    pub fn step(
+        &mut self,
+        bytes: &[u8],
+        ks: &mut Keyspace,
+        budget: usize,
+    ) -> Result<Option<LoadInfo>, RdbError> {
+        let budget = budget.max(1);
+        match self.phase {
+            Phase::Start => {
+                self.header(bytes)?;
+                self.phase = Phase::Parse;
+                return Ok(None);
+            }
+            Phase::Parse => {
+                if self.parse_keys(bytes, ks.dbs.len(), budget)? {
+                    self.begin_apply(ks);
+                }
+                return Ok(None);
+            }
+            Phase::Done => return Ok(Some(self.info.clone())),
+            Phase::Apply(_) => {}
+        }
+        if let Phase::Apply(it) = &mut self.phase {
+            for s in it.by_ref().take(budget) {
+                apply_one(ks, s, self.opts.merge);
+                self.info.keys_loaded += 1;
+            }
+            if it.len() > 0 {
+                return Ok(None);
+            }
+        }
+        if let Some((dirty, flags)) = self.saved.take() {
+            ks.dirty = dirty;
+            ks.notify_flags = flags;
+        }
+        self.phase = Phase::Done;
+        Ok(Some(self.info.clone()))
+    }
+
+    fn header(&mut self, bytes: &[u8]) -> Result<(), RdbError> {
+        let mut r = Reader::new(bytes);
+        let magic = r.bytes(9).map_err(|_| {
+            RdbError::new(
+                RdbErrorKind::Version,
+                0,
+                "Short read or OOM loading DB. Unrecoverable error, aborting now.",
+            )
+        })?;
+        if &magic[..5] != b"REDIS" {
+            return Err(RdbError::new(
+                RdbErrorKind::Version,
+                0,
+                "Wrong signature trying to load DB from file",
+            ));
+        }
+        let version = std::str::from_utf8(&magic[5..9])
+            .ok()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse::<u16>().ok())
+            .unwrap_or(0);
+        if !(1..=RDB_VERSION).contains(&version) {
+            return Err(RdbError::new(
+                RdbErrorKind::Version,
+                5,
+                format!("Can't handle RDB format version {version}"),
+            ));
+        }
+        self.info.version = version;
+        self.pos = r.pos();
+        Ok(())
+    }
+
+    /// Parse up to `budget` keys; true once the file (checksum included)
+    /// has been read and validated.
+    fn parse_keys(&mut self, bytes: &[u8], ndbs: usize, budget: usize) -> Result<bool, RdbError> {
+        let opts = self.opts;
+        let Some(rest) = bytes.get(self.pos..) else {
+            return Err(RdbError::corrupt(
+                self.pos,
+                "RDB loader position past the end",
+            ));
+        };
+        let mut r = Reader::with_base(rest, self.pos);
+        let mut keys = 0usize;
+        loop {
+            // Resume point: always at an opcode boundary.
+            self.pos = r.offset();
+            if keys >= budget {
+                return Ok(false);
+            }
+            let at = r.offset();
+            let t = r.u8()?;
+            match t {
+                OPCODE_EXPIRETIME => {
+                    self.expire_ms = i64::from(r.secs_time()?) * 1000;
+                    continue;
+                }
+                OPCODE_EXPIRETIME_MS => {
+                    self.expire_ms = r.ms_time()?;
+                    continue;
+                }
+                OPCODE_FREQ => {
+                    self.freq = Some(r.u8()?);
+                    continue;
+                }
+                OPCODE_IDLE => {
+                    self.idle = Some(r.len()?);
+                    continue;
+                }
+                OPCODE_EOF => break,
+                OPCODE_SELECTDB => {
+                    let id = r.len()?;
+                    if id >= ndbs as u64 {
+                        return Err(RdbError::corrupt(
+                            at,
+                            format!(
+                                "FATAL: Data file was created with a Redis server configured to handle more than {ndbs} databases. Exiting"
+                            ),
+                        ));
+                    }
+                    self.db = id as usize;
+                    continue;
+                }
+                OPCODE_RESIZEDB => {
+                    r.len()?;
+                    r.len()?;
+                    continue;
+                }
+                OPCODE_AUX => {
+                    let k = r.string_bytes()?.into_owned();
+                    let v = r.string_bytes()?.into_owned();
+                    match &k[..] {
+                        b"ctime" => self.info.ctime = crate::util::parse_i64(&v),
+                        b"aof-base" | b"aof-preamble" => self.info.aof_base = &v[..] == b"1",
+                        _ => {}
+                    }
+                    self.info.aux.push((k, v));
+                    continue;
+                }
+                OPCODE_MODULE_AUX => {
+                    return Err(RdbError::new(
+                        RdbErrorKind::Unsupported,
+                        at,
+                        "The RDB file contains AUX module data, but redsim has no modules",
+                    ))
+                }
+                OPCODE_FUNCTION_PRE_GA => {
+                    return Err(RdbError::new(
+                        RdbErrorKind::Unsupported,
+                        at,
+                        "Pre-release function format not supported.",
+                    ))
+                }
+                OPCODE_FUNCTION2 => {
+                    return Err(RdbError::new(
+                        RdbErrorKind::Unsupported,
+                        at,
+                        "The RDB file contains functions, but redsim does not support functions",
+                    ))
+                }
+                _ => {}
+            }
+            if !is_object_type(t) {
+                return Err(RdbError::corrupt(
+                    at,
+                    format!("Unknown RDB object type {t}"),
+                ));
+            }
+            let key = r.string_bytes()?.into_owned();
+            let val = match decode_value(t, &mut r, &opts.limits) {
+                Ok(v) => Some(v),
+                Err(e) if e.kind == RdbErrorKind::EmptyKey => {
+                    self.info.empty_keys_skipped += 1;
+                    None
+                }
+                Err(e) => return Err(e),
+            };
+            keys += 1;
+            let exp = std::mem::replace(&mut self.expire_ms, NO_EXPIRE);
+            let (idl, frq) = (self.idle.take(), self.freq.take());
+            let Some(val) = val else { continue };
+            if opts.skip_expired && exp != NO_EXPIRE && exp < opts.now_ms {
+                self.info.expired_skipped += 1;
                 continue;
             }
-            OPCODE_EXPIRETIME_MS => {
-                expire_ms = r.ms_time()?;
-                continue;
+            self.staged.push(Staged {
+                db: self.db,
+                key,
+                val,
+                expire_ms: exp,
+                idle: idl,
+                freq: frq,
+            });
+        }
+        // Duplicate keys (a corrupt file): one sort over borrowed keys instead
+        // of a hash set with a copy of every key (that was a third of load time).
+        {
+            let mut keys: Vec<(usize, &[u8])> = self
+                .staged
+                .iter()
+                .map(|s| (s.db, s.key.as_slice()))
+                .collect();
+            keys.sort_unstable();
+            if keys.windows(2).any(|w| w[0] == w[1]) {
+                return Err(RdbError::corrupt(
+                    r.offset(),
+                    "Duplicated key found in RDB file",
+                ));
             }
-            OPCODE_FREQ => {
-                freq = Some(r.u8()?);
-                continue;
-            }
-            OPCODE_IDLE => {
-                idle = Some(r.len()?);
-                continue;
-            }
-            OPCODE_EOF => break,
-            OPCODE_SELECTDB => {
-                let id = r.len()?;
-                if id >= ndbs as u64 {
-                    return Err(RdbError::corrupt(
+        }
+        let body_end = r.offset();
+        if self.info.version >= 5 {
+            let at = r.offset();
+            let sum = u64::from_le_bytes(r.array()?);
+            if sum != 0 && opts.verify_checksum {
+                let want = crc64(0, &bytes[..body_end]);
+                if want != sum {
+                    return Err(RdbError::new(
+                        RdbErrorKind::Checksum,
                         at,
                         format!(
-                            "FATAL: Data file was created with a Redis server configured to handle more than {ndbs} databases. Exiting"
+                            "Wrong RDB checksum expected: ({want:x}) got: ({sum:x}). Aborting now."
                         ),
                     ));
                 }
-                db = id as usize;
-                continue;
+                self.info.checksum_verified = true;
             }
-            OPCODE_RESIZEDB => {
-                r.len()?;
-                r.len()?;
-                continue;
-            }
-            OPCODE_AUX => {
-                let k = r.string_bytes()?.into_owned();
-                let v = r.string_bytes()?.into_owned();
-                match &k[..] {
-                    b"ctime" => info.ctime = crate::util::parse_i64(&v),
-                    b"aof-base" | b"aof-preamble" => info.aof_base = &v[..] == b"1",
-                    _ => {}
-                }
-                info.aux.push((k, v));
-                continue;
-            }
-            OPCODE_MODULE_AUX => {
-                return Err(RdbError::new(
-                    RdbErrorKind::Unsupported,
-                    at,
-                    "The RDB file contains AUX module data, but redsim has no modules",
-                ))
-            }
-            OPCODE_FUNCTION_PRE_GA => {
-                return Err(RdbError::new(
-                    RdbErrorKind::Unsupported,
-                    at,
-                    "Pre-release function format not supported.",
-                ))
-            }
-            OPCODE_FUNCTION2 => {
-                return Err(RdbError::new(
-                    RdbErrorKind::Unsupported,
-                    at,
-                    "The RDB file contains functions, but redsim does not support functions",
-                ))
-            }
-            _ => {}
         }
-        if !is_object_type(t) {
-            return Err(RdbError::corrupt(
-                at,
-                format!("Unknown RDB object type {t}"),
-            ));
-        }
-        let key = r.string_bytes()?.into_owned();
-        let val = match decode_value(t, &mut r, &opts.limits) {
-            Ok(v) => Some(v),
-            Err(e) if e.kind == RdbErrorKind::EmptyKey => {
-                info.empty_keys_skipped += 1;
-                None
+        self.pos = r.offset();
+        self.info.consumed_bytes = r.offset();
+        Ok(true)
+    }
+
+    /// Validation passed: empty the databases (unless merging), size the
+    /// tables once, and start adding keys.
+    fn begin_apply(&mut self, ks: &mut Keyspace) {
+        self.saved = Some((ks.dirty, ks.notify_flags));
+        ks.notify_flags = 0;
+        if !self.opts.merge {
+            for db in 0..ks.dbs.len() {
+                ks.flush_db(db);
             }
-            Err(e) => return Err(e),
+        }
+        let mut per_db = vec![0usize; ks.dbs.len()];
+        for s in &self.staged {
+            if let Some(n) = per_db.get_mut(s.db) {
+                *n += 1;
+            }
+        }
+        for (db, n) in per_db.into_iter().enumerate() {
+            ks.dbs[db].table.reserve(n);
+        }
+        self.phase = Phase::Apply(std::mem::take(&mut self.staged).into_iter());
+    }
+}
+
+/// Add one validated key with its TTL and access data (Redis's
+/// objectSetLRUOrLFU for IDLE/FREQ).
+fn apply_one(ks: &mut Keyspace, s: Staged, merge: bool) {
+    let i = if merge {
+        // DEBUG RELOAD MERGE: a loaded key replaces an existing one.
+        ks.set(s.db, &s.key, s.val, false)
+    } else {
+        ks.add(s.db, &s.key, s.val)
+    };
+    if s.expire_ms != NO_EXPIRE {
+        ks.set_expire(s.db, i, s.expire_ms);
+    }
+    if ks.lfu {
+        if let Some(f) = s.freq {
+            let minutes = ((ks.now_ms / 1000 / 60) as u64 & 0xFFFF) as u32;
+            ks.entry_mut(s.db, i).lru = (minutes << 8) | u32::from(f);
+        }
+    } else if let Some(idle) = s.idle {
+        let clock = ks.lru_clock();
+        let idle = (idle.min(u64::from(LRU_CLOCK_MAX))) as u32;
+        let lru = if idle <= clock {
+            clock - idle
+        } else {
+            LRU_CLOCK_MAX - (idle - clock) + 1
         };
-        let exp = std::mem::replace(&mut expire_ms, NO_EXPIRE);
-        let (idl, frq) = (idle.take(), freq.take());
-        let Some(val) = val else { continue };
-        if opts.skip_expired && exp != NO_EXPIRE && exp < opts.now_ms {
-            info.expired_skipped += 1;
-            continue;
-        }
-        staged.push(Staged {
-            db,
-            key,
-            val,
-            expire_ms: exp,
-            idle: idl,
-            freq: frq,
-        });
+        ks.entry_mut(s.db, i).lru = lru & LRU_CLOCK_MAX;
     }
-    // Duplicate keys (a corrupt file): one sort over borrowed keys instead
-    // of a hash set with a copy of every key (that was a third of load time).
-    {
-        let mut keys: Vec<(usize, &[u8])> =
-            staged.iter().map(|s| (s.db, s.key.as_slice())).collect();
-        keys.sort_unstable();
-        if keys.windows(2).any(|w| w[0] == w[1]) {
-            return Err(RdbError::corrupt(
-                r.offset(),
-                "Duplicated key found in RDB file",
-            ));
-        }
-    }
-    let body_end = r.pos();
-    if version >= 5 {
-        let at = r.offset();
-        let sum = u64::from_le_bytes(r.array()?);
-        if sum != 0 && opts.verify_checksum {
-            let want = crc64(0, &bytes[..body_end]);
-            if want != sum {
-                return Err(RdbError::new(
-                    RdbErrorKind::Checksum,
-                    at,
-                    format!(
-                        "Wrong RDB checksum expected: ({want:x}) got: ({sum:x}). Aborting now."
-                    ),
-                ));
-            }
-            info.checksum_verified = true;
-        }
-    }
-    info.consumed_bytes = r.pos();
-    Ok((staged, info))
 }
 
 /// Load a whole RDB file into `ks`, replacing every database's contents.
@@ -424,52 +592,12 @@ fn parse(bytes: &[u8], ndbs: usize, opts: &LoadOpts) -> Result<(Vec<Staged>, Loa
 /// no keyspace events are raised, `dirty` is left as it was), then TTLs and
 /// IDLE/FREQ access data are applied as Redis's objectSetLRUOrLFU does.
 pub fn load(bytes: &[u8], ks: &mut Keyspace, opts: &LoadOpts) -> Result<LoadInfo, RdbError> {
-    let (staged, mut info) = parse(bytes, ks.dbs.len(), opts)?;
-    let dirty = ks.dirty;
-    let flags = ks.notify_flags;
-    ks.notify_flags = 0;
-    if !opts.merge {
-        for db in 0..ks.dbs.len() {
-            ks.flush_db(db);
+    let mut l = RdbLoader::new(*opts);
+    loop {
+        if let Some(info) = l.step(bytes, ks, usize::MAX)? {
+            return Ok(info);
         }
     }
-    let mut per_db = vec![0usize; ks.dbs.len()];
-    for s in &staged {
-        per_db[s.db] += 1;
-    }
-    for (db, n) in per_db.into_iter().enumerate() {
-        ks.dbs[db].table.reserve(n);
-    }
-    for s in staged {
-        let i = if opts.merge {
-            // DEBUG RELOAD MERGE: a loaded key replaces an existing one.
-            ks.set(s.db, &s.key, s.val, false)
-        } else {
-            ks.add(s.db, &s.key, s.val)
-        };
-        if s.expire_ms != NO_EXPIRE {
-            ks.set_expire(s.db, i, s.expire_ms);
-        }
-        if ks.lfu {
-            if let Some(f) = s.freq {
-                let minutes = ((ks.now_ms / 1000 / 60) as u64 & 0xFFFF) as u32;
-                ks.entry_mut(s.db, i).lru = (minutes << 8) | u32::from(f);
-            }
-        } else if let Some(idle) = s.idle {
-            let clock = ks.lru_clock();
-            let idle = (idle.min(u64::from(LRU_CLOCK_MAX))) as u32;
-            let lru = if idle <= clock {
-                clock - idle
-            } else {
-                LRU_CLOCK_MAX - (idle - clock) + 1
-            };
-            ks.entry_mut(s.db, i).lru = lru & LRU_CLOCK_MAX;
-        }
-        info.keys_loaded += 1;
-    }
-    ks.notify_flags = flags;
-    ks.dirty = dirty;
-    Ok(info)
 }
 
 #[cfg(test)]
@@ -616,6 +744,50 @@ mod tests {
         );
         let info = load(&write(&[0, 1]), &mut ks, &opts).map(|i| i.keys_loaded);
         assert_eq!(info.ok(), Some(2));
+    }
+
+    /// Loading in steps of one key gives the same dataset as one call, and
+    /// a corrupt file still fails before any key is added.
+    #[test]
+    fn stepped_load_matches_whole_load() {
+        let ks = filled();
+        let bytes = save_keyspace(&ks, &aux(), SaveOpts::default());
+        let opts = LoadOpts {
+            now_ms: ks.now_ms,
+            ..LoadOpts::default()
+        };
+        let mut whole = Keyspace::new(16, 3);
+        let info = load(&bytes, &mut whole, &opts).expect("loads");
+        let mut stepped = Keyspace::new(16, 3);
+        let mut l = RdbLoader::new(opts);
+        let mut steps = 0;
+        let info2 = loop {
+            steps += 1;
+            match l.step(&bytes, &mut stepped, 1) {
+                Ok(Some(i)) => break i,
+                Ok(None) => assert!(l.parsed_bytes() <= bytes.len()),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        assert_eq!(info, info2);
+        assert!(steps as u64 > 2 * info.keys_loaded, "{steps} steps");
+        assert_eq!(
+            crate::digest::dataset_digest(&whole),
+            crate::digest::dataset_digest(&stepped)
+        );
+        let mut bad = bytes.clone();
+        let n = bad.len();
+        bad[n - 20] ^= 0xff;
+        let mut ks3 = Keyspace::new(16, 3);
+        ks3.add(0, b"keep", Value::Int(1));
+        let mut l = RdbLoader::new(opts);
+        let r = loop {
+            match l.step(&bad, &mut ks3, 1) {
+                Ok(None) => assert_eq!(ks3.dbs[0].table.len(), 1, "untouched while parsing"),
+                other => break other,
+            }
+        };
+        assert!(r.is_err());
     }
 
     #[test]
