@@ -14,8 +14,9 @@
 //! must hold, per key, a state the key had at some moment in the last
 //! `window_ms` before the kill (0 for `appendfsync always`: exactly its
 //! state at the kill, or the in-flight op's result); losing an older
-//! acknowledged write is a safety violation. (Per key: cross-key prefix
-//! consistency is not checked.) An op in flight at
+//! acknowledged write is a safety violation. Cross-key prefix consistency
+//! is the oracle's job (oracle.rs, `EventKind::Recovered`): a `None`
+//! prefix there is a safety violation here. An op in flight at
 //! the kill ran on the old server or not at all: its reply, if one arrives,
 //! is checked against the state before the kill. An op that fails without a
 //! kill (timeout) may still run later: its keys become `Unknown` (any reply
@@ -529,6 +530,15 @@ impl Checker {
                 }
             }
             EventKind::Restart => self.alive = true,
+            EventKind::Recovered { prefix, applied } => {
+                if prefix.is_none() {
+                    return Err(safety(format!(
+                        "the restarted server recovered a dataset that is not a prefix of the \
+                         {applied} commands it had applied (a write was lost while a later one \
+                         survived, or a transaction was split)"
+                    )));
+                }
+            }
             EventKind::Recv { id, reply } => {
                 let Some(p) = self.pending.take() else {
                     return Err(safety(format!(

@@ -197,6 +197,13 @@ pub enum EventKind {
     Kill,
     /// Logged just after the server node is restarted (empty dataset).
     Restart,
+    /// The restarted server finished loading its files: the recovered
+    /// dataset equals the first `prefix` of the `applied` commands the
+    /// server had applied so far (None: no prefix matches; see oracle.rs).
+    Recovered {
+        prefix: Option<u64>,
+        applied: u64,
+    },
     /// The server node is partitioned / healed (incoming and outgoing).
     Clog,
     Unclog,
@@ -226,6 +233,16 @@ impl fmt::Display for Event {
             EventKind::ConnectFailed { err } => write!(f, "{t} connect failed: {err}"),
             EventKind::Kill => write!(f, "{t} === KILL server"),
             EventKind::Restart => write!(f, "{t} === RESTART server (empty dataset)"),
+            EventKind::Recovered { prefix, applied } => match prefix {
+                Some(p) => write!(
+                    f,
+                    "{t} === RECOVERED the first {p} of {applied} applied commands"
+                ),
+                None => write!(
+                    f,
+                    "{t} === RECOVERED a state that is no prefix of the {applied} applied commands"
+                ),
+            },
             EventKind::Clog => write!(f, "{t} === PARTITION server"),
             EventKind::Unclog => write!(f, "{t} === HEAL server"),
             EventKind::WorkloadDone => write!(f, "{t} workload done, quiet period"),

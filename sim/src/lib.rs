@@ -19,6 +19,7 @@
 
 pub mod checker;
 pub mod history;
+pub mod oracle;
 pub mod resp;
 #[cfg(madsim)]
 pub mod scenario;
@@ -76,6 +77,9 @@ pub enum SelfTest {
     /// configured with `appendfsync always` (exit 2 with --appendfsync always:
     /// a kill loses acknowledged writes).
     AckBeforeFsync,
+    /// The simulated disk silently drops one AOF write (exit 2 with
+    /// --appendfsync: the recovered dataset is no prefix of the history).
+    LostWrite,
 }
 
 impl SelfTest {
@@ -86,6 +90,7 @@ impl SelfTest {
             "liveness" => SelfTest::Liveness,
             "nondeterminism" => SelfTest::Nondeterminism,
             "ack-before-fsync" => SelfTest::AckBeforeFsync,
+            "lost-write" => SelfTest::LostWrite,
             _ => return None,
         })
     }
@@ -96,6 +101,7 @@ impl SelfTest {
             SelfTest::Liveness => "liveness",
             SelfTest::Nondeterminism => "nondeterminism",
             SelfTest::AckBeforeFsync => "ack-before-fsync",
+            SelfTest::LostWrite => "lost-write",
         }
     }
 }

@@ -25,7 +25,7 @@ fn usage(msg: &str) -> ! {
          \x20                 [--max-think-ms MS] [--latency-ms LO..HI] [--op-timeout-ms MS]\n\
          \x20                 [--quiet-ms MS] [--budget-ms MS] [--hz N] [--server-log]\n\
          \x20                 [--appendfsync always|everysec|no]\n\
-         \x20                 [--selftest panic|safety|liveness|nondeterminism|ack-before-fsync]\n\
+         \x20                 [--selftest panic|safety|liveness|nondeterminism|ack-before-fsync|lost-write]\n\
          \x20                 [--verbose] [--history]"
     );
     std::process::exit(1);
@@ -86,7 +86,7 @@ fn parse() -> Cli {
             "--selftest" => {
                 let v: String = num(&a, args.next());
                 o.selftest = Some(redsim_sim::SelfTest::parse(&v).unwrap_or_else(|| {
-                    usage("--selftest wants panic|safety|liveness|nondeterminism|ack-before-fsync")
+                    usage("--selftest wants panic|safety|liveness|nondeterminism|ack-before-fsync|lost-write")
                 }));
             }
             "--check-determinism" => cli.check_determinism = true,

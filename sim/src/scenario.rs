@@ -35,6 +35,11 @@ pub struct RunOutput {
     pub sim_elapsed: Duration,
 }
 
+/// Every command the server applied, in order, across incarnations (cut to
+/// the recovered prefix at each restart): see oracle.rs.
+#[derive(Clone, Default)]
+struct Oracle(Arc<Mutex<Vec<redsim_core::db::Propagated>>>);
+
 /// The shared, append-only history.
 #[derive(Clone, Default)]
 struct Recorder(Arc<Mutex<Vec<Event>>>);
@@ -71,6 +76,9 @@ async fn server_main(
     loglevel: &'static str,
     persist: Option<(SharedDisk, String)>,
     ack_before_fsync: bool,
+    oracle: Oracle,
+    rec: Recorder,
+    bg_jobs: bool,
 ) {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let mut cfg = Config::new();
@@ -111,6 +119,25 @@ async fn server_main(
         if let Err(e) = srv.load_at_startup() {
             panic!("restart {epoch}: the server cannot load its files after a crash: {e}");
         }
+        // The recovered dataset must be a prefix of everything applied.
+        let fp = crate::oracle::fingerprint(&srv.ks);
+        let now = srv.ks.now_ms;
+        if let Ok(mut log) = oracle.0.lock() {
+            let prefix = crate::oracle::matching_prefix(&log, &fp, now);
+            rec.log(EventKind::Recovered {
+                prefix: prefix.map(|p| p as u64),
+                applied: log.len() as u64,
+            });
+            if let Some(p) = prefix {
+                log.truncate(p);
+            }
+        }
+        let o = oracle.clone();
+        srv.prop_observer = Some(Box::new(move |p| {
+            if let Ok(mut log) = o.0.lock() {
+                log.push(p.clone());
+            }
+        }));
         if ack_before_fsync {
             // Planted bug (--selftest ack-before-fsync): the config says
             // always, the writer never fsyncs before replies.
@@ -127,7 +154,7 @@ async fn server_main(
         .expect("server bind 0.0.0.0:6379");
     tokio::spawn(accept_loop(listener, shared.clone()));
     tokio::spawn(cron_loop(shared.clone()));
-    if persisting {
+    if persisting && bg_jobs {
         tokio::spawn(background_jobs(shared.clone()));
     }
     shared.shutdown.notified().await;
@@ -532,17 +559,35 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             let mut d = SimDisk::new(splitmix64(seed ^ 0xD15C));
             // A crash keeps a random prefix of unsynced appends (torn tails).
             d.faults.torn_writes = true;
+            if opts.selftest == Some(SelfTest::LostWrite) {
+                d.faults.lose_write_number = Some(40 + splitmix64(seed) % 40);
+            }
             SharedDisk::new(d)
         });
         let persist = disk.clone().zip(opts.appendfsync.clone());
         let ack_before_fsync = opts.selftest == Some(SelfTest::AckBeforeFsync);
+        let oracle = Oracle::default();
+        // --selftest lost-write: no rewrites, which would heal the hole
+        // (they rebuild the AOF from memory) before a crash exposes it.
+        let bg_jobs = opts.selftest != Some(SelfTest::LostWrite);
+        let rec3 = rec2.clone();
         let server = handle
             .create_node()
             .name("redsim-1")
             .ip(SERVER_IP)
             .init(move || {
                 let e = epoch.fetch_add(1, Ordering::SeqCst);
-                server_main(seed, e, hz, loglevel, persist.clone(), ack_before_fsync)
+                server_main(
+                    seed,
+                    e,
+                    hz,
+                    loglevel,
+                    persist.clone(),
+                    ack_before_fsync,
+                    oracle.clone(),
+                    rec3.clone(),
+                    bg_jobs,
+                )
             })
             .build();
         let client = handle.create_node().name("client-1").ip(CLIENT_IP).build();

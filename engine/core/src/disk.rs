@@ -223,6 +223,10 @@ pub struct SimFaults {
     /// On `crash()`, keep a random prefix of each file's unsynced appended
     /// bytes (possibly cutting a write in the middle) instead of none.
     pub torn_writes: bool,
+    /// The write with this 1-based number (`SimStats::writes`) reports
+    /// success but stores nothing: a lying disk, which the simulator's crash
+    /// oracle must catch as a hole in the middle of the AOF.
+    pub lose_write_number: Option<u64>,
 }
 
 /// Operation counters, for tests and for choosing crash points.
@@ -591,6 +595,9 @@ impl Disk for SimDisk {
             n = n.min(usize::try_from(room).unwrap_or(usize::MAX));
         }
         let ino = self.inodes.get_mut(&id).ok_or_else(|| os_error(EBADF))?;
+        if self.faults.lose_write_number == Some(self.stats.writes) {
+            return Ok(n);
+        }
         ino.data.extend_from_slice(&buf[..n]);
         self.stats.bytes_written += n as u64;
         Ok(n)

@@ -250,8 +250,14 @@ pub struct Server {
     pub config_store: Option<Box<dyn ConfigStore>>,
     /// Disk, RDB/AOF state and background jobs (crate::persist).
     pub persist: crate::persist::Persist,
+    /// Sees every command of the effect stream, in apply order (the
+    /// simulator's crash oracle; replicas will be fed the same way).
+    pub prop_observer: Option<PropObserver>,
     next_client_id: u64,
 }
+
+/// See `Server::prop_observer`.
+pub type PropObserver = Box<dyn FnMut(&crate::db::Propagated) + Send>;
 
 impl Server {
     pub fn new(cfg: Config, mut env: ServerEnv) -> Server {
@@ -273,6 +279,7 @@ impl Server {
             table,
             config_store: None,
             persist: crate::persist::Persist::default(),
+            prop_observer: None,
             next_client_id: 1,
         };
         s.apply_config();
@@ -583,6 +590,9 @@ impl Server {
     /// Move writes recorded in effect form into `effects.propagate`.
     fn drain_propagation(&mut self) {
         if !self.ks.prop.is_empty() {
+            if let Some(f) = self.prop_observer.as_mut() {
+                self.ks.prop.iter().for_each(|p| f(p));
+            }
             self.effects.propagate.append(&mut self.ks.prop);
             self.feed_aof();
         }
