@@ -17,8 +17,10 @@
 //! The model, codec and checker are plain Rust and tested in both flavours;
 //! running a simulation requires the madsim flavour.
 
+pub mod append;
 pub mod checker;
 pub mod history;
+pub mod linearize;
 pub mod oracle;
 pub mod resp;
 #[cfg(madsim)]
