@@ -1490,13 +1490,32 @@ pub struct AofWriter {
     rewrite_failures: u64,
     last_bgrewrite_ok: bool,
     last_rewrite_time_s: i64,
+    /// Unix seconds of the last `#TS:` annotation (aof-timestamp-enabled).
+    annotated_s: i64,
     log: Vec<LogLine>,
 }
 
+/// `<prefix><n>\r\n` without a temporary String (this runs per command).
+fn put_header(buf: &mut Vec<u8>, prefix: u8, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    buf.push(prefix);
+    buf.extend_from_slice(&digits[i..]);
+    buf.extend_from_slice(b"\r\n");
+}
+
 fn append_resp(buf: &mut Vec<u8>, argv: &[&[u8]]) {
-    buf.extend_from_slice(format!("*{}\r\n", argv.len()).as_bytes());
+    put_header(buf, b'*', argv.len());
     for a in argv {
-        buf.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
+        put_header(buf, b'$', a.len());
         buf.extend_from_slice(a);
         buf.extend_from_slice(b"\r\n");
     }
@@ -1638,6 +1657,7 @@ impl AofWriter {
             rewrite_failures: 0,
             last_bgrewrite_ok: true,
             last_rewrite_time_s: -1,
+            annotated_s: 0,
             log,
         };
         w.del_history_files(disk);
@@ -1690,6 +1710,17 @@ impl AofWriter {
             self.selected_db = Some(db);
         }
         append_resp(&mut self.buf, argv);
+    }
+
+    /// aof-timestamp-enabled: a `#TS:<unix seconds>` line before the next
+    /// command when the second changed (Redis's
+    /// genAofTimestampAnnotationIfNeeded); loaders skip `#` lines.
+    pub fn annotate_timestamp(&mut self, unix_s: i64) {
+        if self.annotated_s < unix_s {
+            self.annotated_s = unix_s;
+            self.buf
+                .extend_from_slice(format!("#TS:{unix_s}\r\n").as_bytes());
+        }
     }
 
     /// Forces the next `feed_command` to emit SELECT (Redis's

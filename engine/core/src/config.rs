@@ -278,7 +278,7 @@ pub static DEFS: &[Def] = &[
         alias: "",
         kind: Kind::Bool,
         default: "no",
-        flags: PASSIVE,
+        flags: 0,
     },
     Def {
         name: "aof-use-rdb-preamble",
@@ -304,16 +304,16 @@ pub static DEFS: &[Def] = &[
     Def {
         name: "auto-aof-rewrite-min-size",
         alias: "",
-        kind: Kind::Int(i64::MIN, i64::MAX),
+        kind: Kind::Mem(0, i64::MAX as u64),
         default: "67108864",
-        flags: PASSIVE,
+        flags: 0,
     },
     Def {
         name: "auto-aof-rewrite-percentage",
         alias: "",
-        kind: Kind::Int(i64::MIN, i64::MAX),
+        kind: Kind::Int(0, i32::MAX as i64),
         default: "100",
-        flags: PASSIVE,
+        flags: 0,
     },
     Def {
         name: "bgsave_cpulist",
@@ -1252,6 +1252,7 @@ fn canonical(d: &Def, v: &str) -> Result<String, String> {
                 "Invalid event class character. Use 'Ag$lshzxeKEtmdn'.".to_string()
             })?)
         }
+        Kind::Str if d.name == "save" => canonical_save(v)?,
         Kind::Str => v.to_string(),
     };
     if d.flags & DEFAULT_ONLY != 0 && out != d.default {
@@ -1261,6 +1262,29 @@ fn canonical(d: &Def, v: &str) -> Result<String, String> {
         return Err(format!("redsim does not support '{} {}' yet", d.name, out));
     }
     Ok(out)
+}
+
+/// Redis's setConfigSaveOption check: pairs of `seconds >= 1` and
+/// `changes >= 0`, or "" for none. Stored as the numbers' plain form.
+fn canonical_save(v: &str) -> Result<String, String> {
+    let args: Vec<&str> = v.split_whitespace().collect();
+    if args.is_empty() {
+        return Ok(String::new());
+    }
+    if args.len() % 2 == 1 {
+        return Err("Invalid save parameters".into());
+    }
+    let mut out = Vec::with_capacity(args.len());
+    for (j, a) in args.iter().enumerate() {
+        let n: i64 = a
+            .parse()
+            .map_err(|_| "Invalid save parameters".to_string())?;
+        if (j % 2 == 0 && n < 1) || n < 0 {
+            return Err("Invalid save parameters".into());
+        }
+        out.push(n.to_string());
+    }
+    Ok(out.join(" "))
 }
 
 impl Default for Config {
@@ -1499,6 +1523,7 @@ impl Config {
             text.push_str(&line);
             text.push('\n');
         }
+        let mut save_seen = false;
         for (n, raw) in text.lines().enumerate() {
             let l = raw.trim();
             if l.is_empty() || l.starts_with('#') {
@@ -1519,6 +1544,16 @@ impl Config {
                 .map(|a| String::from_utf8_lossy(a).to_string())
                 .collect::<Vec<_>>()
                 .join(" ");
+            // `save` lines accumulate (the first one replaces the default;
+            // `save ""` clears), as Redis reads its config file.
+            let value = if name.eq_ignore_ascii_case("save") && save_seen && !value.is_empty() {
+                format!("{} {}", self.get("save").unwrap_or(""), value)
+            } else {
+                value
+            };
+            if name.eq_ignore_ascii_case("save") {
+                save_seen = true;
+            }
             self.set_startup(&name, &value)
                 .map_err(|e| format!("line {}: '{}': {}", n + 1, l, e))?;
         }

@@ -940,6 +940,11 @@ impl Server {
     /// cron run). Replicas will read the same stream.
     pub(crate) fn feed_aof(&mut self) {
         if let Some(w) = self.persist.aof.as_mut() {
+            if self.cfg.get("aof-timestamp-enabled") == Some("yes")
+                && !self.effects.propagate.is_empty()
+            {
+                w.annotate_timestamp(self.ks.now_ms.div_euclid(1000));
+            }
             for p in &self.effects.propagate {
                 let args: Vec<&[u8]> = p.argv.iter().map(|a| a.as_slice()).collect();
                 w.feed_command(p.db, &args);
@@ -1012,6 +1017,21 @@ impl Server {
                     .push((LogLevel::Warning, format!("Can't save in background: {e}")));
             }
         }
+        if !self.persist.busy() {
+            if let Some(growth) = auto_rewrite_due(&self.cfg, &self.persist) {
+                self.effects.log.push((
+                    LogLevel::Notice,
+                    format!("Starting automatic rewriting of AOF on {growth}% growth"),
+                ));
+                if let Err(e) = rewrite_start(&mut self.ks, &mut self.persist, &self.cfg, &self.env)
+                {
+                    self.effects.log.push((
+                        LogLevel::Warning,
+                        format!("Can't rewrite append only file in background: {e}"),
+                    ));
+                }
+            }
+        }
         if self.persist.busy() {
             self.bg_step(BG_STEP_KEYS);
         }
@@ -1019,6 +1039,22 @@ impl Server {
             let _ = self.before_reply();
         }
     }
+}
+
+/// Redis's serverCron rule: rewrite when the AOF outgrew
+/// `auto-aof-rewrite-min-size` and grew by `auto-aof-rewrite-percentage`
+/// over its size after the last rewrite. Returns the growth in percent.
+fn auto_rewrite_due(cfg: &Config, p: &Persist) -> Option<i64> {
+    let w = p.aof.as_ref()?;
+    let perc: i64 = cfg.get("auto-aof-rewrite-percentage")?.parse().ok()?;
+    let min: u64 = cfg.get("auto-aof-rewrite-min-size")?.parse().ok()?;
+    let st = w.stats(0);
+    if perc <= 0 || st.aof_current_size <= min {
+        return None;
+    }
+    let base = st.aof_base_size.max(1) as i128;
+    let growth = (i128::from(st.aof_current_size) * 100 / base - 100) as i64;
+    (growth >= perc).then_some(growth)
 }
 
 /// DEBUG RELOAD's load half: read `dbfilename` back into the keyspace

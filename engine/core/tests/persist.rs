@@ -5,7 +5,7 @@
 //! working) until a later success, and an AOF survives a restart.
 
 use redsim_core::config::Config;
-use redsim_core::disk::SimDisk;
+use redsim_core::disk::{Disk, SimDisk};
 use redsim_core::resp::Reply;
 use redsim_core::server::{Server, ServerEnv};
 
@@ -276,4 +276,124 @@ fn debug_loadaof_keeps_the_digest() {
     // before it, so at least the reloaded state is there.
     let got = t2.digest();
     assert!(got == want2 || got == want, "state after crash is neither");
+}
+
+fn info(t: &mut T, field: &str) -> String {
+    let text = t.run(&["INFO", "persistence"]);
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{field}:")))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_else(|| panic!("no {field} in INFO"))
+}
+
+/// auto-aof-rewrite-*: cron starts a rewrite once the AOF outgrew the
+/// minimum size and doubled (100%) since the last rewrite, not before.
+#[test]
+fn aof_rewrites_automatically_on_growth() {
+    let d = disk();
+    let args = [
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--auto-aof-rewrite-min-size",
+        "20kb",
+    ];
+    let mut t = T::start(&d, &args, START_MS);
+    let mut rewrites_seen_at = None;
+    for i in 0..400 {
+        t.run(&["SET", &format!("key:{i}"), &"x".repeat(100)]);
+        t.now += 10;
+        t.srv.cron(t.now);
+        while t.srv.bg_step(10_000) {}
+        let size: u64 = info(&mut t, "aof_current_size").parse().unwrap_or(0);
+        if info(&mut t, "aof_rewrites") == "1" && rewrites_seen_at.is_none() {
+            rewrites_seen_at = Some(size);
+        }
+    }
+    let Some(_) = rewrites_seen_at else {
+        panic!(
+            "no automatic rewrite; aof_current_size {}",
+            info(&mut t, "aof_current_size")
+        );
+    };
+    // ~120 bytes per SET: 20 KB is ~170 commands; after the first rewrite the
+    // base holds them all, and the next one waits until it doubled again.
+    let base: u64 = info(&mut t, "aof_base_size").parse().unwrap_or(0);
+    let cur: u64 = info(&mut t, "aof_current_size").parse().unwrap_or(0);
+    assert!(
+        cur < 2 * base + 200,
+        "current {cur} vs base {base}: should have rewritten"
+    );
+    let n: u64 = info(&mut t, "aof_rewrites").parse().unwrap_or(0);
+    assert!((1..=3).contains(&n), "{n} rewrites");
+    // Turned off: no more rewrites however large it gets.
+    t.run(&["CONFIG", "SET", "auto-aof-rewrite-percentage", "0"]);
+    for i in 0..600 {
+        t.run(&["SET", &format!("more:{i}"), &"y".repeat(100)]);
+        t.now += 10;
+        t.srv.cron(t.now);
+    }
+    assert_eq!(info(&mut t, "aof_rewrites"), n.to_string());
+    let want = t.digest();
+    d.with(|d| d.crash());
+    let mut t2 = T::start(&d, &args, t.now + 2000);
+    assert_eq!(t2.digest(), want);
+}
+
+/// aof-timestamp-enabled: `#TS:` annotations once per second before the
+/// commands; loading skips them (the dataset comes back intact).
+#[test]
+fn aof_timestamps_are_written_and_skipped_on_load() {
+    let d = disk();
+    let args = [
+        "--save",
+        "",
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "always",
+        "--aof-timestamp-enabled",
+        "yes",
+    ];
+    let mut t = T::start(&d, &args, START_MS);
+    for i in 0..10 {
+        t.run(&["SET", &format!("k{i}"), "v"]);
+        t.now += 400;
+    }
+    let want = t.digest();
+    let incr = d.with(|d| {
+        let names = d.list("appendonlydir").unwrap_or_default();
+        let name = names
+            .iter()
+            .find(|n| n.ends_with(".incr.aof"))
+            .cloned()
+            .unwrap_or_default();
+        d.read(&format!("appendonlydir/{name}")).unwrap_or_default()
+    });
+    let text = String::from_utf8_lossy(&incr);
+    let stamps: Vec<&str> = text.lines().filter(|l| l.starts_with("#TS:")).collect();
+    // 10 commands over 3.6 s starting on a whole second: 4 distinct seconds.
+    assert_eq!(stamps.len(), 4, "{text}");
+    assert_eq!(stamps[0], format!("#TS:{}", START_MS / 1000));
+    d.with(|d| d.crash());
+    let mut t2 = T::start(&d, &args, t.now + 1000);
+    assert_eq!(t2.digest(), want);
+}
+
+/// Redis reads several `save` lines of a config file as one list.
+#[test]
+fn save_lines_accumulate_in_a_config_file() {
+    let mut cfg = Config::new();
+    let text = "save 3600 1\nsave 300 100\nsave 60 10000\n";
+    cfg.load(Some(text), &[]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.get("save"), Some("3600 1 300 100 60 10000"));
+    assert_eq!(cfg.save_params, vec![(3600, 1), (300, 100), (60, 10000)]);
+    let mut cfg = Config::new();
+    cfg.load(Some("save 3600 1\nsave \"\"\n"), &[])
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(cfg.get("save"), Some(""));
+    let mut cfg = Config::new();
+    let e = cfg.load(Some("save 0 1\n"), &[]).err().unwrap_or_default();
+    assert!(e.contains("Invalid save parameters"), "{e}");
 }
