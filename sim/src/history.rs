@@ -67,6 +67,27 @@ pub enum Op {
     },
     /// Only as the final check, after a quiet period.
     DbSize,
+    /// RPUSH of an element unique in the run (list-append workload).
+    RPush {
+        key: String,
+        elem: u64,
+    },
+    /// LRANGE key 0 -1.
+    LRange {
+        key: String,
+    },
+    /// SADD of an element unique in the run (set-add workload).
+    SAdd {
+        key: String,
+        elem: u64,
+    },
+    SMembers {
+        key: String,
+    },
+    /// MULTI, the ops, EXEC, pipelined; the recorded reply is EXEC's.
+    Multi {
+        ops: Vec<Op>,
+    },
 }
 
 impl Op {
@@ -135,6 +156,25 @@ impl Op {
             }
             Op::Append { key, val } => vec![s("APPEND"), s(key), val.clone()],
             Op::DbSize => vec![s("DBSIZE")],
+            Op::RPush { key, elem } => vec![s("RPUSH"), s(key), s(&elem.to_string())],
+            Op::LRange { key } => vec![s("LRANGE"), s(key), s("0"), s("-1")],
+            Op::SAdd { key, elem } => vec![s("SADD"), s(key), s(&elem.to_string())],
+            Op::SMembers { key } => vec![s("SMEMBERS"), s(key)],
+            // Only for display: the client sends `commands()`.
+            Op::Multi { .. } => vec![s("MULTI")],
+        }
+    }
+
+    /// The commands the client sends for this op, in order.
+    pub fn commands(&self) -> Vec<Vec<Vec<u8>>> {
+        match self {
+            Op::Multi { ops } => {
+                let mut v = vec![vec![b"MULTI".to_vec()]];
+                v.extend(ops.iter().map(|o| o.argv()));
+                v.push(vec![b"EXEC".to_vec()]);
+                v
+            }
+            other => vec![other.argv()],
         }
     }
 
@@ -149,11 +189,30 @@ impl Op {
             Op::Del { keys } => keys.iter().map(|k| k.as_str()).collect(),
             Op::MSet { pairs } => pairs.iter().map(|(k, _)| k.as_str()).collect(),
             Op::DbSize => Vec::new(),
+            Op::RPush { key, .. }
+            | Op::LRange { key }
+            | Op::SAdd { key, .. }
+            | Op::SMembers { key } => vec![key.as_str()],
+            Op::Multi { ops } => {
+                let mut v: Vec<&str> = Vec::new();
+                for o in ops {
+                    for k in o.keys() {
+                        if !v.contains(&k) {
+                            v.push(k);
+                        }
+                    }
+                }
+                v
+            }
         }
     }
 
     /// The command line as a human reads it: `SET k0 "v1" PX 120`.
     pub fn display(&self) -> String {
+        if let Op::Multi { ops } = self {
+            let inner: Vec<String> = ops.iter().map(|o| o.display()).collect();
+            return format!("MULTI; {}; EXEC", inner.join("; "));
+        }
         self.argv()
             .iter()
             .map(|a| {
@@ -204,6 +263,20 @@ pub enum EventKind {
         prefix: Option<u64>,
         applied: u64,
     },
+    /// After the run: the server's dataset equals the first `prefix` of
+    /// the `applied` commands (convergence: must be all of them).
+    Final {
+        prefix: Option<u64>,
+        applied: u64,
+    },
+    /// A fault of the multi-client runner starts (`on`) or ends.
+    Fault {
+        name: String,
+        target: String,
+        on: bool,
+    },
+    /// Every fault healed; the final fault-free (liveness) phase begins.
+    Heal,
     /// The server node is partitioned / healed (incoming and outgoing).
     Clog,
     Unclog,
@@ -243,6 +316,27 @@ impl fmt::Display for Event {
                     "{t} === RECOVERED a state that is no prefix of the {applied} applied commands"
                 ),
             },
+            EventKind::Final { prefix, applied } => match prefix {
+                Some(p) if p == applied => {
+                    write!(f, "{t} === FINAL dataset = all {applied} applied commands")
+                }
+                Some(p) => write!(
+                    f,
+                    "{t} === FINAL dataset = only the first {p} of {applied} applied commands"
+                ),
+                None => write!(
+                    f,
+                    "{t} === FINAL dataset is no prefix of the {applied} applied commands"
+                ),
+            },
+            EventKind::Fault { name, target, on } => {
+                write!(
+                    f,
+                    "{t} === {} {name} {target}",
+                    if *on { "START" } else { "END" }
+                )
+            }
+            EventKind::Heal => write!(f, "{t} === HEAL everything: final fault-free phase"),
             EventKind::Clog => write!(f, "{t} === PARTITION server"),
             EventKind::Unclog => write!(f, "{t} === HEAL server"),
             EventKind::WorkloadDone => write!(f, "{t} workload done, quiet period"),

@@ -20,11 +20,14 @@
 pub mod append;
 pub mod checker;
 pub mod history;
+#[cfg(madsim)]
+pub mod jepsen;
 pub mod linearize;
 pub mod oracle;
 pub mod resp;
 #[cfg(madsim)]
 pub mod scenario;
+pub mod workload;
 
 use std::fmt;
 
@@ -60,6 +63,32 @@ pub struct SimOptions {
     pub appendfsync: Option<String>,
     /// Deliberately break the run to prove a failure class is detected.
     pub selftest: Option<SelfTest>,
+    /// Clients of the multi-client (Jepsen-style) runner, each on its own
+    /// node; 0 = the strings runner (one client, the model checker).
+    pub clients: usize,
+    /// Workloads of the multi-client runner, one letter each: r register
+    /// (SET/GET), c counter (INCR/GET), s set-add (SADD/SMEMBERS), l
+    /// list-append (RPUSH/LRANGE, also inside MULTI/EXEC).
+    pub workloads: String,
+    /// Swarm testing: each fault kind below (and kills, partitions) is
+    /// enabled with probability 1/2 per seed, with a count drawn up to its
+    /// knob (see `derive`).
+    pub swarm: bool,
+    /// Server pauses (SIGSTOP-like: the node freezes, connections stall).
+    pub pauses: usize,
+    /// Client-side cuts: one client's links to the server clogged both ways.
+    pub client_cuts: usize,
+    /// One-way faults: the server's replies to one client are dropped.
+    pub one_way: usize,
+    /// Latency spikes (one-way latency 50..400 ms for a while).
+    pub spikes: usize,
+    /// Packet-loss periods (TCP retransmits: long, irregular delays).
+    pub loss: usize,
+    /// Disk-fault periods (fsync/write EIO, with persistence: under
+    /// `always` the server exits as Redis does and is restarted).
+    pub disk_faults: usize,
+    /// Jumps of the server's clock (forward or back by up to 30 s).
+    pub clock_jumps: usize,
 }
 
 /// Planted faults (`--selftest NAME`) that must make a seed fail with the
@@ -82,6 +111,14 @@ pub enum SelfTest {
     /// The simulated disk silently drops one AOF write (exit 2 with
     /// --appendfsync: the recovered dataset is no prefix of the history).
     LostWrite,
+    /// Planted engine bug: some INCRs are not stored (exit 2: counter
+    /// linearizability).
+    LostIncrement,
+    /// Planted engine bug: some RPUSHes append twice (exit 2: list-append).
+    DuplicateElement,
+    /// Planted engine bug: the AOF loader drops the last command (exit 2
+    /// with --appendfsync always: a read after a restart is stale).
+    StaleRead,
 }
 
 impl SelfTest {
@@ -93,6 +130,9 @@ impl SelfTest {
             "nondeterminism" => SelfTest::Nondeterminism,
             "ack-before-fsync" => SelfTest::AckBeforeFsync,
             "lost-write" => SelfTest::LostWrite,
+            "lost-increment" => SelfTest::LostIncrement,
+            "duplicate-element" => SelfTest::DuplicateElement,
+            "stale-read" => SelfTest::StaleRead,
             _ => return None,
         })
     }
@@ -104,6 +144,9 @@ impl SelfTest {
             SelfTest::Nondeterminism => "nondeterminism",
             SelfTest::AckBeforeFsync => "ack-before-fsync",
             SelfTest::LostWrite => "lost-write",
+            SelfTest::LostIncrement => "lost-increment",
+            SelfTest::DuplicateElement => "duplicate-element",
+            SelfTest::StaleRead => "stale-read",
         }
     }
 }
@@ -125,6 +168,16 @@ impl Default for SimOptions {
             server_log: false,
             appendfsync: None,
             selftest: None,
+            clients: 0,
+            workloads: "rcsl".into(),
+            swarm: false,
+            pauses: 0,
+            client_cuts: 0,
+            one_way: 0,
+            spikes: 0,
+            loss: 0,
+            disk_faults: 0,
+            clock_jumps: 0,
         }
     }
 }
@@ -143,49 +196,90 @@ impl SimOptions {
         })
     }
 
+    /// The options a run really uses: with `swarm`, each fault kind is kept
+    /// with probability 1/2 and its count drawn in `1..=knob`, from the seed
+    /// alone (so `--seed N` reproduces it); the result has `swarm` off, and
+    /// its `flags()` reproduce the run without swarm.
+    pub fn derive(&self, seed: u64) -> SimOptions {
+        let mut o = self.clone();
+        if !o.swarm {
+            return o;
+        }
+        o.swarm = false;
+        let mut x = seed ^ 0x5a4d_5741_524d;
+        let mut next = || {
+            x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        for knob in [
+            &mut o.kills,
+            &mut o.partitions,
+            &mut o.pauses,
+            &mut o.client_cuts,
+            &mut o.one_way,
+            &mut o.spikes,
+            &mut o.loss,
+            &mut o.disk_faults,
+            &mut o.clock_jumps,
+        ] {
+            let on = next() % 2 == 0;
+            let n = 1 + next() % (*knob as u64).max(1);
+            *knob = if on && *knob > 0 { n as usize } else { 0 };
+        }
+        o
+    }
+
     /// The flags that reproduce these options (defaults omitted).
     pub fn flags(&self) -> String {
         let d = SimOptions::default();
         let mut f = Vec::new();
-        let mut add = |name: &str, v: String, dv: String| {
+        fn add_to(f: &mut Vec<String>, name: &str, v: String, dv: String) {
             if v != dv {
                 f.push(format!("--{name} {v}"));
             }
-        };
-        add("ops", self.ops.to_string(), d.ops.to_string());
-        add("keys", self.keys.to_string(), d.keys.to_string());
-        add("kills", self.kills.to_string(), d.kills.to_string());
-        add(
+        }
+        macro_rules! add {
+            ($name:expr, $v:expr, $dv:expr $(,)?) => {
+                add_to(&mut f, $name, $v, $dv)
+            };
+        }
+        add!("ops", self.ops.to_string(), d.ops.to_string());
+        add!("keys", self.keys.to_string(), d.keys.to_string());
+        add!("kills", self.kills.to_string(), d.kills.to_string());
+        add!(
             "partitions",
             self.partitions.to_string(),
             d.partitions.to_string(),
         );
-        add(
+        add!(
             "max-partition-ms",
             self.max_partition_ms.to_string(),
             d.max_partition_ms.to_string(),
         );
-        add(
+        add!(
             "max-think-ms",
             self.max_think_ms.to_string(),
             d.max_think_ms.to_string(),
         );
-        add(
+        add!(
             "latency-ms",
             format!("{}..{}", self.latency_ms.0, self.latency_ms.1),
             format!("{}..{}", d.latency_ms.0, d.latency_ms.1),
         );
-        add(
+        add!(
             "op-timeout-ms",
             self.op_timeout_ms.to_string(),
             d.op_timeout_ms.to_string(),
         );
-        add(
+        add!(
             "quiet-ms",
             self.quiet_ms.to_string(),
             d.quiet_ms.to_string(),
         );
-        add("hz", self.hz.to_string(), d.hz.to_string());
+        add!("hz", self.hz.to_string(), d.hz.to_string());
         if let Some(p) = &self.appendfsync {
             f.push(format!("--appendfsync {p}"));
         }
@@ -195,6 +289,30 @@ impl SimOptions {
         if let Some(t) = self.selftest {
             f.push(format!("--selftest {}", t.name()));
         }
+        add!("clients", self.clients.to_string(), d.clients.to_string());
+        add!("workloads", self.workloads.clone(), d.workloads.clone());
+        if self.swarm {
+            f.push("--swarm".into());
+        }
+        add!("pauses", self.pauses.to_string(), d.pauses.to_string());
+        add!(
+            "client-cuts",
+            self.client_cuts.to_string(),
+            d.client_cuts.to_string()
+        );
+        add!("one-way", self.one_way.to_string(), d.one_way.to_string());
+        add!("spikes", self.spikes.to_string(), d.spikes.to_string());
+        add!("loss", self.loss.to_string(), d.loss.to_string());
+        add!(
+            "disk-faults",
+            self.disk_faults.to_string(),
+            d.disk_faults.to_string()
+        );
+        add!(
+            "clock-jumps",
+            self.clock_jumps.to_string(),
+            d.clock_jumps.to_string()
+        );
         f.join(" ")
     }
 }
@@ -300,7 +418,11 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
     let mut first: Option<Vec<history::Event>> = None;
     for _ in 0..runs {
         let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            scenario::run(seed, opts)
+            if opts.clients > 0 {
+                jepsen::run(seed, opts)
+            } else {
+                scenario::run(seed, opts)
+            }
         })) {
             Ok(o) => o,
             Err(p) => {
@@ -327,7 +449,25 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
                     Some("everysec") => checker::Checker::durable(2000),
                     Some(_) => checker::Checker::durable(i64::MAX / 4),
                 };
-                match checker::check_with(checker, &out.events) {
+                let verdict = if opts.clients > 0 {
+                    workload::check(&out.events).map(|w| checker::CheckStats {
+                        ops_ok: w.ok as u64,
+                        ops_failed: w.failed as u64,
+                        ops_unknown_fate: w.unknown as u64,
+                        ..Default::default()
+                    })
+                } else {
+                    checker::check_with(checker, &out.events)
+                };
+                if let (Ok(_), Some((idx, msg))) = (&verdict, &out.liveness) {
+                    report.result = Err(Failure {
+                        kind: FailureKind::Liveness,
+                        message: msg.clone(),
+                        context: history_tail(&out.events, *idx, 25),
+                    });
+                    return report;
+                }
+                match verdict {
                     Err(v) => {
                         let kind = match v.kind {
                             checker::ViolationKind::Safety => FailureKind::Safety,

@@ -86,9 +86,19 @@ fn parse() -> Cli {
             "--selftest" => {
                 let v: String = num(&a, args.next());
                 o.selftest = Some(redsim_sim::SelfTest::parse(&v).unwrap_or_else(|| {
-                    usage("--selftest wants panic|safety|liveness|nondeterminism|ack-before-fsync|lost-write")
+                    usage("--selftest wants panic|safety|liveness|nondeterminism|ack-before-fsync|lost-write|lost-increment|duplicate-element|stale-read")
                 }));
             }
+            "--clients" => o.clients = num(&a, args.next()),
+            "--workloads" => o.workloads = num(&a, args.next()),
+            "--swarm" => o.swarm = true,
+            "--pauses" => o.pauses = num(&a, args.next()),
+            "--client-cuts" => o.client_cuts = num(&a, args.next()),
+            "--one-way" => o.one_way = num(&a, args.next()),
+            "--spikes" => o.spikes = num(&a, args.next()),
+            "--loss" => o.loss = num(&a, args.next()),
+            "--disk-faults" => o.disk_faults = num(&a, args.next()),
+            "--clock-jumps" => o.clock_jumps = num(&a, args.next()),
             "--check-determinism" => cli.check_determinism = true,
             "--verbose" | "-v" => cli.verbose = true,
             "--history" => cli.history = true,

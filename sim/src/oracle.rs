@@ -18,33 +18,54 @@
 
 use redsim_core::config::Config;
 use redsim_core::db::Propagated;
+use std::collections::BTreeMap;
+
+use redsim_core::db::Keyspace;
 use redsim_core::digest::Digest;
 use redsim_core::resp::Reply;
 use redsim_core::server::ClientHandle;
 use redsim_core::{Server, ServerEnv};
 
-/// A dataset's identity: DEBUG DIGEST (which marks only that a key has a
-/// TTL) plus every key's exact expiry.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Fingerprint {
-    digest: Digest,
-    ttls: Vec<(usize, Vec<u8>, i64)>,
+/// A dataset's identity: per key, its DEBUG DIGEST-VALUE-style digest
+/// (value and whether it has a TTL) and its exact expiry. Kept per key so
+/// the replay updates only the keys a command touches (one SHA1 per key,
+/// not per dataset, per step).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Fingerprint(BTreeMap<(usize, Vec<u8>), (Digest, i64)>);
+
+fn key_digest(ks: &Keyspace, db: usize, key: &[u8]) -> Option<(Digest, i64)> {
+    let t = &ks.dbs.get(db)?.table;
+    let i = t.find(key)?;
+    let e = t.entry(i);
+    let at = t.expire_of(i);
+    let mut d = [0u8; 20];
+    redsim_core::digest::mix_digest(&mut d, key);
+    redsim_core::digest::object_digest(&mut d, &e.val, at);
+    Some((d, at))
 }
 
-pub fn fingerprint(ks: &redsim_core::db::Keyspace) -> Fingerprint {
-    let mut ttls = Vec::new();
+pub fn fingerprint(ks: &Keyspace) -> Fingerprint {
+    let mut m = BTreeMap::new();
     for (j, db) in ks.dbs.iter().enumerate() {
         for e in db.table.iter() {
-            let at = db.table.expire_of_entry(e);
-            if at != redsim_core::db::table::NO_EXPIRE {
-                ttls.push((j, e.key.to_vec(), at));
+            if let Some(v) = key_digest(ks, j, &e.key) {
+                m.insert((j, e.key.to_vec()), v);
             }
         }
     }
-    ttls.sort();
-    Fingerprint {
-        digest: redsim_core::digest::dataset_digest(ks),
-        ttls,
+    Fingerprint(m)
+}
+
+impl Fingerprint {
+    fn refresh(&mut self, ks: &Keyspace, db: usize, key: &[u8]) {
+        match key_digest(ks, db, key) {
+            Some(v) => {
+                self.0.insert((db, key.to_vec()), v);
+            }
+            None => {
+                self.0.remove(&(db, key.to_vec()));
+            }
+        }
     }
 }
 
@@ -57,7 +78,7 @@ pub fn matching_prefix(log: &[Propagated], target: &Fingerprint, now_ms: i64) ->
     let mut found = None;
     let mut in_multi = false;
     for (i, p) in log.iter().enumerate() {
-        if !in_multi && r.digest() == *target {
+        if !in_multi && r.fp == *target {
             found = Some(i);
         }
         let first = p.argv.first().map(|a| a.to_ascii_lowercase());
@@ -68,7 +89,7 @@ pub fn matching_prefix(log: &[Propagated], target: &Fingerprint, now_ms: i64) ->
         }
         r.apply(p);
     }
-    if !in_multi && r.digest() == *target {
+    if !in_multi && r.fp == *target {
         found = Some(log.len());
     }
     found
@@ -81,6 +102,8 @@ struct Replayer {
     db: usize,
     now_ms: i64,
     out: Reply,
+    fp: Fingerprint,
+    in_multi: bool,
 }
 
 impl Replayer {
@@ -100,6 +123,8 @@ impl Replayer {
             db: 0,
             now_ms,
             out: Reply::new(),
+            fp: Fingerprint::default(),
+            in_multi: false,
         }
     }
 
@@ -115,13 +140,51 @@ impl Replayer {
             self.db = p.db;
         }
         let args: Vec<&[u8]> = p.argv.iter().map(|a| a.as_slice()).collect();
-        if !args.is_empty() {
-            self.run(&args);
+        if args.is_empty() {
+            return;
+        }
+        self.run(&args);
+        let name = args[0].to_ascii_lowercase();
+        match &name[..] {
+            b"multi" => self.in_multi = true,
+            b"exec" | b"discard" => {
+                // Rare: recompute everything rather than track queued keys.
+                self.in_multi = false;
+                self.fp = fingerprint(&self.srv.ks);
+            }
+            _ if self.in_multi => {}
+            // Touch other databases or everything.
+            b"move" | b"copy" | b"swapdb" | b"flushdb" | b"flushall" => {
+                self.fp = fingerprint(&self.srv.ks)
+            }
+            _ => self.refresh_touched(&args),
         }
     }
 
+    /// Update the fingerprint for the keys `args` names (all keys when the
+    /// command's keys cannot be told, e.g. FLUSHALL).
+    fn refresh_touched(&mut self, args: &[&[u8]]) {
+        let t = &self.srv.table;
+        let keys = t.lookup_full(args).and_then(|i| {
+            let c = &t.cmds[i];
+            redsim_core::cmd::keyspec::key_positions(&c.fullname, &c.key_specs, args, c.arity)
+                .filter(|k| !k.is_empty())
+        });
+        match keys {
+            Some(pos) => {
+                for p in pos {
+                    if let Some(k) = args.get(p) {
+                        self.fp.refresh(&self.srv.ks, self.db, k);
+                    }
+                }
+            }
+            None => self.fp = fingerprint(&self.srv.ks),
+        }
+    }
+
+    #[cfg(test)]
     fn digest(&self) -> Fingerprint {
-        fingerprint(&self.srv.ks)
+        self.fp.clone()
     }
 }
 

@@ -23,13 +23,15 @@ use crate::history::{Cond, Event, EventKind, ExpFlag, Op, Ttl};
 use crate::resp::{encode_command, parse_reply, Reply};
 use crate::{SelfTest, SimOptions};
 
-const SERVER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
+pub(crate) const SERVER_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1));
 const CLIENT_IP: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
-const PORT: u16 = 6379;
+pub(crate) const PORT: u16 = 6379;
 
 /// Everything one run produced.
 pub struct RunOutput {
     pub events: Vec<Event>,
+    /// A liveness failure found by the runner itself (event index, text).
+    pub liveness: Option<(usize, String)>,
     /// False if the workload did not finish within the simulated budget.
     pub finished: bool,
     pub sim_elapsed: Duration,
@@ -38,21 +40,21 @@ pub struct RunOutput {
 /// Every command the server applied, in order, across incarnations (cut to
 /// the recovered prefix at each restart): see oracle.rs.
 #[derive(Clone, Default)]
-struct Oracle(Arc<Mutex<Vec<redsim_core::db::Propagated>>>);
+pub(crate) struct Oracle(pub Arc<Mutex<Vec<redsim_core::db::Propagated>>>);
 
 /// The shared, append-only history.
 #[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<Event>>>);
+pub(crate) struct Recorder(Arc<Mutex<Vec<Event>>>);
 
 impl Recorder {
-    fn log(&self, kind: EventKind) {
+    pub(crate) fn log(&self, kind: EventKind) {
         let t_ns = TimeHandle::current().elapsed().as_nanos() as u64;
         let t_ms = SystemClock.now_ms();
         if let Ok(mut v) = self.0.lock() {
             v.push(Event { t_ns, t_ms, kind });
         }
     }
-    fn take(&self) -> Vec<Event> {
+    pub(crate) fn take(&self) -> Vec<Event> {
         self.0
             .lock()
             .map(|mut v| std::mem::take(&mut *v))
@@ -60,7 +62,7 @@ impl Recorder {
     }
 }
 
-fn splitmix64(mut x: u64) -> u64 {
+pub(crate) fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     let mut z = x;
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -68,19 +70,41 @@ fn splitmix64(mut x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Everything a server node needs, cloned into each incarnation.
+#[derive(Clone)]
+pub(crate) struct NodeCfg {
+    pub seed: u64,
+    pub hz: u32,
+    pub loglevel: &'static str,
+    pub persist: Option<(SharedDisk, String)>,
+    pub ack_before_fsync: bool,
+    pub oracle: Oracle,
+    pub rec: Recorder,
+    /// Start BGSAVEs/rewrites at random moments (persisting runs).
+    pub bg_jobs: bool,
+    /// The live incarnation's shared state, for the supervisor.
+    pub slot: Arc<Mutex<Option<Arc<Shared>>>>,
+    /// The server's clock (skews and jumps come through it).
+    pub clock: Arc<dyn Clock>,
+    /// Planted engine bugs (`redsim_core::planted`), for selftests.
+    pub planted: u32,
+}
+
 /// The server node's init task (re-run by every restart, `epoch` counts them).
-async fn server_main(
-    seed: u64,
-    epoch: u64,
-    hz: u32,
-    loglevel: &'static str,
-    persist: Option<(SharedDisk, String)>,
-    ack_before_fsync: bool,
-    oracle: Oracle,
-    rec: Recorder,
-    bg_jobs: bool,
-) {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
+    let NodeCfg {
+        seed,
+        hz,
+        loglevel,
+        persist,
+        ack_before_fsync,
+        oracle,
+        rec,
+        bg_jobs,
+        slot,
+        clock,
+        planted,
+    } = n;
     let mut cfg = Config::new();
     let mut args = vec!["--hz".to_string(), hz.to_string()];
     if let Some((_, policy)) = &persist {
@@ -112,6 +136,7 @@ async fn server_main(
         total_system_memory: 0,
     };
     let mut srv = Server::new(cfg, env);
+    srv.ks.planted = planted;
     let persisting = persist.is_some();
     if let Some((disk, _)) = persist {
         srv.persist.disk = Some(Box::new(disk));
@@ -119,25 +144,6 @@ async fn server_main(
         if let Err(e) = srv.load_at_startup() {
             panic!("restart {epoch}: the server cannot load its files after a crash: {e}");
         }
-        // The recovered dataset must be a prefix of everything applied.
-        let fp = crate::oracle::fingerprint(&srv.ks);
-        let now = srv.ks.now_ms;
-        if let Ok(mut log) = oracle.0.lock() {
-            let prefix = crate::oracle::matching_prefix(&log, &fp, now);
-            rec.log(EventKind::Recovered {
-                prefix: prefix.map(|p| p as u64),
-                applied: log.len() as u64,
-            });
-            if let Some(p) = prefix {
-                log.truncate(p);
-            }
-        }
-        let o = oracle.clone();
-        srv.prop_observer = Some(Box::new(move |p| {
-            if let Ok(mut log) = o.0.lock() {
-                log.push(p.clone());
-            }
-        }));
         if ack_before_fsync {
             // Planted bug (--selftest ack-before-fsync): the config says
             // always, the writer never fsyncs before replies.
@@ -146,9 +152,34 @@ async fn server_main(
             }
         }
     }
+    // The recovered dataset (empty for an in-memory server) must be a
+    // prefix of everything applied; the log continues from that prefix.
+    let fp = crate::oracle::fingerprint(&srv.ks);
+    let now = srv.ks.now_ms;
+    if let Ok(mut log) = oracle.0.lock() {
+        let prefix = crate::oracle::matching_prefix(&log, &fp, now);
+        rec.log(EventKind::Recovered {
+            prefix: prefix.map(|p| p as u64),
+            applied: log.len() as u64,
+        });
+        if let Some(p) = prefix {
+            log.truncate(p);
+        }
+    }
+    // Every applied command goes to the oracle (final convergence check).
+    srv.set_propagation(true);
+    let o = oracle.clone();
+    srv.prop_observer = Some(Box::new(move |p| {
+        if let Ok(mut log) = o.0.lock() {
+            log.push(p.clone());
+        }
+    }));
     let log =
         Logger::new(pid, loglevel, "", clock.clone()).expect("logger without a file cannot fail");
     let shared = Shared::new(srv, clock, log);
+    if let Ok(mut s) = slot.lock() {
+        *s = Some(shared.clone());
+    }
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT))
         .await
         .expect("server bind 0.0.0.0:6379");
@@ -316,19 +347,24 @@ fn corrupt(r: Reply) -> Reply {
 }
 
 /// The client's connection state.
-struct Client {
-    rec: Recorder,
-    addr: SocketAddr,
-    conn: Option<(TcpStream, u32)>,
-    rbuf: Vec<u8>,
-    next_conn: u32,
-    next_id: u64,
-    op_timeout: Duration,
-    corrupt_next: bool,
-    corrupted: bool,
+pub(crate) struct Client {
+    pub rec: Recorder,
+    pub addr: SocketAddr,
+    pub conn: Option<(TcpStream, u32)>,
+    pub rbuf: Vec<u8>,
+    /// Connection and request ids: distinct across clients (each client
+    /// starts from its own base).
+    pub next_conn: u32,
+    pub next_id: u64,
+    pub op_timeout: Duration,
+    pub corrupt_next: bool,
+    pub corrupted: bool,
 }
 
-async fn read_reply(stream: &mut TcpStream, rbuf: &mut Vec<u8>) -> std::io::Result<Reply> {
+pub(crate) async fn read_reply(
+    stream: &mut TcpStream,
+    rbuf: &mut Vec<u8>,
+) -> std::io::Result<Reply> {
     loop {
         match parse_reply(rbuf) {
             Ok(Some((r, n))) => {
@@ -345,7 +381,7 @@ async fn read_reply(stream: &mut TcpStream, rbuf: &mut Vec<u8>) -> std::io::Resu
 }
 
 impl Client {
-    async fn connect(&mut self) {
+    pub(crate) async fn connect(&mut self) {
         while self.conn.is_none() {
             match timeout(Duration::from_secs(1), TcpStream::connect(self.addr)).await {
                 Ok(Ok(s)) => {
@@ -369,13 +405,18 @@ impl Client {
     }
 
     /// Run one op; `Some(reply)` or `None` if it failed (connection dropped).
-    async fn exec(&mut self, op: Op) -> Option<Reply> {
+    pub(crate) async fn exec(&mut self, op: Op) -> Option<Reply> {
         self.connect().await;
         let (stream, conn) = self.conn.as_mut()?;
         let id = self.next_id;
         self.next_id += 1;
         let mut bytes = Vec::new();
-        encode_command(&op.argv(), &mut bytes);
+        let cmds = op.commands();
+        for c in &cmds {
+            encode_command(c, &mut bytes);
+        }
+        // MULTI ... EXEC: one reply per command; the op's is the last (EXEC's).
+        let replies = cmds.len();
         self.rec.log(EventKind::Send {
             id,
             conn: *conn,
@@ -385,7 +426,11 @@ impl Client {
         let res = timeout(self.op_timeout, async {
             stream.write_all(&bytes).await?;
             stream.flush().await?;
-            read_reply(stream, rbuf).await
+            let mut last = read_reply(stream, rbuf).await?;
+            for _ in 1..replies {
+                last = read_reply(stream, rbuf).await?;
+            }
+            Ok::<Reply, std::io::Error>(last)
         })
         .await;
         match res {
@@ -571,23 +616,26 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
         // (they rebuild the AOF from memory) before a crash exposes it.
         let bg_jobs = opts.selftest != Some(SelfTest::LostWrite);
         let rec3 = rec2.clone();
+        let node = NodeCfg {
+            seed,
+            hz,
+            loglevel,
+            persist,
+            ack_before_fsync,
+            oracle,
+            rec: rec3,
+            bg_jobs,
+            slot: Arc::new(Mutex::new(None)),
+            clock: Arc::new(SystemClock),
+            planted: 0,
+        };
         let server = handle
             .create_node()
             .name("redsim-1")
             .ip(SERVER_IP)
             .init(move || {
                 let e = epoch.fetch_add(1, Ordering::SeqCst);
-                server_main(
-                    seed,
-                    e,
-                    hz,
-                    loglevel,
-                    persist.clone(),
-                    ack_before_fsync,
-                    oracle.clone(),
-                    rec3.clone(),
-                    bg_jobs,
-                )
+                server_main(node.clone(), e)
             })
             .build();
         let client = handle.create_node().name("client-1").ip(CLIENT_IP).build();
@@ -608,6 +656,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
     drop(rt);
     RunOutput {
         events: rec.take(),
+        liveness: None,
         finished,
         sim_elapsed,
     }

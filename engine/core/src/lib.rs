@@ -35,6 +35,7 @@ pub mod error;
 pub mod evict;
 pub mod float;
 pub mod persist;
+pub mod planted;
 pub mod pqsort;
 pub mod propagate;
 pub mod rdb;

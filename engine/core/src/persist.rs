@@ -156,6 +156,8 @@ pub struct Persist {
     pub aof_manifest: Option<crate::aof::Manifest>,
     /// DEBUG LOADAOF asked for a reload (run by `Server::debug_loadaof`).
     pub pending_loadaof: bool,
+    /// The command held back by planted::STALE_AFTER_RESTART.
+    pub planted_pending: Option<Vec<Vec<u8>>>,
 }
 
 impl Default for Persist {
@@ -179,6 +181,7 @@ impl Default for Persist {
             load_progress: LoadProgress::default(),
             aof_manifest: None,
             pending_loadaof: false,
+            planted_pending: None,
         }
     }
 }
@@ -839,6 +842,17 @@ impl Server {
                     c.multi = None;
                 }
                 crate::aof::LoadEvent::Command(argv) => {
+                    // Planted bug: run each command one step late, so the
+                    // last one never runs.
+                    #[cfg(madsim)]
+                    let argv = if s.ks.planted & crate::planted::STALE_AFTER_RESTART != 0 {
+                        match s.persist.planted_pending.replace(argv) {
+                            Some(prev) => prev,
+                            None => return Ok(()),
+                        }
+                    } else {
+                        argv
+                    };
                     let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
                     if args.is_empty() {
                         return Ok(());

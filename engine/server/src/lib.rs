@@ -71,6 +71,10 @@ pub struct Shared {
     /// Signalled once when the server must stop.
     pub shutdown: Notify,
     pub proc_sampler: Option<ProcSampler>,
+    /// Set when the server hit a fatal error (under madsim, where exiting
+    /// would end the whole simulation: the node stops serving instead and
+    /// its supervisor restarts it, as systemd would restart redis-server).
+    pub fatal: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -83,7 +87,24 @@ impl Shared {
             timer: Notify::new(),
             shutdown: Notify::new(),
             proc_sampler: None,
+            fatal: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// A fatal error (Redis exits): the process exits; under madsim the
+    /// node stops serving (see `fatal`).
+    pub fn die(&self) {
+        #[cfg(not(madsim))]
+        std::process::exit(1);
+        #[cfg(madsim)]
+        {
+            self.fatal.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.shutdown.notify_one();
+        }
+    }
+
+    pub fn is_dead(&self) -> bool {
+        self.fatal.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn signal(&self, id: u64) -> Option<Arc<ConnSignal>> {
@@ -117,6 +138,9 @@ pub async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     loop {
         match listener.accept().await {
             Ok((stream, peer)) => {
+                if shared.is_dead() {
+                    return;
+                }
                 let local = stream.local_addr().ok();
                 let _ = stream.set_nodelay(true);
                 next_fd += 1;
@@ -161,6 +185,9 @@ pub async fn load_in_steps(shared: &Arc<Shared>) -> Result<(), String> {
 pub async fn cron_loop(shared: Arc<Shared>) {
     let mut last_cron = shared.clock.now_ms();
     loop {
+        if shared.is_dead() {
+            return;
+        }
         let (period_ms, next_timeout, bg_busy) = {
             let srv = shared.srv.lock().await;
             (
@@ -258,6 +285,9 @@ async fn handle_conn(
     // Mirrors `Client::blocked`: while set, input is buffered, not run.
     let mut blocked = false;
     'conn: loop {
+        if shared.is_dead() {
+            break 'conn;
+        }
         if buf.capacity() - buf.len() < READ_CHUNK_BYTES / 2 {
             // Grow with what arrived (doubling), never with what was declared.
             buf.reserve(READ_CHUNK_BYTES.max(buf.len()));
@@ -299,6 +329,9 @@ async fn handle_conn(
             continue;
         }
         let mut srv = shared.srv.lock().await;
+        if shared.is_dead() {
+            break 'conn;
+        }
         srv.stats.net_input_bytes += unaccounted_in;
         unaccounted_in = 0;
         srv.stats.total_reads += 1;
@@ -402,7 +435,9 @@ async fn handle_conn(
             shared
                 .log
                 .warning("redsim is now ready to exit, bye bye...");
-            std::process::exit(1);
+            // No reply of this batch may go out: the write is not durable.
+            shared.die();
+            break 'conn;
         }
         if !out.buf.is_empty() {
             srv.stats.net_output_bytes += out.buf.len() as u64;

@@ -139,6 +139,13 @@ fn push_generic(ctx: &mut Ctx, argv: &[&[u8]], left: bool, xx: bool) -> CmdResul
     for v in &argv[2..] {
         l.push(v, left);
     }
+    #[cfg(madsim)]
+    if !left && crate::planted::fires(ctx.ks, crate::planted::DUPLICATE_ELEMENT, 5) {
+        let l = list_mut(ctx.ks, ctx.db, i)?;
+        l.push(argv[argv.len() - 1], false);
+    }
+    #[cfg(madsim)]
+    let l = list_mut(ctx.ks, ctx.db, i)?;
     let n = l.len();
     ctx.out.int(n as i64);
     written(

@@ -455,6 +455,11 @@ fn incr_generic(ctx: &mut Ctx, key: &[u8], incr: i64) -> CmdResult {
         },
     };
     let new = old.checked_add(incr).ok_or(CmdError::Overflow)?;
+    #[cfg(madsim)]
+    if crate::planted::fires(ctx.ks, crate::planted::LOST_INCREMENT, 7) {
+        ctx.out.int(new);
+        return Ok(());
+    }
     match found {
         Some(i) => {
             // Overwrite in place: the TTL stays (Redis's dbOverwrite).

@@ -104,6 +104,9 @@ pub struct Keyspace {
     /// expiries that happened (Redis's `server.loading` / masterhost checks
     /// in expireIfNeeded and checkAlreadyExpired).
     pub loading: bool,
+    /// Planted bugs switched on (crate::planted; simulator selftests only).
+    pub planted: u32,
+    pub planted_calls: u64,
     /// A point-in-time walk in progress (BGSAVE / AOF rewrite).
     pub snapshot: Option<Box<crate::snapshot::Snapshot>>,
     /// lazyfree-lazy-eviction / -expire: propagate those deletions as UNLINK.
@@ -195,6 +198,8 @@ impl Keyspace {
             prop: Vec::new(),
             prop_rewrite: None,
             loading: false,
+            planted: 0,
+            planted_calls: 0,
             snapshot: None,
             lazy_eviction: false,
             lazy_expire: false,

@@ -1,0 +1,566 @@
+//! The multi-client (Jepsen-style) runner, madsim only: one redsim server
+//! node (optionally persisting on a crashing simulated disk), `clients`
+//! client nodes running the register / counter / set-add / list-append
+//! workloads concurrently, and a nemesis that injects the seed's faults.
+//!
+//! Phases: (1) workload + faults, (2) heal everything (`Heal` event),
+//! (3) liveness: every client must complete `FINAL_OPS` operations within
+//! `FINAL_DEADLINE_MS` of simulated time, (4) convergence: the server's
+//! dataset must equal the replay of every command it applied (`Final`).
+//!
+//! Faults (each recorded as a `Fault` start/end event, for the checker
+//! context and the timeline): kill+restart (with a disk crash when
+//! persisting), pause/resume, server isolation, client-side cuts, one-way
+//! loss of replies, latency spikes, packet loss (TCP retransmits), disk
+//! EIO periods (under `always` the server exits and is restarted, as
+//! systemd would), server clock jumps. The nemesis runs faults one at a
+//! time at random points of the workload's progress.
+//!
+//! Invariant: everything random comes from madsim's seeded rng or the
+//! seed; ids are distinct across clients (client `c` numbers connections
+//! from `c * CONN_STRIDE` and requests from `c << 40`).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use madsim::net::NetSim;
+use madsim::rand::{thread_rng, Rng};
+use madsim::runtime::{Handle, Runtime};
+use madsim::time::{sleep, timeout, TimeHandle};
+use redsim_core::disk::{SharedSimDisk as SharedDisk, SimDisk};
+use redsim_server::{Clock, Shared, SystemClock};
+
+use crate::history::{EventKind, Op};
+use crate::scenario::{
+    server_main, splitmix64, Client, NodeCfg, Oracle, Recorder, RunOutput, PORT, SERVER_IP,
+};
+use crate::{SelfTest, SimOptions};
+
+const CONN_STRIDE: u32 = 1_000_000;
+/// Operations each client must complete in the final fault-free phase.
+const FINAL_OPS: usize = 3;
+/// ... within this much simulated time after the heal.
+const FINAL_DEADLINE_MS: u64 = 20_000;
+
+/// The server's clock: the simulated wall clock plus a skew the nemesis
+/// moves (clock jumps).
+struct JumpClock {
+    skew_ms: Arc<AtomicI64>,
+}
+
+impl Clock for JumpClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.skew_ms.load(Ordering::SeqCst)
+    }
+}
+
+fn client_ip(c: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 1, (c + 1) as u8))
+}
+
+/// One random op of one of the enabled workloads. Elements and values are
+/// unique in the run (`uniq`), as the checkers require.
+fn gen_op(rng: &mut impl Rng, workloads: &[char], keys: usize, uniq: u64, multi: bool) -> Op {
+    let w = workloads[rng.gen_range(0..workloads.len())];
+    let k = rng.gen_range(0..keys.max(1));
+    let key = format!("{w}{k}");
+    match w {
+        'r' => {
+            if rng.gen_bool(0.5) {
+                Op::Get { key }
+            } else {
+                Op::Set {
+                    key,
+                    val: format!("v{uniq}").into_bytes(),
+                    ttl: None,
+                    cond: None,
+                    keepttl: false,
+                    get: false,
+                }
+            }
+        }
+        'c' => {
+            if rng.gen_bool(0.7) {
+                Op::Incr { key }
+            } else {
+                Op::Get { key }
+            }
+        }
+        's' => {
+            if rng.gen_bool(0.7) {
+                Op::SAdd { key, elem: uniq }
+            } else {
+                Op::SMembers { key }
+            }
+        }
+        _ => match rng.gen_range(0..10) {
+            0..=3 => Op::RPush { key, elem: uniq },
+            4..=6 => Op::LRange { key },
+            _ if multi => {
+                // A transaction over two keys: pushes then a read.
+                let key2 = format!("l{}", rng.gen_range(0..keys.max(1)));
+                Op::Multi {
+                    ops: vec![
+                        Op::RPush {
+                            key: key.clone(),
+                            elem: uniq,
+                        },
+                        Op::RPush {
+                            key: key2.clone(),
+                            elem: uniq | (1 << 62),
+                        },
+                        Op::LRange { key },
+                        Op::LRange { key: key2 },
+                    ],
+                }
+            }
+            _ => Op::LRange { key },
+        },
+    }
+}
+
+struct Ctl {
+    progress: AtomicUsize,
+    clients_done: AtomicUsize,
+    healed: AtomicBool,
+    /// Client ids whose final phase failed, with the reason.
+    final_failures: Mutex<Vec<String>>,
+}
+
+async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
+    let mut cl = Client {
+        rec: rec.clone(),
+        addr: SocketAddr::new(SERVER_IP, PORT),
+        conn: None,
+        rbuf: Vec::new(),
+        next_conn: c as u32 * CONN_STRIDE,
+        next_id: (c as u64) << 40,
+        op_timeout: Duration::from_millis(opts.op_timeout_ms),
+        corrupt_next: false,
+        corrupted: false,
+    };
+    let workloads: Vec<char> = opts
+        .workloads
+        .chars()
+        .filter(|w| matches!(w, 'r' | 'c' | 's' | 'l'))
+        .collect();
+    let workloads = if workloads.is_empty() {
+        vec!['r']
+    } else {
+        workloads
+    };
+    for i in 0..opts.ops {
+        let uniq = ((c as u64) << 32) | i as u64;
+        let op = gen_op(&mut thread_rng(), &workloads, opts.keys, uniq, true);
+        cl.exec(op).await;
+        ctl.progress.fetch_add(1, Ordering::SeqCst);
+        let think = thread_rng().gen_range(0..=opts.max_think_ms);
+        if think > 0 {
+            sleep(Duration::from_millis(think)).await;
+        }
+    }
+    ctl.clients_done.fetch_add(1, Ordering::SeqCst);
+    while !ctl.healed.load(Ordering::SeqCst) {
+        sleep(Duration::from_millis(50)).await;
+    }
+    // Final phase: fresh connection, a few ops, each must succeed in time.
+    cl.conn = None;
+    let deadline = TimeHandle::current().elapsed() + Duration::from_millis(FINAL_DEADLINE_MS);
+    let mut ok = 0;
+    let mut i = opts.ops;
+    while ok < FINAL_OPS {
+        if TimeHandle::current().elapsed() > deadline {
+            if let Ok(mut f) = ctl.final_failures.lock() {
+                f.push(format!(
+                    "client {c} completed only {ok} of {FINAL_OPS} operations within {FINAL_DEADLINE_MS} ms after the heal"
+                ));
+            }
+            return;
+        }
+        let uniq = ((c as u64) << 32) | i as u64;
+        i += 1;
+        let op = gen_op(&mut thread_rng(), &workloads, opts.keys, uniq, false);
+        if let Some(r) = cl.exec(op).await {
+            if !matches!(r, crate::resp::Reply::Error(_)) {
+                ok += 1;
+            }
+        } else {
+            sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Fault {
+    Kill,
+    Partition,
+    Pause,
+    ClientCut,
+    OneWay,
+    Spike,
+    Loss,
+    Disk,
+    ClockJump,
+}
+
+struct Nemesis {
+    opts: SimOptions,
+    rec: Recorder,
+    server: madsim::task::NodeId,
+    clients: Vec<madsim::task::NodeId>,
+    disk: Option<SharedDisk>,
+    slot: Arc<Mutex<Option<Arc<Shared>>>>,
+    skew_ms: Arc<AtomicI64>,
+    ctl: Arc<Ctl>,
+    base_latency: std::ops::Range<Duration>,
+}
+
+impl Nemesis {
+    fn fault(&self, name: &str, target: &str, on: bool) {
+        self.rec.log(EventKind::Fault {
+            name: name.into(),
+            target: target.into(),
+            on,
+        });
+    }
+
+    fn server_dead(&self) -> bool {
+        self.slot
+            .lock()
+            .ok()
+            .and_then(|s| s.as_ref().map(|s| s.is_dead()))
+            .unwrap_or(false)
+    }
+
+    /// Kill (crashing the disk) and restart the server.
+    async fn kill_restart(&self, down_ms: u64) {
+        let handle = Handle::current();
+        self.rec.log(EventKind::Kill);
+        handle.kill(self.server);
+        if let Some(d) = &self.disk {
+            d.with(|d| {
+                d.faults.fail_next_fsyncs = 0;
+                d.faults.fsync_fail_prob = 0.0;
+                d.faults.write_fail_prob = 0.0;
+                d.crash();
+            });
+        }
+        sleep(Duration::from_millis(down_ms)).await;
+        handle.restart(self.server);
+        self.rec.log(EventKind::Restart);
+    }
+
+    async fn run(self) {
+        let o = &self.opts;
+        let mut plan: Vec<(usize, Fault)> = Vec::new();
+        {
+            let mut rng = thread_rng();
+            let total = (o.ops * o.clients.max(1)).max(1);
+            let mut add = |n: usize, f: Fault| {
+                for _ in 0..n {
+                    plan.push((rng.gen_range(0..total), f));
+                }
+            };
+            add(o.kills, Fault::Kill);
+            add(o.partitions, Fault::Partition);
+            add(o.pauses, Fault::Pause);
+            add(o.client_cuts, Fault::ClientCut);
+            add(o.one_way, Fault::OneWay);
+            add(o.spikes, Fault::Spike);
+            add(o.loss, Fault::Loss);
+            add(
+                if self.disk.is_some() {
+                    o.disk_faults
+                } else {
+                    0
+                },
+                Fault::Disk,
+            );
+            add(o.clock_jumps, Fault::ClockJump);
+        }
+        plan.sort();
+        let net = NetSim::current();
+        let handle = Handle::current();
+        let nclients = o.clients.max(1);
+        for (at, fault) in plan {
+            while self.ctl.progress.load(Ordering::SeqCst) < at
+                && self.ctl.clients_done.load(Ordering::SeqCst) < nclients
+            {
+                sleep(Duration::from_millis(5)).await;
+                if self.server_dead() {
+                    // A fatal error (e.g. fsync EIO under `always`): restart.
+                    self.kill_restart(200).await;
+                }
+            }
+            if self.ctl.clients_done.load(Ordering::SeqCst) >= nclients {
+                break;
+            }
+            let (dur, c) = {
+                let mut rng = thread_rng();
+                (
+                    rng.gen_range(50..o.max_partition_ms.max(51)),
+                    rng.gen_range(0..self.clients.len().max(1)),
+                )
+            };
+            let client = self.clients.get(c).copied();
+            let cname = format!("client-{}", c + 1);
+            match fault {
+                Fault::Kill => {
+                    let down = thread_rng().gen_range(0..1000);
+                    self.kill_restart(down).await;
+                }
+                Fault::Partition => {
+                    self.fault("partition", "server", true);
+                    net.clog_node(self.server);
+                    sleep(Duration::from_millis(dur)).await;
+                    net.unclog_node(self.server);
+                    self.fault("partition", "server", false);
+                }
+                Fault::Pause => {
+                    self.fault("pause", "server", true);
+                    handle.pause(self.server);
+                    sleep(Duration::from_millis(dur)).await;
+                    handle.resume(self.server);
+                    self.fault("pause", "server", false);
+                }
+                Fault::ClientCut => {
+                    let Some(cl) = client else { continue };
+                    self.fault("cut", &cname, true);
+                    net.clog_link(cl, self.server);
+                    net.clog_link(self.server, cl);
+                    sleep(Duration::from_millis(dur)).await;
+                    net.unclog_link(cl, self.server);
+                    net.unclog_link(self.server, cl);
+                    self.fault("cut", &cname, false);
+                }
+                Fault::OneWay => {
+                    let Some(cl) = client else { continue };
+                    self.fault("one-way", &format!("server->{cname}"), true);
+                    net.clog_link(self.server, cl);
+                    sleep(Duration::from_millis(dur)).await;
+                    net.unclog_link(self.server, cl);
+                    self.fault("one-way", &format!("server->{cname}"), false);
+                }
+                Fault::Spike => {
+                    self.fault("latency-spike", "network", true);
+                    net.update_config(|c| {
+                        c.send_latency = Duration::from_millis(50)..Duration::from_millis(400);
+                    });
+                    sleep(Duration::from_millis(dur)).await;
+                    let base = self.base_latency.clone();
+                    net.update_config(|c| c.send_latency = base);
+                    self.fault("latency-spike", "network", false);
+                }
+                Fault::Loss => {
+                    let rate = thread_rng().gen_range(0.05..0.4);
+                    self.fault("packet-loss", &format!("network {rate:.2}"), true);
+                    net.update_config(|c| c.packet_loss_rate = rate);
+                    sleep(Duration::from_millis(dur)).await;
+                    net.update_config(|c| c.packet_loss_rate = 0.0);
+                    self.fault("packet-loss", "network", false);
+                }
+                Fault::Disk => {
+                    let Some(d) = &self.disk else { continue };
+                    self.fault("disk-eio", "server", true);
+                    d.with(|d| {
+                        d.faults.fsync_fail_prob = 0.3;
+                        d.faults.write_fail_prob = 0.1;
+                    });
+                    sleep(Duration::from_millis(dur)).await;
+                    d.with(|d| {
+                        d.faults.fsync_fail_prob = 0.0;
+                        d.faults.write_fail_prob = 0.0;
+                    });
+                    self.fault("disk-eio", "server", false);
+                }
+                Fault::ClockJump => {
+                    let jump = {
+                        let mut rng = thread_rng();
+                        let ms = rng.gen_range(1_000..30_000);
+                        if rng.gen_bool(0.5) {
+                            ms
+                        } else {
+                            -ms
+                        }
+                    };
+                    self.skew_ms.fetch_add(jump, Ordering::SeqCst);
+                    self.fault("clock-jump", &format!("server {jump:+}ms"), true);
+                }
+            }
+            if self.server_dead() {
+                self.kill_restart(200).await;
+            }
+        }
+        // Heal: wait for the clients, then undo everything.
+        while self.ctl.clients_done.load(Ordering::SeqCst) < nclients {
+            sleep(Duration::from_millis(20)).await;
+            if self.server_dead() {
+                self.kill_restart(200).await;
+            }
+        }
+        net.unclog_node(self.server);
+        for &c in &self.clients {
+            net.unclog_link(c, self.server);
+            net.unclog_link(self.server, c);
+        }
+        let base = self.base_latency.clone();
+        net.update_config(|c| {
+            c.send_latency = base;
+            c.packet_loss_rate = 0.0;
+        });
+        handle.resume(self.server);
+        if let Some(d) = &self.disk {
+            d.with(|d| {
+                d.faults.fsync_fail_prob = 0.0;
+                d.faults.write_fail_prob = 0.0;
+            });
+        }
+        if self.server_dead() {
+            self.kill_restart(200).await;
+        }
+        self.rec.log(EventKind::Heal);
+        self.ctl.healed.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The options a multi-client run uses: swarm derived, and no kills unless
+/// the server persists with `appendfsync always` (only then are the
+/// workloads linearizable across a crash; the strings runner judges the
+/// other policies with their loss windows).
+pub fn effective(seed: u64, opts: &SimOptions) -> SimOptions {
+    let mut o = opts.derive(seed);
+    if o.appendfsync.as_deref() != Some("always") {
+        o.kills = 0;
+    }
+    if o.appendfsync.is_none() {
+        o.disk_faults = 0;
+    }
+    o
+}
+
+/// Run one seed of the multi-client runner. Panics propagate.
+pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
+    let opts = effective(seed, opts);
+    let mut config = madsim::Config::default();
+    let base_latency = Duration::from_millis(opts.latency_ms.0)
+        ..Duration::from_millis(opts.latency_ms.1.max(opts.latency_ms.0 + 1));
+    config.net.send_latency = base_latency.clone();
+    let rt = Runtime::with_seed_and_config(seed, config);
+    let rec = Recorder::default();
+    let budget = Duration::from_millis(opts.budget_ms());
+    let rec2 = rec.clone();
+    let (finished, sim_elapsed, liveness) = rt.block_on(async move {
+        let handle = Handle::current();
+        let epoch = Arc::new(AtomicU64::new(0));
+        let disk = opts.appendfsync.as_ref().map(|_| {
+            let mut d = SimDisk::new(splitmix64(seed ^ 0xD15C));
+            d.faults.torn_writes = true;
+            SharedDisk::new(d)
+        });
+        let slot = Arc::new(Mutex::new(None));
+        let skew_ms = Arc::new(AtomicI64::new(0));
+        let planted = match opts.selftest {
+            Some(SelfTest::LostIncrement) => redsim_core::planted::LOST_INCREMENT,
+            Some(SelfTest::DuplicateElement) => redsim_core::planted::DUPLICATE_ELEMENT,
+            Some(SelfTest::StaleRead) => redsim_core::planted::STALE_AFTER_RESTART,
+            _ => 0,
+        };
+        let node = NodeCfg {
+            seed,
+            hz: opts.hz,
+            loglevel: if opts.server_log { "notice" } else { "nothing" },
+            persist: disk.clone().zip(opts.appendfsync.clone()),
+            ack_before_fsync: opts.selftest == Some(SelfTest::AckBeforeFsync),
+            oracle: Oracle::default(),
+            rec: rec2.clone(),
+            bg_jobs: true,
+            slot: slot.clone(),
+            clock: Arc::new(JumpClock {
+                skew_ms: skew_ms.clone(),
+            }),
+            planted,
+        };
+        let oracle = node.oracle.clone();
+        let server = handle
+            .create_node()
+            .name("redsim-1")
+            .ip(SERVER_IP)
+            .init(move || {
+                let e = epoch.fetch_add(1, Ordering::SeqCst);
+                server_main(node.clone(), e)
+            })
+            .build();
+        let ctl = Arc::new(Ctl {
+            progress: AtomicUsize::new(0),
+            clients_done: AtomicUsize::new(0),
+            healed: AtomicBool::new(false),
+            final_failures: Mutex::new(Vec::new()),
+        });
+        let nclients = opts.clients.max(1);
+        let mut client_nodes = Vec::new();
+        let mut tasks = Vec::new();
+        for c in 0..nclients {
+            let n = handle
+                .create_node()
+                .name(format!("client-{}", c + 1))
+                .ip(client_ip(c))
+                .build();
+            client_nodes.push(n.id());
+            tasks.push(n.spawn(client_task(c, opts.clone(), rec2.clone(), ctl.clone())));
+        }
+        let nemesis = Nemesis {
+            opts: opts.clone(),
+            rec: rec2.clone(),
+            server: server.id(),
+            clients: client_nodes,
+            disk,
+            slot: slot.clone(),
+            skew_ms,
+            ctl: ctl.clone(),
+            base_latency,
+        };
+        let _nem = madsim::task::spawn(nemesis.run());
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        let finished = timeout(budget, all).await.is_ok();
+        let mut liveness = ctl
+            .final_failures
+            .lock()
+            .ok()
+            .and_then(|f| f.first().cloned());
+        if finished && liveness.is_none() {
+            // Convergence: the dataset is the replay of everything applied.
+            let shared = slot.lock().ok().and_then(|s| s.clone());
+            if let Some(sh) = shared {
+                let srv = sh.srv.lock().await;
+                let fp = crate::oracle::fingerprint(&srv.ks);
+                let now = srv.ks.now_ms;
+                drop(srv);
+                if let Ok(log) = oracle.0.lock() {
+                    let prefix = crate::oracle::matching_prefix(&log, &fp, now);
+                    rec2.log(EventKind::Final {
+                        prefix: prefix.map(|p| p as u64),
+                        applied: log.len() as u64,
+                    });
+                }
+            } else {
+                liveness = Some("the server never started".into());
+            }
+        }
+        (finished, TimeHandle::current().elapsed(), liveness)
+    });
+    drop(rt);
+    let events = rec.take();
+    let n = events.len().saturating_sub(1);
+    RunOutput {
+        events,
+        liveness: liveness.map(|l| (n, l)),
+        finished,
+        sim_elapsed,
+    }
+}
