@@ -213,6 +213,7 @@ struct Nemesis {
     disk: Option<SharedDisk>,
     slot: Arc<Mutex<Option<Arc<Shared>>>>,
     skew_ms: Arc<AtomicI64>,
+    start_failed: Arc<AtomicBool>,
     ctl: Arc<Ctl>,
     base_latency: std::ops::Range<Duration>,
 }
@@ -227,6 +228,9 @@ impl Nemesis {
     }
 
     fn server_dead(&self) -> bool {
+        if self.start_failed.swap(false, Ordering::SeqCst) {
+            return true;
+        }
         self.slot
             .lock()
             .ok()
@@ -461,6 +465,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
         });
         let slot = Arc::new(Mutex::new(None));
         let skew_ms = Arc::new(AtomicI64::new(0));
+        let start_failed = Arc::new(AtomicBool::new(false));
         let planted = match opts.selftest {
             Some(SelfTest::LostIncrement) => redsim_core::planted::LOST_INCREMENT,
             Some(SelfTest::DuplicateElement) => redsim_core::planted::DUPLICATE_ELEMENT,
@@ -481,6 +486,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
                 skew_ms: skew_ms.clone(),
             }),
             planted,
+            start_failed: start_failed.clone(),
         };
         let oracle = node.oracle.clone();
         let server = handle
@@ -518,6 +524,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             disk,
             slot: slot.clone(),
             skew_ms,
+            start_failed,
             ctl: ctl.clone(),
             base_latency,
         };

@@ -402,6 +402,17 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// One run of `seed` with the runner `opts` select (multi-client when
+/// `clients > 0`), unchecked.
+#[cfg(madsim)]
+pub fn run_once(seed: u64, opts: &SimOptions) -> scenario::RunOutput {
+    if opts.clients > 0 {
+        jepsen::run(seed, opts)
+    } else {
+        scenario::run(seed, opts)
+    }
+}
+
 /// Run `seed` once (twice with `check_determinism`), check it, classify.
 /// Panics are caught here.
 #[cfg(madsim)]
@@ -417,23 +428,18 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
     let runs = if check_determinism { 2 } else { 1 };
     let mut first: Option<Vec<history::Event>> = None;
     for _ in 0..runs {
-        let out = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            if opts.clients > 0 {
-                jepsen::run(seed, opts)
-            } else {
-                scenario::run(seed, opts)
-            }
-        })) {
-            Ok(o) => o,
-            Err(p) => {
-                report.result = Err(Failure {
-                    kind: FailureKind::Panic,
-                    message: panic_text(p.as_ref()),
-                    context: Vec::new(),
-                });
-                return report;
-            }
-        };
+        let out =
+            match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_once(seed, opts))) {
+                Ok(o) => o,
+                Err(p) => {
+                    report.result = Err(Failure {
+                        kind: FailureKind::Panic,
+                        message: panic_text(p.as_ref()),
+                        context: Vec::new(),
+                    });
+                    return report;
+                }
+            };
         report.hashes.push(history::trace_hash(&out.events));
         report.events = out.events.len();
         report.sim_ms = out.sim_elapsed.as_millis() as u64;

@@ -166,7 +166,7 @@ fn main() {
         }
         if cli.history {
             // Re-run to print the history (runs are deterministic).
-            let out = redsim_sim::scenario::run(seed, &cli.opts);
+            let out = redsim_sim::run_once(seed, &cli.opts);
             for (i, e) in out.events.iter().enumerate() {
                 println!("[{i}] {e}");
             }

@@ -88,6 +88,9 @@ pub(crate) struct NodeCfg {
     pub clock: Arc<dyn Clock>,
     /// Planted engine bugs (`redsim_core::planted`), for selftests.
     pub planted: u32,
+    /// Set when an incarnation could not start (an injected disk error):
+    /// the supervisor restarts it.
+    pub start_failed: Arc<AtomicBool>,
 }
 
 /// The server node's init task (re-run by every restart, `epoch` counts them).
@@ -104,6 +107,7 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
         slot,
         clock,
         planted,
+        start_failed,
     } = n;
     let mut cfg = Config::new();
     let mut args = vec!["--hz".to_string(), hz.to_string()];
@@ -142,6 +146,20 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
         srv.persist.disk = Some(Box::new(disk));
         // A crash must always leave files the server can start from.
         if let Err(e) = srv.load_at_startup() {
+            if e.contains("Input/output error") {
+                // An injected disk fault at start-up: Redis exits and its
+                // supervisor starts it again (the nemesis does).
+                rec.log(EventKind::Fault {
+                    name: "startup-failed".into(),
+                    target: format!("server: {e}"),
+                    on: true,
+                });
+                if let Ok(mut s) = slot.lock() {
+                    *s = None;
+                }
+                start_failed.store(true, Ordering::SeqCst);
+                return;
+            }
             panic!("restart {epoch}: the server cannot load its files after a crash: {e}");
         }
         if ack_before_fsync {
@@ -163,6 +181,16 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
             applied: log.len() as u64,
         });
         if let Some(p) = prefix {
+            if std::env::var("REDSIM_SIM_DEBUG").is_ok() {
+                for c in &log[p..] {
+                    let a: Vec<String> = c
+                        .argv
+                        .iter()
+                        .map(|x| String::from_utf8_lossy(x).into_owned())
+                        .collect();
+                    eprintln!("LOST at restart {epoch}: {a:?}");
+                }
+            }
             log.truncate(p);
         }
     }
@@ -210,9 +238,9 @@ async fn background_jobs(shared: Arc<Shared>) {
             redsim_core::persist::bgsave_start(&mut s.ks, &mut s.persist, &s.cfg, &s.env)
         };
         drop(g);
-        if let Err(e) = r {
-            panic!("starting a background job failed: {e}");
-        }
+        // A failure is the engine's to report (it logs it and sets the
+        // status INFO shows); disk faults make it expected.
+        let _ = r;
     }
 }
 
@@ -628,6 +656,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             slot: Arc::new(Mutex::new(None)),
             clock: Arc::new(SystemClock),
             planted: 0,
+            start_failed: Arc::new(AtomicBool::new(false)),
         };
         let server = handle
             .create_node()

@@ -1050,7 +1050,13 @@ impl Server {
             self.bg_step(BG_STEP_KEYS);
         }
         if self.persist.aof.is_some() {
-            let _ = self.before_reply();
+            if let Err(e) = self.before_reply() {
+                // Redis exits from serverCron's flushAppendOnlyFile too:
+                // swallowing this let later replies go out for writes whose
+                // fsync had failed (found by the simulator, seed 0 of the
+                // disk-fault swarm).
+                self.effects.fatal = Some(e);
+            }
         }
     }
 }

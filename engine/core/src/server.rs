@@ -224,6 +224,9 @@ pub struct Effects {
     /// (`Server::set_propagation`): the stream the AOF and replicas consume.
     /// Evicted and expired keys appear as DEL (UNLINK with lazyfree-lazy-*).
     pub propagate: Vec<crate::db::Propagated>,
+    /// A fatal persistence error outside a command (cron's AOF flush under
+    /// `appendfsync always`): the shell must exit, as Redis does.
+    pub fatal: Option<String>,
 }
 
 impl Effects {
@@ -236,6 +239,7 @@ impl Effects {
             && self.wake.is_empty()
             && !self.timers_changed
             && self.propagate.is_empty()
+            && self.fatal.is_none()
     }
 }
 

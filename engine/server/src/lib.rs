@@ -237,6 +237,13 @@ pub async fn cron_loop(shared: Arc<Shared>) {
         for (lvl, msg) in &fx.log {
             shared.log.log(*lvl, msg);
         }
+        if fx.fatal.is_some() {
+            shared
+                .log
+                .warning("redsim is now ready to exit, bye bye...");
+            shared.die();
+            return;
+        }
         shared.wake(&fx.wake);
     }
 }
@@ -435,7 +442,9 @@ async fn handle_conn(
             shared
                 .log
                 .warning("redsim is now ready to exit, bye bye...");
-            // No reply of this batch may go out: the write is not durable.
+            // No reply of this batch may go out: the write is not durable
+            // (the simulator caught the tail flush below sending them).
+            out.buf.clear();
             shared.die();
             break 'conn;
         }
@@ -464,7 +473,7 @@ async fn handle_conn(
             break 'conn;
         }
     }
-    if !out.buf.is_empty() {
+    if !out.buf.is_empty() && !shared.is_dead() {
         let _ = stream.write_all(&out.buf).await;
         let _ = stream.flush().await;
     }
