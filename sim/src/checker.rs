@@ -333,6 +333,12 @@ struct Pending {
     at_kill: Option<Vec<Expect>>,
 }
 
+/// Simulated real time in ms: fsync windows are real time, unlike expiry,
+/// which follows the server's (possibly jumped) clock in `t_ms`.
+fn real_ms(ev: &Event) -> i64 {
+    (ev.t_ns / 1_000_000) as i64
+}
+
 pub struct Checker {
     worlds: BTreeMap<String, Vec<KState>>,
     /// Durability mode: acknowledged writes older than this many ms before
@@ -513,7 +519,7 @@ impl Checker {
                             let mut ws = self.worlds_of(&k);
                             if let Some(p) = self.past.get(&k) {
                                 for (t, old) in p {
-                                    if *t >= ev.t_ms - w {
+                                    if *t >= real_ms(ev) - w {
                                         ws.extend(old.iter().cloned());
                                     }
                                 }
@@ -608,7 +614,7 @@ impl Checker {
                     ws.sort();
                     ws.dedup();
                     self.stats.max_worlds = self.stats.max_worlds.max(ws.len());
-                    self.set_worlds(k, ws, ev.t_ms);
+                    self.set_worlds(k, ws, real_ms(ev));
                 }
             }
             EventKind::Fail { id, .. } => {
@@ -623,7 +629,7 @@ impl Checker {
                     // Timed out on a live server: it may run at any later time.
                     self.stats.ops_unknown_fate += 1;
                     for k in p.op.keys() {
-                        self.set_worlds(k.to_string(), vec![KState::Unknown], ev.t_ms);
+                        self.set_worlds(k.to_string(), vec![KState::Unknown], real_ms(ev));
                     }
                 }
             }
@@ -721,7 +727,8 @@ mod tests {
 
     fn ev(t_ms: i64, kind: EventKind) -> Event {
         Event {
-            t_ns: 0,
+            // No clock jumps here: real time = server time.
+            t_ns: (t_ms.max(0) as u64).saturating_mul(1_000_000),
             t_ms,
             kind,
         }

@@ -30,11 +30,12 @@ use madsim::rand::{thread_rng, Rng};
 use madsim::runtime::{Handle, Runtime};
 use madsim::time::{sleep, timeout, TimeHandle};
 use redsim_core::disk::{SharedSimDisk as SharedDisk, SimDisk};
-use redsim_server::{Clock, Shared, SystemClock};
+use redsim_server::Shared;
 
 use crate::history::{EventKind, Op};
 use crate::scenario::{
-    server_main, splitmix64, Client, NodeCfg, Oracle, Recorder, RunOutput, PORT, SERVER_IP,
+    server_main, splitmix64, Client, JumpClock, NodeCfg, Oracle, Recorder, RunOutput, PORT,
+    SERVER_IP,
 };
 use crate::{SelfTest, SimOptions};
 
@@ -43,18 +44,6 @@ const CONN_STRIDE: u32 = 1_000_000;
 const FINAL_OPS: usize = 3;
 /// ... within this much simulated time after the heal.
 const FINAL_DEADLINE_MS: u64 = 20_000;
-
-/// The server's clock: the simulated wall clock plus a skew the nemesis
-/// moves (clock jumps).
-struct JumpClock {
-    skew_ms: Arc<AtomicI64>,
-}
-
-impl Clock for JumpClock {
-    fn now_ms(&self) -> i64 {
-        SystemClock.now_ms() + self.skew_ms.load(Ordering::SeqCst)
-    }
-}
 
 fn client_ip(c: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 1, (c + 1) as u8))
@@ -464,7 +453,8 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             SharedDisk::new(d)
         });
         let slot = Arc::new(Mutex::new(None));
-        let skew_ms = Arc::new(AtomicI64::new(0));
+        // The recorder stamps events with the server's clock.
+        let skew_ms = rec2.1.clone();
         let start_failed = Arc::new(AtomicBool::new(false));
         let planted = match opts.selftest {
             Some(SelfTest::LostIncrement) => redsim_core::planted::LOST_INCREMENT,

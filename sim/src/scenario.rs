@@ -3,7 +3,7 @@
 //! supervisor that kills/restarts (and optionally partitions) the server.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -43,13 +43,27 @@ pub struct RunOutput {
 pub(crate) struct Oracle(pub Arc<Mutex<Vec<redsim_core::db::Propagated>>>);
 
 /// The shared, append-only history.
+/// Events carry the server's clock (`t_ms`): the simulated wall clock plus
+/// the skew clock jumps added, so the checker reasons in server time.
 #[derive(Clone, Default)]
-pub(crate) struct Recorder(Arc<Mutex<Vec<Event>>>);
+pub(crate) struct Recorder(Arc<Mutex<Vec<Event>>>, pub(crate) Arc<AtomicI64>);
+
+/// The server's clock: the simulated wall clock plus a skew that clock
+/// jumps move.
+pub(crate) struct JumpClock {
+    pub skew_ms: Arc<AtomicI64>,
+}
+
+impl Clock for JumpClock {
+    fn now_ms(&self) -> i64 {
+        SystemClock.now_ms() + self.skew_ms.load(Ordering::SeqCst)
+    }
+}
 
 impl Recorder {
     pub(crate) fn log(&self, kind: EventKind) {
         let t_ns = TimeHandle::current().elapsed().as_nanos() as u64;
-        let t_ms = SystemClock.now_ms();
+        let t_ms = SystemClock.now_ms() + self.1.load(Ordering::SeqCst);
         if let Ok(mut v) = self.0.lock() {
             v.push(Event { t_ns, t_ms, kind });
         }
@@ -557,6 +571,10 @@ async fn workload(
 enum Fault {
     Kill,
     Partition,
+    /// The server's clock steps forward (expiry follows the server clock;
+    /// backward steps are exercised by the multi-client runner, whose
+    /// workloads have no TTLs).
+    ClockJump,
 }
 
 async fn chaos(
@@ -575,6 +593,7 @@ async fn chaos(
             .map(|_| (rng.gen_range(0..n), Fault::Kill))
             .collect();
         v.extend((0..opts.partitions).map(|_| (rng.gen_range(0..n), Fault::Partition)));
+        v.extend((0..opts.clock_jumps).map(|_| (rng.gen_range(0..n), Fault::ClockJump)));
         v
     };
     plan.sort();
@@ -608,6 +627,15 @@ async fn chaos(
                 sleep(Duration::from_millis(len)).await;
                 net.unclog_node(server);
                 rec.log(EventKind::Unclog);
+            }
+            Fault::ClockJump => {
+                let ms = thread_rng().gen_range(500..20_000);
+                rec.1.fetch_add(ms, Ordering::SeqCst);
+                rec.log(EventKind::Fault {
+                    name: "clock-jump".into(),
+                    target: format!("server +{ms}ms"),
+                    on: true,
+                });
             }
         }
     }
@@ -654,7 +682,9 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             rec: rec3,
             bg_jobs,
             slot: Arc::new(Mutex::new(None)),
-            clock: Arc::new(SystemClock),
+            clock: Arc::new(JumpClock {
+                skew_ms: rec2.1.clone(),
+            }),
             planted: 0,
             start_failed: Arc::new(AtomicBool::new(false)),
         };

@@ -147,3 +147,72 @@ fn lost_write_is_caught_by_the_prefix_oracle() {
         "the lost write was caught in only {caught} of 10 seeds"
     );
 }
+
+fn jepsen(ops: usize) -> SimOptions {
+    SimOptions {
+        clients: 4,
+        ops,
+        op_timeout_ms: 1000,
+        swarm: true,
+        kills: 3,
+        partitions: 3,
+        pauses: 3,
+        client_cuts: 4,
+        one_way: 2,
+        spikes: 3,
+        loss: 3,
+        disk_faults: 2,
+        clock_jumps: 2,
+        appendfsync: Some("always".into()),
+        ..SimOptions::default()
+    }
+}
+
+/// Four clients, every workload, a swarm of faults, `appendfsync always`:
+/// every history is linearizable, list-append clean, recoveries are
+/// prefixes, the final dataset is the replay of everything applied.
+#[test]
+fn multi_client_swarm_seeds_pass() {
+    let opts = jepsen(100);
+    for seed in 0..30 {
+        let r = run_seed(seed, &opts, seed == 0);
+        if let Err(f) = &r.result {
+            panic!("seed {seed} failed:\n{f}");
+        }
+        let ok = r.stats.as_ref().map_or(0, |s| s.ops_ok);
+        assert!(ok > 100, "seed {seed}: only {ok} ops ok");
+    }
+}
+
+/// Each planted engine bug is caught by a checker, as a safety violation.
+#[test]
+fn planted_engine_bugs_are_caught() {
+    let cases = [
+        (SelfTest::LostIncrement, "not linearizable"),
+        (SelfTest::DuplicateElement, "list-append anomaly"),
+        (SelfTest::StaleRead, ""),
+    ];
+    for (bug, what) in cases {
+        let opts = SimOptions {
+            selftest: Some(bug),
+            swarm: false,
+            partitions: 0,
+            pauses: 0,
+            client_cuts: 0,
+            one_way: 0,
+            spikes: 0,
+            loss: 0,
+            disk_faults: 0,
+            clock_jumps: 0,
+            ..jepsen(100)
+        };
+        let caught = (0..5)
+            .filter(|&seed| {
+                run_seed(seed, &opts, false)
+                    .result
+                    .is_err_and(|f| f.kind == FailureKind::Safety && f.message.contains(what))
+            })
+            .count();
+        assert!(caught >= 4, "{bug:?} caught in only {caught} of 5 seeds");
+    }
+}
