@@ -317,7 +317,10 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
         | Op::LRange { .. }
         | Op::SAdd { .. }
         | Op::SMembers { .. }
-        | Op::Multi { .. } => vec![(Expect::Any, vec![KState::Unknown; st.len()])],
+        | Op::Multi { .. }
+        | Op::AbortedMulti { .. }
+        | Op::LPush { .. }
+        | Op::BRPop { .. } => vec![(Expect::Any, vec![KState::Unknown; st.len()])],
     }
 }
 

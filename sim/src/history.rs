@@ -88,6 +88,21 @@ pub enum Op {
     Multi {
         ops: Vec<Op>,
     },
+    /// MULTI and the ops, then the client disconnects without EXEC: the
+    /// server must discard the transaction (no effect at all).
+    AbortedMulti {
+        ops: Vec<Op>,
+    },
+    /// LPUSH of an element unique in the run (queue workload).
+    LPush {
+        key: String,
+        elem: u64,
+    },
+    /// BRPOP key timeout (seconds, e.g. "0.3").
+    BRPop {
+        key: String,
+        timeout_ms: u64,
+    },
 }
 
 impl Op {
@@ -160,8 +175,14 @@ impl Op {
             Op::LRange { key } => vec![s("LRANGE"), s(key), s("0"), s("-1")],
             Op::SAdd { key, elem } => vec![s("SADD"), s(key), s(&elem.to_string())],
             Op::SMembers { key } => vec![s("SMEMBERS"), s(key)],
+            Op::LPush { key, elem } => vec![s("LPUSH"), s(key), s(&elem.to_string())],
+            Op::BRPop { key, timeout_ms } => vec![
+                s("BRPOP"),
+                s(key),
+                s(&format!("{}.{:03}", timeout_ms / 1000, timeout_ms % 1000)),
+            ],
             // Only for display: the client sends `commands()`.
-            Op::Multi { .. } => vec![s("MULTI")],
+            Op::Multi { .. } | Op::AbortedMulti { .. } => vec![s("MULTI")],
         }
     }
 
@@ -172,6 +193,11 @@ impl Op {
                 let mut v = vec![vec![b"MULTI".to_vec()]];
                 v.extend(ops.iter().map(|o| o.argv()));
                 v.push(vec![b"EXEC".to_vec()]);
+                v
+            }
+            Op::AbortedMulti { ops } => {
+                let mut v = vec![vec![b"MULTI".to_vec()]];
+                v.extend(ops.iter().map(|o| o.argv()));
                 v
             }
             other => vec![other.argv()],
@@ -192,8 +218,10 @@ impl Op {
             Op::RPush { key, .. }
             | Op::LRange { key }
             | Op::SAdd { key, .. }
-            | Op::SMembers { key } => vec![key.as_str()],
-            Op::Multi { ops } => {
+            | Op::SMembers { key }
+            | Op::LPush { key, .. }
+            | Op::BRPop { key, .. } => vec![key.as_str()],
+            Op::Multi { ops } | Op::AbortedMulti { ops } => {
                 let mut v: Vec<&str> = Vec::new();
                 for o in ops {
                     for k in o.keys() {
@@ -212,6 +240,10 @@ impl Op {
         if let Op::Multi { ops } = self {
             let inner: Vec<String> = ops.iter().map(|o| o.display()).collect();
             return format!("MULTI; {}; EXEC", inner.join("; "));
+        }
+        if let Op::AbortedMulti { ops } = self {
+            let inner: Vec<String> = ops.iter().map(|o| o.display()).collect();
+            return format!("MULTI; {}; (disconnect)", inner.join("; "));
         }
         self.argv()
             .iter()

@@ -84,9 +84,28 @@ fn gen_op(rng: &mut impl Rng, workloads: &[char], keys: usize, uniq: u64, multi:
                 Op::SMembers { key }
             }
         }
+        'q' => {
+            if rng.gen_bool(0.5) {
+                Op::LPush { key, elem: uniq }
+            } else {
+                Op::BRPop {
+                    key,
+                    timeout_ms: rng.gen_range(50..800),
+                }
+            }
+        }
         _ => match rng.gen_range(0..10) {
-            0..=3 => Op::RPush { key, elem: uniq },
-            4..=6 => Op::LRange { key },
+            0..=2 => Op::RPush { key, elem: uniq },
+            3 if multi => Op::AbortedMulti {
+                ops: vec![
+                    Op::RPush {
+                        key: key.clone(),
+                        elem: uniq | (1 << 61),
+                    },
+                    Op::LRange { key },
+                ],
+            },
+            3..=6 => Op::LRange { key },
             _ if multi => {
                 // A transaction over two keys: pushes then a read.
                 let key2 = format!("l{}", rng.gen_range(0..keys.max(1)));
@@ -114,6 +133,8 @@ struct Ctl {
     progress: AtomicUsize,
     clients_done: AtomicUsize,
     healed: AtomicBool,
+    /// Clients done with their final-phase operations.
+    final_done: AtomicUsize,
     /// Client ids whose final phase failed, with the reason.
     final_failures: Mutex<Vec<String>>,
 }
@@ -133,7 +154,7 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
     let workloads: Vec<char> = opts
         .workloads
         .chars()
-        .filter(|w| matches!(w, 'r' | 'c' | 's' | 'l'))
+        .filter(|w| matches!(w, 'r' | 'c' | 's' | 'l' | 'q'))
         .collect();
     let workloads = if workloads.is_empty() {
         vec!['r']
@@ -143,7 +164,14 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
     for i in 0..opts.ops {
         let uniq = ((c as u64) << 32) | i as u64;
         let op = gen_op(&mut thread_rng(), &workloads, opts.keys, uniq, true);
+        // Blocked clients that hang up: a BRPOP's client sometimes gives up
+        // (disconnects) before the server's timeout.
+        let give_up = matches!(op, Op::BRPop { .. }) && thread_rng().gen_bool(0.3);
+        if give_up {
+            cl.op_timeout = Duration::from_millis(thread_rng().gen_range(10..400));
+        }
         cl.exec(op).await;
+        cl.op_timeout = Duration::from_millis(opts.op_timeout_ms);
         ctl.progress.fetch_add(1, Ordering::SeqCst);
         let think = thread_rng().gen_range(0..=opts.max_think_ms);
         if think > 0 {
@@ -170,13 +198,36 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
         }
         let uniq = ((c as u64) << 32) | i as u64;
         i += 1;
-        let op = gen_op(&mut thread_rng(), &workloads, opts.keys, uniq, false);
+        // Queues stay untouched now: client 1 drains them at the end.
+        let op = match gen_op(&mut thread_rng(), &workloads, opts.keys, uniq, false) {
+            Op::LPush { key, .. } | Op::BRPop { key, .. } => Op::LRange { key },
+            op => op,
+        };
         if let Some(r) = cl.exec(op).await {
             if !matches!(r, crate::resp::Reply::Error(_)) {
                 ok += 1;
             }
         } else {
             sleep(Duration::from_millis(100)).await;
+        }
+    }
+    ctl.final_done.fetch_add(1, Ordering::SeqCst);
+    if c == 0 && workloads.contains(&'q') {
+        // Everyone finished: read what is left in every queue (the queue
+        // checker's final state).
+        while ctl.final_done.load(Ordering::SeqCst) < opts.clients.max(1) {
+            sleep(Duration::from_millis(20)).await;
+        }
+        for k in 0..opts.keys.max(1) {
+            while cl
+                .exec(Op::LRange {
+                    key: format!("q{k}"),
+                })
+                .await
+                .is_none()
+            {
+                sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 }
@@ -492,6 +543,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             progress: AtomicUsize::new(0),
             clients_done: AtomicUsize::new(0),
             healed: AtomicBool::new(false),
+            final_done: AtomicUsize::new(0),
             final_failures: Mutex::new(Vec::new()),
         });
         let nclients = opts.clients.max(1);

@@ -459,6 +459,7 @@ impl Client {
         }
         // MULTI ... EXEC: one reply per command; the op's is the last (EXEC's).
         let replies = cmds.len();
+        let aborted = matches!(op, Op::AbortedMulti { .. });
         self.rec.log(EventKind::Send {
             id,
             conn: *conn,
@@ -476,6 +477,15 @@ impl Client {
         })
         .await;
         match res {
+            Ok(Ok(_)) if aborted => {
+                // The transaction is queued: hang up without EXEC.
+                self.conn = None;
+                self.rec.log(EventKind::Fail {
+                    id,
+                    err: "client disconnected before EXEC".into(),
+                });
+                None
+            }
             Ok(Ok(reply)) => {
                 let reply = if std::mem::take(&mut self.corrupt_next) {
                     self.corrupted = true;

@@ -87,6 +87,87 @@ fn elems(r: &Reply) -> Option<Vec<u64>> {
     }
 }
 
+/// One queue's history (LPUSH / BRPOP, and the final LRANGE drain).
+#[derive(Default)]
+struct Queue {
+    /// Element -> acknowledged (false: unknown outcome).
+    pushed: std::collections::BTreeMap<u64, bool>,
+    /// Elements BRPOP returned, with the event index.
+    popped: Vec<(u64, usize)>,
+    /// BRPOPs without a reply: each may have taken one element.
+    unknown_pops: usize,
+    /// The last LRANGE (the final drain after the heal).
+    last_read: Option<(Vec<u64>, usize)>,
+}
+
+fn elems_of_pop(r: &Reply) -> Option<u64> {
+    match r {
+        Reply::Array(Some(items)) if items.len() == 2 => match &items[1] {
+            Reply::Bulk(Some(b)) => std::str::from_utf8(b).ok()?.parse().ok(),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A queue delivers each element at most once, only elements that were
+/// pushed, and loses none that were acknowledged: every acknowledged push is
+/// popped, still in the final drain, or one of at most `unknown_pops`
+/// elements taken by pops whose replies were lost (client disconnects).
+fn check_queue(key: &str, q: &Queue) -> Result<(), Violation> {
+    let mut seen = std::collections::BTreeMap::new();
+    for &(e, idx) in &q.popped {
+        if !q.pushed.contains_key(&e) {
+            return Err(violation(
+                idx,
+                format!("queue {key}: BRPOP returned {e}, never pushed"),
+            ));
+        }
+        if let Some(first) = seen.insert(e, idx) {
+            return Err(violation(
+                idx,
+                format!("queue {key}: element {e} delivered twice (first at event {first})"),
+            ));
+        }
+    }
+    let Some((left, read_idx)) = &q.last_read else {
+        return Ok(());
+    };
+    for e in left {
+        if !q.pushed.contains_key(e) {
+            return Err(violation(
+                *read_idx,
+                format!("queue {key}: {e} left in the queue, never pushed"),
+            ));
+        }
+        if seen.contains_key(e) {
+            return Err(violation(
+                *read_idx,
+                format!("queue {key}: {e} was popped and is still in the queue"),
+            ));
+        }
+    }
+    let left: std::collections::BTreeSet<u64> = left.iter().copied().collect();
+    let missing: Vec<u64> = q
+        .pushed
+        .iter()
+        .filter(|&(e, acked)| *acked && !seen.contains_key(e) && !left.contains(e))
+        .map(|(e, _)| *e)
+        .collect();
+    if missing.len() > q.unknown_pops {
+        return Err(violation(
+            *read_idx,
+            format!(
+                "queue {key}: {} acknowledged elements lost (e.g. {:?}); only {} pops could have taken them",
+                missing.len(),
+                &missing[..missing.len().min(5)],
+                q.unknown_pops
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Pair sends with replies/failures, in invocation order.
 fn collect(events: &[Event]) -> Vec<Done<'_>> {
     let mut open: HashMap<u64, usize> = HashMap::new();
@@ -169,9 +250,17 @@ fn check_workloads(events: &[Event]) -> Result<WorkloadStats, Violation> {
     let mut ctrs: Vec<(HOp<CtrIn, CtrOut>, String, usize)> = Vec::new();
     let mut sets: Vec<(HOp<SetIn, SetOut>, String, usize)> = Vec::new();
     let mut lists: Vec<(Txn, usize)> = Vec::new();
+    let mut queues: std::collections::BTreeMap<String, Queue> = Default::default();
     for d in &done {
         let Some(w) = workload_of(d.op) else { continue };
-        if !matches!(w, 'r' | 'c' | 's' | 'l') {
+        if !matches!(w, 'r' | 'c' | 's' | 'l' | 'q') {
+            continue;
+        }
+        if matches!(d.op, Op::AbortedMulti { .. }) {
+            // Never EXECed: certainly no effect, so it is left out of the
+            // history; an element of it that shows up is a phantom.
+            st.ops += 1;
+            st.failed += 1;
             continue;
         }
         st.ops += 1;
@@ -262,6 +351,35 @@ fn check_workloads(events: &[Event]) -> Result<WorkloadStats, Violation> {
                 };
                 sets.push((hop!(SetIn::SMembers, out), key, d.send_idx));
             }
+            ('q', Op::LPush { key, elem }) => {
+                let q = queues.entry(key.clone()).or_default();
+                match reply {
+                    None => q.pushed.insert(*elem, false),
+                    Some(Reply::Int(_)) => q.pushed.insert(*elem, true),
+                    Some(_) => return Err(bad_reply(d, "LPUSH's length")),
+                };
+            }
+            ('q', Op::BRPop { key, .. }) => {
+                let q = queues.entry(key.clone()).or_default();
+                match reply {
+                    None => q.unknown_pops += 1,
+                    Some(Reply::Array(None)) => {}
+                    Some(r) => match elems_of_pop(r) {
+                        Some(e) => q.popped.push((e, d.send_idx)),
+                        None => return Err(bad_reply(d, "BRPOP's [key, element]")),
+                    },
+                }
+            }
+            ('q', Op::LRange { key }) => {
+                if let Some(r) = reply {
+                    match elems(r) {
+                        Some(v) => {
+                            queues.entry(key.clone()).or_default().last_read = Some((v, d.send_idx))
+                        }
+                        None => return Err(bad_reply(d, "a list of elements")),
+                    }
+                }
+            }
             ('l', op) => {
                 let ops: Vec<&Op> = match op {
                     Op::Multi { ops } => ops.iter().collect(),
@@ -346,6 +464,10 @@ fn check_workloads(events: &[Event]) -> Result<WorkloadStats, Violation> {
         st.keys_checked += n;
         st.undecided += usize::from(undecided);
     }
+    for (key, q) in &queues {
+        check_queue(key, q)?;
+        st.keys_checked += 1;
+    }
     if !lists.is_empty() {
         let txns: Vec<Txn> = lists.iter().map(|(t, _)| t.clone()).collect();
         let report = append::check(&txns, &[]);
@@ -398,5 +520,135 @@ where
             let idx = ops.get(op).map_or(0, |o| o.2);
             Err(violation(idx, format!("malformed history: {reason}")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hist(ops: &[(Op, Option<Reply>)]) -> Vec<Event> {
+        let mut v = Vec::new();
+        for (i, (op, r)) in ops.iter().enumerate() {
+            let t = i as u64 * 10;
+            v.push(Event {
+                t_ns: t,
+                t_ms: t as i64,
+                kind: EventKind::Send {
+                    id: i as u64,
+                    conn: i as u32,
+                    op: op.clone(),
+                },
+            });
+            let kind = match r {
+                Some(r) => EventKind::Recv {
+                    id: i as u64,
+                    reply: r.clone(),
+                },
+                None => EventKind::Fail {
+                    id: i as u64,
+                    err: "timeout".into(),
+                },
+            };
+            v.push(Event {
+                t_ns: t + 5,
+                t_ms: t as i64 + 5,
+                kind,
+            });
+        }
+        v
+    }
+
+    fn push(e: u64) -> (Op, Option<Reply>) {
+        (
+            Op::LPush {
+                key: "q0".into(),
+                elem: e,
+            },
+            Some(Reply::Int(1)),
+        )
+    }
+
+    fn pop(r: Option<u64>) -> (Op, Option<Reply>) {
+        let reply = r.map(|e| {
+            Reply::Array(Some(vec![
+                Reply::bulk(b"q0"),
+                Reply::bulk(e.to_string().as_bytes()),
+            ]))
+        });
+        (
+            Op::BRPop {
+                key: "q0".into(),
+                timeout_ms: 100,
+            },
+            reply,
+        )
+    }
+
+    fn drain(left: &[u64]) -> (Op, Option<Reply>) {
+        let items = left
+            .iter()
+            .map(|e| Reply::bulk(e.to_string().as_bytes()))
+            .collect();
+        (
+            Op::LRange { key: "q0".into() },
+            Some(Reply::Array(Some(items))),
+        )
+    }
+
+    #[test]
+    fn queue_anomalies_are_caught() {
+        // Clean: 1 popped, 2 left.
+        assert!(check(&hist(&[push(1), push(2), pop(Some(1)), drain(&[2])])).is_ok());
+        // Lost: 2 neither popped nor left.
+        let e = check(&hist(&[push(1), push(2), pop(Some(1)), drain(&[])])).err();
+        assert!(e.is_some_and(|v| v.message.contains("lost")));
+        // ... unless a pop without a reply may have taken it.
+        assert!(check(&hist(&[
+            push(1),
+            push(2),
+            pop(Some(1)),
+            pop(None),
+            drain(&[])
+        ]))
+        .is_ok());
+        // Delivered twice.
+        let e = check(&hist(&[push(1), pop(Some(1)), pop(Some(1)), drain(&[])])).err();
+        assert!(e.is_some_and(|v| v.message.contains("twice")));
+        // Phantom.
+        let e = check(&hist(&[push(1), pop(Some(7)), drain(&[1])])).err();
+        assert!(e.is_some_and(|v| v.message.contains("never pushed")));
+        // Popped but still there.
+        let e = check(&hist(&[push(1), pop(Some(1)), drain(&[1])])).err();
+        assert!(e.is_some_and(|v| v.message.contains("still in the queue")));
+    }
+
+    #[test]
+    fn an_aborted_transaction_must_leave_no_trace() {
+        let aborted = (
+            Op::AbortedMulti {
+                ops: vec![Op::RPush {
+                    key: "l0".into(),
+                    elem: 9,
+                }],
+            },
+            None,
+        );
+        let read = |v: &[u64]| {
+            let items = v
+                .iter()
+                .map(|e| Reply::bulk(e.to_string().as_bytes()))
+                .collect();
+            (
+                Op::LRange { key: "l0".into() },
+                Some(Reply::Array(Some(items))),
+            )
+        };
+        assert!(check(&hist(&[aborted.clone(), read(&[])])).is_ok());
+        let e = check(&hist(&[aborted, read(&[9])])).err();
+        assert!(
+            e.is_some_and(|v| v.message.contains("phantom")),
+            "phantom expected"
+        );
     }
 }
