@@ -89,6 +89,9 @@ pub struct SimOptions {
     pub disk_faults: usize,
     /// Jumps of the server's clock (forward or back by up to 30 s).
     pub clock_jumps: usize,
+    /// BUGGIFY fault points in the server shell (short reads, slow
+    /// fsyncs, late timers).
+    pub buggify: bool,
 }
 
 /// Planted faults (`--selftest NAME`) that must make a seed fail with the
@@ -178,6 +181,7 @@ impl Default for SimOptions {
             loss: 0,
             disk_faults: 0,
             clock_jumps: 0,
+            buggify: false,
         }
     }
 }
@@ -406,6 +410,8 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 /// `clients > 0`), unchecked.
 #[cfg(madsim)]
 pub fn run_once(seed: u64, opts: &SimOptions) -> scenario::RunOutput {
+    // Reset per run: same seed, same fault-point decisions.
+    redsim_server::buggify::enable(opts.buggify, seed ^ 0xB066_1F7);
     if opts.clients > 0 {
         jepsen::run(seed, opts)
     } else {

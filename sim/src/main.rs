@@ -92,6 +92,7 @@ fn parse() -> Cli {
             "--clients" => o.clients = num(&a, args.next()),
             "--workloads" => o.workloads = num(&a, args.next()),
             "--swarm" => o.swarm = true,
+            "--buggify" => o.buggify = true,
             "--pauses" => o.pauses = num(&a, args.next()),
             "--client-cuts" => o.client_cuts = num(&a, args.next()),
             "--one-way" => o.one_way = num(&a, args.next()),

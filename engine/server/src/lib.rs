@@ -11,6 +11,8 @@
 //! Invariant: engine state changes only under that lock, so commands are
 //! atomic and totally ordered, as in Redis's single thread.
 
+#[cfg(madsim)]
+pub mod buggify;
 pub mod disk;
 pub mod log;
 
@@ -207,6 +209,11 @@ pub async fn cron_loop(shared: Arc<Shared>) {
             wait = 0;
             tokio::task::yield_now().await;
         }
+        // BUGGIFY: timers fire late (a busy or descheduled server).
+        #[cfg(madsim)]
+        if buggify::fire(3) {
+            wait += 1 + buggify::below(200) as i64;
+        }
         tokio::select! {
             biased;
             _ = shared.timer.notified() => {}
@@ -287,6 +294,8 @@ async fn handle_conn(
     let mut out = Reply::new();
     let mut need = 1usize;
     let mut more_buffered = false;
+    #[cfg(madsim)]
+    let mut held: Vec<u8> = Vec::new();
     let mut unaccounted_in = 0u64;
     let mut qbuf_max = usize::MAX;
     // Mirrors `Client::blocked`: while set, input is buffered, not run.
@@ -300,6 +309,13 @@ async fn handle_conn(
             buf.reserve(READ_CHUNK_BYTES.max(buf.len()));
         }
         let mut woken = false;
+        #[cfg(madsim)]
+        if !held.is_empty() {
+            // BUGGIFY: the rest of a short read arrives now.
+            buf.extend_from_slice(&held);
+            held.clear();
+            more_buffered = true;
+        }
         if !more_buffered {
             let n = tokio::select! {
                 biased;
@@ -314,6 +330,12 @@ async fn handle_conn(
                 },
             };
             unaccounted_in += n as u64;
+            // BUGGIFY: a short read (the parser must handle any split).
+            #[cfg(madsim)]
+            if n > 1 && buggify::fire(10) {
+                let keep = 1 + buggify::below(n as u64 - 1) as usize;
+                held = buf.split_off(buf.len() - (n - keep));
+            }
         }
         more_buffered = false;
         if blocked && !woken {
@@ -451,6 +473,12 @@ async fn handle_conn(
         if !out.buf.is_empty() {
             srv.stats.net_output_bytes += out.buf.len() as u64;
             srv.stats.total_writes += 1;
+        }
+        // BUGGIFY: a slow fsync/write stalls the whole server (the lock is
+        // held, as Redis's single thread would be).
+        #[cfg(madsim)]
+        if buggify::fire(2) {
+            tokio::time::sleep(std::time::Duration::from_millis(1 + buggify::below(50))).await;
         }
         drop(srv);
         if shutdown {
