@@ -13,26 +13,36 @@
 //! - [`history`]: ops, events, trace hash.
 //! - [`checker`]: the model (strings with TTL intervals, restarts wipe data).
 //! - `scenario` (madsim only): nodes, workload, faults.
+//! - [`registry`]: the named scenarios (`cargo sim list`) and their promises.
+//! - [`cli`]: the command line (parsed in both flavours, so it is unit-tested).
+//! - [`shrink`]: smaller option sets that still fail the same way.
+//! - [`timeline`]: a failing (or any single) run as a self-contained HTML page.
 //!
 //! The model, codec and checker are plain Rust and tested in both flavours;
 //! running a simulation requires the madsim flavour.
 
 pub mod append;
 pub mod checker;
+pub mod cli;
 pub mod history;
 #[cfg(madsim)]
 pub mod jepsen;
 pub mod linearize;
 pub mod oracle;
+pub mod registry;
 pub mod resp;
 #[cfg(madsim)]
 pub mod scenario;
+pub mod shrink;
+pub mod timeline;
 pub mod workload;
+
+pub use registry::{scenario_by_name, scenarios, Scenario};
 
 use std::fmt;
 
 /// Knobs of one run (the CLI flags of the same names).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SimOptions {
     /// Random ops per seed (plus one final DBSIZE).
     pub ops: usize,
@@ -238,86 +248,93 @@ impl SimOptions {
 
     /// The flags that reproduce these options (defaults omitted).
     pub fn flags(&self) -> String {
-        let d = SimOptions::default();
+        self.flags_vs(&SimOptions::default())
+    }
+
+    /// The flags that turn `base` (a scenario's options) into these options:
+    /// only knobs that differ are listed, so a reproduce line stays short.
+    /// `cli::parse` of `<scenario> <flags_vs(base)>` gives back `self`
+    /// (unit-tested), which is what makes reproduce lines trustworthy.
+    pub fn flags_vs(&self, base: &SimOptions) -> String {
+        let mine = self.knobs();
+        let theirs = base.knobs();
         let mut f = Vec::new();
-        fn add_to(f: &mut Vec<String>, name: &str, v: String, dv: String) {
+        for ((name, v), (_, dv)) in mine.iter().zip(theirs.iter()) {
             if v != dv {
-                f.push(format!("--{name} {v}"));
+                match (*name, v.as_str()) {
+                    ("server-log", "on") => f.push("--server-log".to_string()),
+                    ("server-log", _) => f.push("--no-server-log".to_string()),
+                    ("swarm", "on") => f.push("--swarm".to_string()),
+                    ("swarm", _) => f.push("--no-swarm".to_string()),
+                    ("buggify", "on") => f.push("--buggify".to_string()),
+                    ("buggify", _) => f.push("--no-buggify".to_string()),
+                    _ => f.push(format!("--{name} {v}")),
+                }
             }
         }
-        macro_rules! add {
-            ($name:expr, $v:expr, $dv:expr $(,)?) => {
-                add_to(&mut f, $name, $v, $dv)
-            };
-        }
-        add!("ops", self.ops.to_string(), d.ops.to_string());
-        add!("keys", self.keys.to_string(), d.keys.to_string());
-        add!("kills", self.kills.to_string(), d.kills.to_string());
-        add!(
-            "partitions",
-            self.partitions.to_string(),
-            d.partitions.to_string(),
-        );
-        add!(
-            "max-partition-ms",
-            self.max_partition_ms.to_string(),
-            d.max_partition_ms.to_string(),
-        );
-        add!(
-            "max-think-ms",
-            self.max_think_ms.to_string(),
-            d.max_think_ms.to_string(),
-        );
-        add!(
-            "latency-ms",
-            format!("{}..{}", self.latency_ms.0, self.latency_ms.1),
-            format!("{}..{}", d.latency_ms.0, d.latency_ms.1),
-        );
-        add!(
-            "op-timeout-ms",
-            self.op_timeout_ms.to_string(),
-            d.op_timeout_ms.to_string(),
-        );
-        add!(
-            "quiet-ms",
-            self.quiet_ms.to_string(),
-            d.quiet_ms.to_string(),
-        );
-        add!("hz", self.hz.to_string(), d.hz.to_string());
-        if let Some(p) = &self.appendfsync {
-            f.push(format!("--appendfsync {p}"));
-        }
-        if let Some(b) = self.budget_ms {
-            f.push(format!("--budget-ms {b}"));
-        }
-        if let Some(t) = self.selftest {
-            f.push(format!("--selftest {}", t.name()));
-        }
-        add!("clients", self.clients.to_string(), d.clients.to_string());
-        add!("workloads", self.workloads.clone(), d.workloads.clone());
-        if self.swarm {
-            f.push("--swarm".into());
-        }
-        add!("pauses", self.pauses.to_string(), d.pauses.to_string());
-        add!(
-            "client-cuts",
-            self.client_cuts.to_string(),
-            d.client_cuts.to_string()
-        );
-        add!("one-way", self.one_way.to_string(), d.one_way.to_string());
-        add!("spikes", self.spikes.to_string(), d.spikes.to_string());
-        add!("loss", self.loss.to_string(), d.loss.to_string());
-        add!(
-            "disk-faults",
-            self.disk_faults.to_string(),
-            d.disk_faults.to_string()
-        );
-        add!(
-            "clock-jumps",
-            self.clock_jumps.to_string(),
-            d.clock_jumps.to_string()
-        );
         f.join(" ")
+    }
+
+    /// Every knob as (flag name, value as the flag takes it), in flag order.
+    /// `budget-ms` is `auto` when derived, `appendfsync`/`selftest` are
+    /// `none` when off. One list feeds both the reproduce flags and the
+    /// one-line run summary, so they cannot drift apart.
+    pub fn knobs(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("ops", self.ops.to_string()),
+            ("keys", self.keys.to_string()),
+            ("kills", self.kills.to_string()),
+            ("partitions", self.partitions.to_string()),
+            ("max-partition-ms", self.max_partition_ms.to_string()),
+            ("max-think-ms", self.max_think_ms.to_string()),
+            (
+                "latency-ms",
+                format!("{}..{}", self.latency_ms.0, self.latency_ms.1),
+            ),
+            ("op-timeout-ms", self.op_timeout_ms.to_string()),
+            ("quiet-ms", self.quiet_ms.to_string()),
+            (
+                "budget-ms",
+                self.budget_ms
+                    .map_or_else(|| "auto".to_string(), |b| b.to_string()),
+            ),
+            ("hz", self.hz.to_string()),
+            (
+                "server-log",
+                if self.server_log { "on" } else { "off" }.to_string(),
+            ),
+            (
+                "appendfsync",
+                self.appendfsync.clone().unwrap_or_else(|| "none".into()),
+            ),
+            (
+                "selftest",
+                self.selftest.map_or("none", |t| t.name()).to_string(),
+            ),
+            ("clients", self.clients.to_string()),
+            ("workloads", self.workloads.clone()),
+            ("swarm", if self.swarm { "on" } else { "off" }.to_string()),
+            ("pauses", self.pauses.to_string()),
+            ("client-cuts", self.client_cuts.to_string()),
+            ("one-way", self.one_way.to_string()),
+            ("spikes", self.spikes.to_string()),
+            ("loss", self.loss.to_string()),
+            ("disk-faults", self.disk_faults.to_string()),
+            ("clock-jumps", self.clock_jumps.to_string()),
+            (
+                "buggify",
+                if self.buggify { "on" } else { "off" }.to_string(),
+            ),
+        ]
+    }
+
+    /// All knobs as `name=value` pairs (the one-line run summary).
+    pub fn knobs_line(&self) -> String {
+        self.knobs()
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 }
 
@@ -344,6 +361,15 @@ impl FailureKind {
             FailureKind::Nondeterminism => 4,
         }
     }
+    /// The short lower-case class name used in one-line summaries.
+    pub fn class(self) -> &'static str {
+        match self {
+            FailureKind::Panic => "panic",
+            FailureKind::Safety => "safety",
+            FailureKind::Liveness => "liveness",
+            FailureKind::Nondeterminism => "nondeterminism",
+        }
+    }
     pub fn name(self) -> &'static str {
         match self {
             FailureKind::Panic => "PANIC",
@@ -360,6 +386,10 @@ pub struct Failure {
     pub message: String,
     /// The tail of the history leading to the failure, formatted.
     pub context: Vec<String>,
+    /// The history event that exposed the failure (the checker's
+    /// `Violation::event_index`, or the first differing event for
+    /// nondeterminism), for the timeline's highlight.
+    pub event_index: Option<usize>,
 }
 
 impl fmt::Display for Failure {
@@ -406,6 +436,18 @@ fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
+/// The knobs a run of `seed` really uses: swarm derived (and, for the
+/// multi-client runner, no kills unless `appendfsync always`). Shown in the
+/// one-line summary; shrinking starts from it.
+#[cfg(madsim)]
+pub fn derived(seed: u64, opts: &SimOptions) -> SimOptions {
+    if opts.clients > 0 {
+        jepsen::effective(seed, opts)
+    } else {
+        opts.derive(seed)
+    }
+}
+
 /// One run of `seed` with the runner `opts` select (multi-client when
 /// `clients > 0`), unchecked.
 #[cfg(madsim)]
@@ -423,6 +465,18 @@ pub fn run_once(seed: u64, opts: &SimOptions) -> scenario::RunOutput {
 /// Panics are caught here.
 #[cfg(madsim)]
 pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedReport {
+    run_seed_full(seed, opts, check_determinism).0
+}
+
+/// [`run_seed`] plus the history of the (first) run, for failure logs and
+/// timelines without re-running; `None` only when the first run panicked
+/// (the recorder dies with the runtime).
+#[cfg(madsim)]
+pub fn run_seed_full(
+    seed: u64,
+    opts: &SimOptions,
+    check_determinism: bool,
+) -> (SeedReport, Option<Vec<history::Event>>) {
     let mut report = SeedReport {
         seed,
         hashes: Vec::new(),
@@ -442,8 +496,9 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
                         kind: FailureKind::Panic,
                         message: panic_text(p.as_ref()),
                         context: Vec::new(),
+                        event_index: None,
                     });
-                    return report;
+                    return (report, first);
                 }
             };
         report.hashes.push(history::trace_hash(&out.events));
@@ -476,8 +531,9 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
                         kind: FailureKind::Liveness,
                         message: msg.clone(),
                         context: history_tail(&out.events, *idx, 25),
+                        event_index: Some(*idx),
                     });
-                    return report;
+                    return (report, Some(out.events));
                 }
                 match verdict {
                     Err(v) => {
@@ -489,8 +545,9 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
                             kind,
                             message: v.message,
                             context: history_tail(&out.events, v.event_index, 25),
+                            event_index: Some(v.event_index),
                         });
-                        return report;
+                        return (report, Some(out.events));
                     }
                     Ok(stats) => report.stats = Some(stats),
                 }
@@ -502,8 +559,9 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
                             opts.budget_ms()
                         ),
                         context: history_tail(&out.events, out.events.len().saturating_sub(1), 25),
+                        event_index: out.events.len().checked_sub(1),
                     });
-                    return report;
+                    return (report, Some(out.events));
                 }
                 first = Some(out.events);
             }
@@ -537,11 +595,12 @@ pub fn run_seed(seed: u64, opts: &SimOptions, check_determinism: bool) -> SeedRe
                             report.hashes[0], report.hashes[1]
                         ),
                         context,
+                        event_index: Some(i),
                     });
-                    return report;
+                    return (report, first);
                 }
             }
         }
     }
-    report
+    (report, first)
 }

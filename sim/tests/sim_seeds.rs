@@ -216,3 +216,28 @@ fn planted_engine_bugs_are_caught() {
         assert!(caught >= 4, "{bug:?} caught in only {caught} of 5 seeds");
     }
 }
+
+/// The sweep's shrinker reduces a failing planted-bug run (fewer clients,
+/// ops and faults) while it keeps failing with the same class.
+#[test]
+fn planted_bug_failures_shrink() {
+    let base = SimOptions {
+        selftest: Some(SelfTest::LostIncrement),
+        workloads: "rcsl".into(),
+        ..jepsen(150)
+    };
+    let seed = (0..10)
+        .find(|&s| run_seed(s, &base, false).result.is_err())
+        .unwrap_or_else(|| panic!("the planted bug was never caught"));
+    let start = redsim_sim::derived(seed, &base);
+    let s = redsim_sim::shrink::shrink(&start, FailureKind::Safety, 60, |o| {
+        run_seed(seed, o, false).result.err().map(|f| f.kind)
+    });
+    assert!(
+        s.opts.ops < start.ops || s.opts.clients < start.clients,
+        "nothing shrunk: {:?}",
+        s.opts
+    );
+    let again = run_seed(seed, &s.opts, false);
+    assert!(again.result.is_err_and(|f| f.kind == FailureKind::Safety));
+}
