@@ -104,6 +104,8 @@ struct Replayer {
     out: Reply,
     fp: Fingerprint,
     in_multi: bool,
+    /// Commands queued since MULTI (their keys change at EXEC).
+    queued: Vec<Vec<Vec<u8>>>,
 }
 
 impl Replayer {
@@ -125,6 +127,7 @@ impl Replayer {
             out: Reply::new(),
             fp: Fingerprint::default(),
             in_multi: false,
+            queued: Vec::new(),
         }
     }
 
@@ -146,18 +149,38 @@ impl Replayer {
         self.run(&args);
         let name = args[0].to_ascii_lowercase();
         match &name[..] {
-            b"multi" => self.in_multi = true,
-            b"exec" | b"discard" => {
-                // Rare: recompute everything rather than track queued keys.
-                self.in_multi = false;
-                self.fp = fingerprint(&self.srv.ks);
+            b"multi" => {
+                self.in_multi = true;
+                self.queued.clear();
             }
-            _ if self.in_multi => {}
+            b"exec" | b"discard" => {
+                // The queued commands ran (or not): refresh their keys.
+                self.in_multi = false;
+                for q in std::mem::take(&mut self.queued) {
+                    let a: Vec<&[u8]> = q.iter().map(|x| x.as_slice()).collect();
+                    self.refresh_for(&a);
+                }
+            }
+            _ if self.in_multi => self.queued.push(p.argv.clone()),
             // Touch other databases or everything.
             b"move" | b"copy" | b"swapdb" | b"flushdb" | b"flushall" => {
                 self.fp = fingerprint(&self.srv.ks)
             }
             _ => self.refresh_touched(&args),
+        }
+    }
+
+    /// `refresh_touched`, with the all-keys commands handled.
+    fn refresh_for(&mut self, args: &[&[u8]]) {
+        let name = args
+            .first()
+            .map(|a| a.to_ascii_lowercase())
+            .unwrap_or_default();
+        match &name[..] {
+            b"move" | b"copy" | b"swapdb" | b"flushdb" | b"flushall" | b"select" => {
+                self.fp = fingerprint(&self.srv.ks)
+            }
+            _ => self.refresh_touched(args),
         }
     }
 

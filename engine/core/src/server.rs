@@ -250,7 +250,8 @@ pub struct Server {
     pub env: ServerEnv,
     pub stats: Stats,
     pub effects: Effects,
-    pub table: CommandTable,
+    /// Immutable and the same for every server: built once per process.
+    pub table: std::sync::Arc<CommandTable>,
     pub config_store: Option<Box<dyn ConfigStore>>,
     /// Disk, RDB/AOF state and background jobs (crate::persist).
     pub persist: crate::persist::Persist,
@@ -270,7 +271,7 @@ impl Server {
             env.run_id = ks.rng.hex40();
         }
         ks.now_ms = env.start_ms;
-        let table = CommandTable::new();
+        let table = CommandTable::shared();
         let mut stats = Stats::default();
         stats.cmds = vec![CmdStat::default(); table.cmds.len()];
         let mut s = Server {

@@ -491,6 +491,17 @@ const BINDINGS: &[(&str, Handler)] = &[
 const CLIENT_SETINFO_INFO: &[u8] = b"*10\r\n$14\r\nclient|setinfo\r\n:4\r\n~4\r\n+noscript\r\n+loading\r\n+stale\r\n+allow_busy\r\n:0\r\n:0\r\n:0\r\n~2\r\n+@slow\r\n+@connection\r\n~2\r\n+request_policy:all_nodes\r\n+response_policy:all_succeeded\r\n~0\r\n~0\r\n";
 
 impl CommandTable {
+    /// The table, built on first use and shared: parsing the generated
+    /// specs is the costliest part of creating a server (the simulator
+    /// creates one per restart and per oracle replay).
+    pub fn shared() -> std::sync::Arc<CommandTable> {
+        static TABLE: std::sync::OnceLock<std::sync::Arc<CommandTable>> =
+            std::sync::OnceLock::new();
+        TABLE
+            .get_or_init(|| std::sync::Arc::new(CommandTable::new()))
+            .clone()
+    }
+
     pub fn new() -> CommandTable {
         let bind: StdHashMap<&str, Handler> = BINDINGS.iter().copied().collect();
         let mut t = CommandTable {
