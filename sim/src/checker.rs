@@ -320,7 +320,8 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
         | Op::Multi { .. }
         | Op::AbortedMulti { .. }
         | Op::LPush { .. }
-        | Op::BRPop { .. } => vec![(Expect::Any, vec![KState::Unknown; st.len()])],
+        | Op::BRPop { .. }
+        | Op::SetWait { .. } => vec![(Expect::Any, vec![KState::Unknown; st.len()])],
     }
 }
 
@@ -649,7 +650,8 @@ impl Checker {
             | EventKind::Heal
             | EventKind::Clog
             | EventKind::Unclog
-            | EventKind::WorkloadDone => {}
+            | EventKind::WorkloadDone
+            | EventKind::Violation { .. } => {}
         }
         Ok(())
     }

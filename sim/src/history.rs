@@ -103,6 +103,13 @@ pub enum Op {
         key: String,
         timeout_ms: u64,
     },
+    /// SET key 1 then WAIT num timeout (pipelined; the recorded reply is
+    /// WAIT's): the WAIT workload, checked against the replicas' data.
+    SetWait {
+        key: String,
+        num: usize,
+        timeout_ms: u64,
+    },
 }
 
 impl Op {
@@ -181,6 +188,9 @@ impl Op {
                 s(key),
                 s(&format!("{}.{:03}", timeout_ms / 1000, timeout_ms % 1000)),
             ],
+            Op::SetWait {
+                num, timeout_ms, ..
+            } => vec![s("WAIT"), s(&num.to_string()), s(&timeout_ms.to_string())],
             // Only for display: the client sends `commands()`.
             Op::Multi { .. } | Op::AbortedMulti { .. } => vec![s("MULTI")],
         }
@@ -200,6 +210,10 @@ impl Op {
                 v.extend(ops.iter().map(|o| o.argv()));
                 v
             }
+            Op::SetWait { key, .. } => vec![
+                vec![b"SET".to_vec(), key.as_bytes().to_vec(), b"1".to_vec()],
+                self.argv(),
+            ],
             other => vec![other.argv()],
         }
     }
@@ -220,7 +234,8 @@ impl Op {
             | Op::SAdd { key, .. }
             | Op::SMembers { key }
             | Op::LPush { key, .. }
-            | Op::BRPop { key, .. } => vec![key.as_str()],
+            | Op::BRPop { key, .. }
+            | Op::SetWait { key, .. } => vec![key.as_str()],
             Op::Multi { ops } | Op::AbortedMulti { ops } => {
                 let mut v: Vec<&str> = Vec::new();
                 for o in ops {
@@ -314,6 +329,11 @@ pub enum EventKind {
     Unclog,
     /// The client finished the random ops; the final quiet period begins.
     WorkloadDone,
+    /// A runner-level check failed at this point (WAIT counted a replica
+    /// that did not have the write, a replica did not converge).
+    Violation {
+        what: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -372,6 +392,7 @@ impl fmt::Display for Event {
             EventKind::Clog => write!(f, "{t} === PARTITION server"),
             EventKind::Unclog => write!(f, "{t} === HEAL server"),
             EventKind::WorkloadDone => write!(f, "{t} workload done, quiet period"),
+            EventKind::Violation { what } => write!(f, "{t} VIOLATION {what}"),
         }
     }
 }

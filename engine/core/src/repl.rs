@@ -205,6 +205,8 @@ pub struct Repl {
     /// Replicas with `state online` and lag <= min-replicas-max-lag.
     pub good_replicas: usize,
     scratch: Vec<u8>,
+    /// Planted bugs (crate::planted; the simulator's selftests only).
+    pub planted: u32,
 }
 
 impl Repl {
@@ -230,6 +232,7 @@ impl Repl {
             sync_partial_err: 0,
             good_replicas: 0,
             scratch: Vec::new(),
+            planted: 0,
         }
     }
 
@@ -257,6 +260,14 @@ impl Repl {
 
     /// Number of replicas whose acknowledged offset reached `off`.
     pub fn acked(&self, off: u64) -> usize {
+        #[cfg(madsim)]
+        if self.planted & crate::planted::WAIT_EARLY != 0 {
+            return self
+                .replicas
+                .iter()
+                .filter(|r| r.state == ReplicaState::Online)
+                .count();
+        }
         self.replicas
             .iter()
             .filter(|r| r.state == ReplicaState::Online && r.ack_off >= off)
