@@ -182,6 +182,20 @@ fn more_writes(c: &mut Conn, tag: &str) {
     }
 }
 
+/// 200 INCRs in one pipeline (one read on the server): each must reach
+/// the replicas once (regression: a batch's earlier writes were fed to the
+/// stream again with every later one, so replicas counted too far).
+fn pipelined_incrs(c: &mut Conn) {
+    for _ in 0..200 {
+        c.send(&["INCR", "pipelined"]).expect("send");
+    }
+    for i in 0..200 {
+        let r = c.read_reply().expect("reply").value;
+        assert!(matches!(r, Value::Integer(_)), "reply {i}: {r:?}");
+    }
+    calls(c, &["RPUSH", "pipelined:list", "a"]);
+}
+
 fn stat(c: &mut Conn, f: &str) -> i64 {
     info_field(c, "stats", f)
         .and_then(|v| v.parse().ok())
@@ -230,6 +244,7 @@ fn interop(master_flavor: Flavor, replica_flavor: Flavor, what: &str) {
     // The stream after the full sync.
     apply(&mut m, second);
     more_writes(&mut m, "stream");
+    pipelined_incrs(&mut m);
     wait_synced(&mut m, &mut r);
     assert_same_data(&mut m, &mut r, &format!("{what}: after sync + stream"));
     // A dropped link resumes from the backlog.

@@ -656,8 +656,9 @@ impl Server {
             if let Some(f) = self.prop_observer.as_mut() {
                 self.ks.prop.iter().for_each(|p| f(p));
             }
+            let start = self.effects.propagate.len();
             self.effects.propagate.append(&mut self.ks.prop);
-            self.feed_replication();
+            self.feed_replication(start);
             self.feed_aof();
         }
     }
