@@ -318,6 +318,7 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
         | Op::SAdd { .. }
         | Op::SMembers { .. }
         | Op::Multi { .. }
+        | Op::Pipeline { .. }
         | Op::AbortedMulti { .. }
         | Op::LPush { .. }
         | Op::BRPop { .. }

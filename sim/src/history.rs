@@ -103,6 +103,11 @@ pub enum Op {
         key: String,
         timeout_ms: u64,
     },
+    /// Writes sent in one pipeline (one read for the server); the
+    /// recorded reply is the last one's. Judged by convergence only.
+    Pipeline {
+        ops: Vec<Op>,
+    },
     /// SET key 1 then WAIT num timeout (pipelined; the recorded reply is
     /// WAIT's): the WAIT workload, checked against the replicas' data.
     SetWait {
@@ -193,6 +198,7 @@ impl Op {
             } => vec![s("WAIT"), s(&num.to_string()), s(&timeout_ms.to_string())],
             // Only for display: the client sends `commands()`.
             Op::Multi { .. } | Op::AbortedMulti { .. } => vec![s("MULTI")],
+            Op::Pipeline { ops } => ops.first().map_or_else(Vec::new, |o| o.argv()),
         }
     }
 
@@ -214,6 +220,7 @@ impl Op {
                 vec![b"SET".to_vec(), key.as_bytes().to_vec(), b"1".to_vec()],
                 self.argv(),
             ],
+            Op::Pipeline { ops } => ops.iter().map(|o| o.argv()).collect(),
             other => vec![other.argv()],
         }
     }
@@ -236,7 +243,7 @@ impl Op {
             | Op::LPush { key, .. }
             | Op::BRPop { key, .. }
             | Op::SetWait { key, .. } => vec![key.as_str()],
-            Op::Multi { ops } | Op::AbortedMulti { ops } => {
+            Op::Multi { ops } | Op::AbortedMulti { ops } | Op::Pipeline { ops } => {
                 let mut v: Vec<&str> = Vec::new();
                 for o in ops {
                     for k in o.keys() {

@@ -83,6 +83,28 @@ fn gen_op(rng: &mut impl Rng, workloads: &[char], keys: usize, uniq: u64, multi:
     let k = rng.gen_range(0..keys.max(1));
     let key = format!("{w}{k}");
     match w {
+        'p' => Op::Pipeline {
+            ops: vec![
+                Op::Incr {
+                    key: format!("p{k}"),
+                },
+                Op::RPush {
+                    key: format!("p{k}l"),
+                    elem: uniq,
+                },
+                Op::Incr {
+                    key: format!("p{k}"),
+                },
+                Op::Set {
+                    key: format!("p{uniq}"),
+                    val: b"1".to_vec(),
+                    ttl: None,
+                    cond: None,
+                    keepttl: false,
+                    get: false,
+                },
+            ],
+        },
         'w' => Op::SetWait {
             key: format!("w{uniq}"),
             num: 1 + rng.gen_range(0..2),
@@ -189,7 +211,7 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
     let workloads: Vec<char> = opts
         .workloads
         .chars()
-        .filter(|w| matches!(w, 'r' | 'c' | 's' | 'l' | 'q' | 'w'))
+        .filter(|w| matches!(w, 'r' | 'c' | 's' | 'l' | 'q' | 'w' | 'p'))
         .collect();
     let workloads = if workloads.is_empty() {
         vec!['r']

@@ -112,7 +112,7 @@ fn replication() -> SimOptions {
         repl_faults: 6,
         clock_jumps: 0,
         disk_faults: 0,
-        ..multi("rcslw")
+        ..multi("rcslwp")
     }
 }
 
@@ -211,8 +211,8 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "replication",
             promises: "An in-memory master with two replicas (PSYNC, forkless full \
                 syncs, partial resyncs from the backlog), four clients on the master \
-                running the register, counter, set-add and list-append workloads and \
-                SET-then-WAIT, under swarm faults: replica links cut, replicas killed \
+                running the register, counter, set-add and list-append workloads, \
+                SET-then-WAIT and pipelined write batches, under swarm faults: replica links cut, replicas killed \
                 and restarted, the master partitioned or paused, client cuts, latency \
                 spikes, packet loss, BUGGIFY. The master's workloads stay linearizable; \
                 WAIT never counts a replica that does not hold the write (checked \
