@@ -160,7 +160,7 @@ pub fn usage() -> String {
          \x20                [--clients N] [--workloads rcslq] [--swarm|--no-swarm] [--buggify|--no-buggify]\n\
          \x20                [--pauses N] [--client-cuts N] [--one-way N] [--spikes N] [--loss N]\n\
          \x20                [--disk-faults N] [--clock-jumps N]\n\
-         \x20                [--replicas N] [--repl-faults N]\n\
+         \x20                [--replicas N] [--repl-faults N] [--failovers N]\n\
          scenarios: {} (default {}); `cargo sim list` explains them.\n\
          --seeds N runs S..S+N (S = --start, default 0); --seeds A..B runs A..B (B excluded).\n\
          --shard K/N keeps the seeds with seed % N == K (for CI matrices).\n\
@@ -262,7 +262,8 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             | "--max-think-ms" | "--latency-ms" | "--op-timeout-ms" | "--quiet-ms"
             | "--budget-ms" | "--hz" | "--appendfsync" | "--selftest" | "--clients"
             | "--workloads" | "--pauses" | "--client-cuts" | "--one-way" | "--spikes"
-            | "--loss" | "--disk-faults" | "--clock-jumps" | "--replicas" | "--repl-faults" => {
+            | "--loss" | "--disk-faults" | "--clock-jumps" | "--replicas" | "--repl-faults"
+            | "--failovers" => {
                 let v = value(a, &mut it)?;
                 knobs.push((a.clone(), v.to_string()));
             }
@@ -383,6 +384,7 @@ fn apply_knob(o: &mut SimOptions, flag: &str, v: &str) -> Result<(), String> {
         "--clock-jumps" => o.clock_jumps = num(flag, v)?,
         "--replicas" => o.replicas = num(flag, v)?,
         "--repl-faults" => o.repl_faults = num(flag, v)?,
+        "--failovers" => o.failovers = num(flag, v)?,
         _ => return Err(format!("unknown knob {flag}")),
     }
     Ok(())
@@ -434,6 +436,7 @@ mod tests {
                 clock_jumps: 7,
                 replicas: 2,
                 repl_faults: 8,
+                failovers: 9,
                 buggify: true,
             },
             SimOptions {

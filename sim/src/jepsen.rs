@@ -194,6 +194,66 @@ struct Ctl {
     /// The replicas' live incarnations and their kill counters.
     replica_slots: Vec<Arc<Mutex<Option<Arc<Shared>>>>>,
     replica_kills: Vec<AtomicU64>,
+    /// The original server's slot (node 0; replica r is node r + 1).
+    server_slot: Arc<Mutex<Option<Arc<Shared>>>>,
+    /// The node clients write to (changes with failovers).
+    master: AtomicUsize,
+    /// A failover is switching: clients hold their next op.
+    paused: AtomicBool,
+    /// Clients with an op on the wire.
+    inflight: AtomicUsize,
+}
+
+impl Ctl {
+    fn node_slot(&self, n: usize) -> Option<Arc<Shared>> {
+        let slot = if n == 0 {
+            &self.server_slot
+        } else {
+            self.replica_slots.get(n - 1)?
+        };
+        slot.lock().ok().and_then(|s| s.clone())
+    }
+
+    fn nodes(&self) -> usize {
+        1 + self.replica_slots.len()
+    }
+}
+
+fn node_ip(n: usize) -> IpAddr {
+    if n == 0 {
+        SERVER_IP
+    } else {
+        replica_ip(n - 1)
+    }
+}
+
+/// Run one command on node `n` as an internal client (the nemesis's
+/// admin connection), delivering its effects like a connection would.
+async fn admin(ctl: &Ctl, n: usize, argv: &[&str]) -> Option<String> {
+    let sh = ctl.node_slot(n)?;
+    let mut srv = sh.srv.lock().await;
+    let now = sh.clock.now_ms();
+    let h = srv.new_client("nemesis".into(), String::new(), -1, now);
+    srv.clients.get_mut(h).authenticated = true;
+    let mut out = redsim_core::resp::Reply::new();
+    let args: Vec<&[u8]> = argv.iter().map(|a| a.as_bytes()).collect();
+    srv.execute(h, &args, now, &mut out);
+    srv.free_client(h);
+    let fx = srv.take_effects();
+    drop(srv);
+    sh.log_effects(&fx);
+    sh.after_effects(&fx);
+    Some(String::from_utf8_lossy(&out.buf).into_owned())
+}
+
+/// (link up or master, offset) of node `n`.
+async fn repl_state(ctl: &Ctl, n: usize) -> Option<(bool, u64)> {
+    let sh = ctl.node_slot(n)?;
+    let srv = sh.srv.lock().await;
+    Some((
+        !srv.repl.is_replica() || srv.repl.link_up(),
+        srv.repl.master_repl_offset,
+    ))
 }
 
 async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
@@ -219,6 +279,7 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
         workloads
     };
     for i in 0..opts.ops {
+        follow_master(&mut cl, &ctl).await;
         let uniq = ((c as u64) << 32) | i as u64;
         let op = gen_op(&mut thread_rng(), &workloads, opts.keys, uniq, true);
         // Blocked clients that hang up: a BRPOP's client sometimes gives up
@@ -239,7 +300,9 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
                 check_wait(&rec, &ctl, &key, n, &kills).await;
             }
         } else {
+            ctl.inflight.fetch_add(1, Ordering::SeqCst);
             cl.exec(op).await;
+            ctl.inflight.fetch_sub(1, Ordering::SeqCst);
         }
         cl.op_timeout = Duration::from_millis(opts.op_timeout_ms);
         ctl.progress.fetch_add(1, Ordering::SeqCst);
@@ -268,6 +331,7 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
         }
         let uniq = ((c as u64) << 32) | i as u64;
         i += 1;
+        follow_master(&mut cl, &ctl).await;
         // Queues stay untouched now: client 1 drains them at the end.
         let op = match gen_op(&mut thread_rng(), &workloads, opts.keys, uniq, false) {
             Op::LPush { key, .. } | Op::BRPop { key, .. } => Op::LRange { key },
@@ -299,6 +363,18 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
                 sleep(Duration::from_millis(100)).await;
             }
         }
+    }
+}
+
+/// Wait out a failover's switch, then talk to the current master.
+async fn follow_master(cl: &mut Client, ctl: &Ctl) {
+    while ctl.paused.load(Ordering::SeqCst) {
+        sleep(Duration::from_millis(5)).await;
+    }
+    let want = SocketAddr::new(node_ip(ctl.master.load(Ordering::SeqCst)), PORT);
+    if cl.addr != want {
+        cl.addr = want;
+        cl.conn = None;
     }
 }
 
@@ -343,6 +419,8 @@ enum Fault {
     ReplCut,
     /// A replica killed and restarted (in-memory: it full-syncs again).
     ReplKill,
+    /// A coordinated failover to another node.
+    Failover,
 }
 
 struct Nemesis {
@@ -360,6 +438,74 @@ struct Nemesis {
 }
 
 impl Nemesis {
+    /// FAILOVER as Redis's coordinated switch does it: hold the clients,
+    /// cut them from the master (late packets must not land), wait for the
+    /// replicas to reach the master's offset, promote the target, repoint
+    /// everyone.
+    /// Gives up (everything restored) if the target does not catch up.
+    async fn failover(&self) {
+        let ctl = &self.ctl;
+        let m = ctl.master.load(Ordering::SeqCst);
+        let n = ctl.nodes();
+        let t = (m + 1 + thread_rng().gen_range(0..n - 1)) % n;
+        let net = NetSim::current();
+        let mnode = self.node_id(m);
+        let what = format!("node-{m} -> node-{t}");
+        self.fault("failover", &what, true);
+        ctl.paused.store(true, Ordering::SeqCst);
+        for &c in &self.clients {
+            net.clog_link(c, mnode);
+        }
+        let deadline = TimeHandle::current().elapsed() + Duration::from_millis(5000);
+        let mut caught_up = false;
+        // Every node, not only the target: a node still resyncing with the
+        // previous master would ask the new one for a history two ids back
+        // (only one previous id is kept, as in Redis) and need a full sync.
+        while TimeHandle::current().elapsed() < deadline {
+            let mut all = ctl.inflight.load(Ordering::SeqCst) == 0;
+            if let Some((_, mo)) = repl_state(ctl, m).await {
+                for o in (0..n).filter(|&o| o != m) {
+                    all &= repl_state(ctl, o).await == Some((true, mo));
+                }
+            } else {
+                all = false;
+            }
+            if all {
+                caught_up = true;
+                break;
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+        if caught_up {
+            let tip = node_ip(t).to_string();
+            let port = PORT.to_string();
+            admin(ctl, t, &["REPLICAOF", "NO", "ONE"]).await;
+            for o in 0..n {
+                if o != t {
+                    admin(ctl, o, &["REPLICAOF", &tip, &port]).await;
+                }
+            }
+            ctl.master.store(t, Ordering::SeqCst);
+        }
+        for &c in &self.clients {
+            net.unclog_link(c, mnode);
+        }
+        ctl.paused.store(false, Ordering::SeqCst);
+        self.fault(
+            "failover",
+            &format!("{what}{}", if caught_up { "" } else { " (aborted)" }),
+            false,
+        );
+    }
+
+    fn node_id(&self, n: usize) -> madsim::task::NodeId {
+        if n == 0 {
+            self.server
+        } else {
+            self.replicas[n - 1]
+        }
+    }
+
     fn fault(&self, name: &str, target: &str, on: bool) {
         self.rec.log(EventKind::Fault {
             name: name.into(),
@@ -425,8 +571,11 @@ impl Nemesis {
             );
             add(o.clock_jumps, Fault::ClockJump);
             if o.replicas > 0 {
+                for _ in 0..o.failovers {
+                    plan.push((rng.gen_range(0..total), Fault::Failover));
+                }
                 for _ in 0..o.repl_faults {
-                    let f = if rng.gen_bool(0.5) {
+                    let f = if o.failovers > 0 || rng.gen_bool(0.5) {
                         Fault::ReplCut
                     } else {
                         Fault::ReplKill
@@ -554,6 +703,7 @@ impl Nemesis {
                         self.fault("replica-kill", &name, false);
                     }
                 }
+                Fault::Failover => self.failover().await,
                 Fault::ClockJump => {
                     let jump = {
                         let mut rng = thread_rng();
@@ -608,30 +758,26 @@ impl Nemesis {
     }
 }
 
-/// After the heal: every replica must reach the master's offset (within
-/// `FINAL_DEADLINE_MS`, else a liveness failure) and then hold exactly the
-/// master's dataset (else a safety violation, logged).
-async fn converge_replicas(
-    slot: &Arc<Mutex<Option<Arc<Shared>>>>,
-    ctl: &Ctl,
-    rec: &Recorder,
-) -> Result<(), String> {
+/// After the heal: every other node must reach the current master's
+/// offset (within `FINAL_DEADLINE_MS`, else a liveness failure) and then
+/// hold exactly its dataset (else a safety violation, logged). With
+/// failovers, every resync after the initial full syncs must have been
+/// partial (PSYNC2: the nodes never restart in that mode).
+async fn converge_replicas(ctl: &Ctl, rec: &Recorder, failovers: bool) -> Result<(), String> {
     let deadline = TimeHandle::current().elapsed() + Duration::from_millis(FINAL_DEADLINE_MS);
-    for (i, rslot) in ctl.replica_slots.iter().enumerate() {
+    let m = ctl.master.load(Ordering::SeqCst);
+    for i in (0..ctl.nodes()).filter(|&i| i != m) {
         loop {
-            let m = slot.lock().ok().and_then(|s| s.clone());
-            let r = rslot.lock().ok().and_then(|s| s.clone());
-            if let (Some(m), Some(r)) = (m, r) {
-                let ms = m.srv.lock().await;
-                let rs = r.srv.lock().await;
+            if let (Some(ms), Some(rs)) = (ctl.node_slot(m), ctl.node_slot(i)) {
+                let ms = ms.srv.lock().await;
+                let rs = rs.srv.lock().await;
                 if rs.repl.link_up() && rs.repl.master_repl_offset == ms.repl.master_repl_offset {
                     let a = crate::oracle::fingerprint(&ms.ks);
                     let b = crate::oracle::fingerprint(&rs.ks);
                     if a != b {
                         rec.log(EventKind::Violation {
                             what: format!(
-                                "replica-{} reached the master's offset {} with a different dataset",
-                                i + 1,
+                                "node-{i} reached the master's (node-{m}) offset {} with a different dataset",
                                 ms.repl.master_repl_offset
                             ),
                         });
@@ -641,11 +787,27 @@ async fn converge_replicas(
             }
             if TimeHandle::current().elapsed() > deadline {
                 return Err(format!(
-                    "replica-{} did not catch up with the master within {FINAL_DEADLINE_MS} ms after the heal",
-                    i + 1
+                    "node-{i} did not catch up with the master (node-{m}) within {FINAL_DEADLINE_MS} ms after the heal"
                 ));
             }
             sleep(Duration::from_millis(50)).await;
+        }
+    }
+    if failovers {
+        let mut full = 0;
+        for i in 0..ctl.nodes() {
+            if let Some(sh) = ctl.node_slot(i) {
+                full += sh.srv.lock().await.repl.full_syncs_loaded;
+            }
+        }
+        let initial = ctl.replica_slots.len() as u64;
+        if full != initial {
+            rec.log(EventKind::Violation {
+                what: format!(
+                    "{} full resync(s) loaded after the initial {initial}: a failover or a link flap did not resume with PSYNC",
+                    full.saturating_sub(initial)
+                ),
+            });
         }
     }
     Ok(())
@@ -766,6 +928,10 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             final_failures: Mutex::new(Vec::new()),
             replica_kills: replica_slots.iter().map(|_| AtomicU64::new(0)).collect(),
             replica_slots,
+            server_slot: slot.clone(),
+            master: AtomicUsize::new(0),
+            paused: AtomicBool::new(false),
+            inflight: AtomicUsize::new(0),
         });
         let nclients = opts.clients.max(1);
         let mut client_nodes = Vec::new();
@@ -824,7 +990,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             }
         }
         if finished && liveness.is_none() && !ctl.replica_slots.is_empty() {
-            if let Err(e) = converge_replicas(&slot, &ctl, &rec2).await {
+            if let Err(e) = converge_replicas(&ctl, &rec2, opts.failovers > 0).await {
                 liveness = Some(e);
             }
         }

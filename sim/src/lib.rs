@@ -106,6 +106,12 @@ pub struct SimOptions {
     /// Replication faults: a replica's link to the master cut for a
     /// while, or the replica killed and restarted (it full-syncs again).
     pub repl_faults: usize,
+    /// Coordinated failovers (with replicas): clients paused and cut from
+    /// the master, the target caught up, then promoted (REPLICAOF NO ONE)
+    /// and every other node pointed at it; clients follow. With failovers,
+    /// replication faults only cut links (no replica kills), and every
+    /// resync after the initial ones must be partial (PSYNC2).
+    pub failovers: usize,
     /// BUGGIFY fault points in the server shell (short reads, slow
     /// fsyncs, late timers).
     pub buggify: bool,
@@ -205,6 +211,7 @@ impl Default for SimOptions {
             clock_jumps: 0,
             replicas: 0,
             repl_faults: 0,
+            failovers: 0,
             buggify: false,
         }
     }
@@ -253,6 +260,7 @@ impl SimOptions {
             &mut o.disk_faults,
             &mut o.clock_jumps,
             &mut o.repl_faults,
+            &mut o.failovers,
         ] {
             let on = next() % 2 == 0;
             let n = 1 + next() % (*knob as u64).max(1);
@@ -338,6 +346,7 @@ impl SimOptions {
             ("clock-jumps", self.clock_jumps.to_string()),
             ("replicas", self.replicas.to_string()),
             ("repl-faults", self.repl_faults.to_string()),
+            ("failovers", self.failovers.to_string()),
             (
                 "buggify",
                 if self.buggify { "on" } else { "off" }.to_string(),

@@ -116,6 +116,20 @@ fn replication() -> SimOptions {
     }
 }
 
+/// PSYNC2 stress: coordinated failovers while writes continue and
+/// replica links flap.
+fn psync2() -> SimOptions {
+    SimOptions {
+        replicas: 2,
+        repl_faults: 6,
+        failovers: 6,
+        kills: 0,
+        clock_jumps: 0,
+        disk_faults: 0,
+        ..multi("rcslp")
+    }
+}
+
 /// Every scenario, the default first.
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -219,6 +233,18 @@ pub fn scenarios() -> Vec<Scenario> {
                 against the replicas' data when the reply arrives); after the heal every \
                 replica reaches the master's offset with exactly its dataset.",
             options: replication,
+        },
+        Scenario {
+            name: "psync2",
+            promises: "A master and two replicas under coordinated failovers (clients \
+                held and cut from the master, the target caught up, promoted with \
+                REPLICAOF NO ONE, every other node pointed at it, clients follow) while \
+                replica links flap and the swarm's network faults run. Nothing is lost: \
+                the register, counter, set-add and list-append workloads stay \
+                linearizable across failovers; every resync after the two initial full \
+                syncs is a partial one (replid2 continuation); after the heal every node \
+                reaches the current master's offset with exactly its dataset.",
+            options: psync2,
         },
     ]
 }

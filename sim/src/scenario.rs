@@ -247,9 +247,9 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
         .expect("server bind 0.0.0.0:6379");
     tokio::spawn(accept_loop(listener, shared.clone()));
     tokio::spawn(cron_loop(shared.clone()));
-    if replicaof.is_some() {
-        tokio::spawn(redsim_server::replica_link_loop(shared.clone()));
-    }
+    // Every node can be made a replica (failovers): the link task idles
+    // until REPLICAOF, as in the server binary.
+    tokio::spawn(redsim_server::replica_link_loop(shared.clone()));
     if persisting && bg_jobs {
         tokio::spawn(background_jobs(shared.clone()));
     }

@@ -115,6 +115,9 @@ pub const REDUCERS: &[(&str, Reducer)] = &[
     ("repl-faults", |o| {
         count(o, o.repl_faults, |c, v| c.repl_faults = v)
     }),
+    ("failovers", |o| {
+        count(o, o.failovers, |c, v| c.failovers = v)
+    }),
     ("buggify", |o| {
         if o.buggify {
             vec![with(o, |c| c.buggify = false)]

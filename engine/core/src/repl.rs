@@ -202,6 +202,10 @@ pub struct Repl {
     pub sync_full: u64,
     pub sync_partial_ok: u64,
     pub sync_partial_err: u64,
+    /// Full syncs this node loaded as a replica (not in INFO; the
+    /// simulator's PSYNC2 check: a request on a connection that died
+    /// counts in the master's sync_full but loads nothing).
+    pub full_syncs_loaded: u64,
     /// Replicas with `state online` and lag <= min-replicas-max-lag.
     pub good_replicas: usize,
     scratch: Vec<u8>,
@@ -230,6 +234,7 @@ impl Repl {
             sync_full: 0,
             sync_partial_ok: 0,
             sync_partial_err: 0,
+            full_syncs_loaded: 0,
             good_replicas: 0,
             scratch: Vec::new(),
             planted: 0,
@@ -609,13 +614,25 @@ fn sync_request(ctx: &mut Ctx, psync: Option<(&[u8], &[u8])>) -> CmdResult {
             refresh_good(r, ctx.cfg, now);
             return Ok(());
         }
+        // Redis's texts for why the partial resync was refused.
+        let why = if id_arg == b"?" {
+            format!("Full resync requested by replica {addr}")
+        } else if !same {
+            format!(
+                "Partial resynchronization not accepted: Replication ID mismatch (Replica asked for '{}', my replication IDs are '{}' and '{}')",
+                String::from_utf8_lossy(id_arg),
+                r.replid,
+                r.replid2
+            )
+        } else {
+            format!(
+                "Unable to partial resync with replica {addr} for lack of backlog (Replica request was: {off})."
+            )
+        };
         if id_arg != b"?" {
             r.sync_partial_err += 1;
         }
-        ctx.effects.log.push((
-            LogLevel::Notice,
-            format!("Full resync requested by replica {addr}"),
-        ));
+        ctx.effects.log.push((LogLevel::Notice, why));
     }
     if r.backlog.is_none() {
         // The first replica ever: a fresh history (Redis does this too, so
@@ -1725,6 +1742,7 @@ impl Server {
             return false;
         }
         let r = &mut self.repl;
+        r.full_syncs_loaded += 1;
         r.replid = id;
         r.clear_replid2();
         r.master_repl_offset = off;
