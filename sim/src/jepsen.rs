@@ -856,6 +856,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             Some(SelfTest::DuplicateElement) => redsim_core::planted::DUPLICATE_ELEMENT,
             Some(SelfTest::StaleRead) => redsim_core::planted::STALE_AFTER_RESTART,
             Some(SelfTest::WaitEarly) => redsim_core::planted::WAIT_EARLY,
+            Some(SelfTest::ForgetReplid2) => redsim_core::planted::FORGET_REPLID2,
             _ => 0,
         };
         let node = NodeCfg {
@@ -902,7 +903,8 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             rcfg.clock = Arc::new(JumpClock {
                 skew_ms: Arc::new(AtomicI64::new(0)),
             });
-            rcfg.planted = 0;
+            // Promotions happen on replicas: the replid2 bug goes there too.
+            rcfg.planted = planted & redsim_core::planted::FORGET_REPLID2;
             rcfg.start_failed = Arc::new(AtomicBool::new(false));
             rcfg.replicaof = Some(format!("{SERVER_IP} {PORT}"));
             rcfg.quiet = true;

@@ -148,6 +148,9 @@ pub enum SelfTest {
     /// Planted engine bug: WAIT counts replicas that have not acknowledged
     /// the write (exit 2 with --replicas: the WAIT checker).
     WaitEarly,
+    /// Planted engine bug: a promoted replica forgets the old replication
+    /// id (exit 2 with failovers: the PSYNC2 check sees full resyncs).
+    ForgetReplid2,
 }
 
 impl SelfTest {
@@ -163,6 +166,7 @@ impl SelfTest {
             "duplicate-element" => SelfTest::DuplicateElement,
             "stale-read" => SelfTest::StaleRead,
             "wait-early" => SelfTest::WaitEarly,
+            "forget-replid2" => SelfTest::ForgetReplid2,
             _ => return None,
         })
     }
@@ -178,6 +182,7 @@ impl SelfTest {
             SelfTest::DuplicateElement => "duplicate-element",
             SelfTest::StaleRead => "stale-read",
             SelfTest::WaitEarly => "wait-early",
+            SelfTest::ForgetReplid2 => "forget-replid2",
         }
     }
 }

@@ -245,6 +245,46 @@ fn replication_seeds_pass_and_wait_early_is_caught() {
     assert!(caught >= 4, "wait-early caught in only {caught} of 5 seeds");
 }
 
+/// PSYNC2 stress: coordinated failovers with flapping links pass, and a
+/// promotion that forgets the previous replication id (planted) is caught
+/// by the partial-resync check.
+#[test]
+fn psync2_seeds_pass_and_forget_replid2_is_caught() {
+    let sc = redsim_sim::scenario_by_name("psync2").expect("scenario");
+    let opts = (sc.options)();
+    for seed in 0..10 {
+        let r = run_seed(seed, &opts, seed == 0);
+        if let Err(f) = &r.result {
+            panic!("seed {seed} failed:\n{f}");
+        }
+    }
+    let bad = SimOptions {
+        selftest: Some(SelfTest::ForgetReplid2),
+        swarm: false,
+        failovers: 4,
+        // Quiet network: failovers must not abort for lack of catch-up.
+        repl_faults: 0,
+        partitions: 0,
+        pauses: 0,
+        client_cuts: 0,
+        one_way: 0,
+        spikes: 0,
+        loss: 0,
+        ..opts
+    };
+    let caught = (0..5)
+        .filter(|&seed| {
+            run_seed(seed, &bad, false).result.is_err_and(|f| {
+                f.kind == FailureKind::Safety && f.message.contains("did not resume with PSYNC")
+            })
+        })
+        .count();
+    assert!(
+        caught >= 4,
+        "forget-replid2 caught in only {caught} of 5 seeds"
+    );
+}
+
 /// The sweep's shrinker reduces a failing planted-bug run (fewer clients,
 /// ops and faults) while it keeps failing with the same class.
 #[test]

@@ -17,6 +17,9 @@ pub const DUPLICATE_ELEMENT: u32 = 2;
 pub const STALE_AFTER_RESTART: u32 = 4;
 /// WAIT counts every online replica, acknowledged or not (replies early).
 pub const WAIT_EARLY: u32 = 8;
+/// A promotion forgets the previous replication id (no replid2): replicas
+/// of the old master cannot continue, every failover costs full syncs.
+pub const FORGET_REPLID2: u32 = 16;
 
 /// Does planted `bug` fire on this call? (On every `every`-th call.)
 pub fn fires(ks: &mut Keyspace, bug: u32, every: u64) -> bool {

@@ -436,6 +436,10 @@ fn unset_master(ctx: &mut Ctx) {
     }
     let id = ctx.ks.rng.hex40();
     r.shift_replid(id);
+    #[cfg(madsim)]
+    if r.planted & crate::planted::FORGET_REPLID2 != 0 {
+        r.clear_replid2();
+    }
     if r.backlog.is_none() {
         r.backlog = Some(Backlog::new(backlog_size(ctx.cfg)));
         enable_prop(ctx.ks);
