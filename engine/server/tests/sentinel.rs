@@ -7,7 +7,7 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -180,7 +180,7 @@ fn spawn_redis(procs: &mut Procs, name: &str, dir: &PathBuf, port: u16, master: 
     });
 }
 
-fn sentinel_conf(dir: &PathBuf, port: u16, master: u16, quorum: u32) -> PathBuf {
+fn sentinel_conf(dir: &Path, port: u16, master: u16, quorum: u32) -> PathBuf {
     let p = dir.join(format!("sentinel-{port}.conf"));
     let text = format!(
         "port {port}\nbind 127.0.0.1\nlogfile \"{}\"\nsentinel monitor mymaster 127.0.0.1 {master} {quorum}\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n",

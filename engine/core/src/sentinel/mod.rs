@@ -905,7 +905,7 @@ impl Sentinel {
         // sentinelCheckTiltCondition
         let now = self.g.now;
         let delta = now - self.g.previous_time;
-        if delta < 0 || delta > TILT_TRIGGER {
+        if !(0..=TILT_TRIGGER).contains(&delta) {
             self.g.tilt = true;
             self.g.tilt_start_time = now;
             self.g
@@ -1794,10 +1794,10 @@ fn refresh_info(g: &mut Global, m: &mut Master, who: &Who, info: &str) {
     if *who == Who::Master {
         for (h, p) in &f.slaves {
             let k = slave_key(h, *p);
-            if !m.slaves.contains_key(&k) {
-                let s = Inst::new(F_SLAVE, k.clone(), h, *p, down_after, now);
+            if let std::collections::btree_map::Entry::Vacant(e) = m.slaves.entry(k.clone()) {
+                let s = Inst::new(F_SLAVE, k, h, *p, down_after, now);
                 let text = at(&s, &mr);
-                m.slaves.insert(k, s);
+                e.insert(s);
                 g.event(LogLevel::Notice, "+slave", text);
                 g.dirty = true;
             }

@@ -118,10 +118,8 @@ impl Sim {
                 Action::Close { link } => {
                     self.links.remove(&link);
                 }
-                Action::Log { msg, .. } => {
-                    if msg.starts_with('+') || msg.starts_with('-') {
-                        self.events.push((self.now, msg));
-                    }
+                Action::Log { msg, .. } if msg.starts_with('+') || msg.starts_with('-') => {
+                    self.events.push((self.now, msg));
                 }
                 Action::SaveConfig { text } => self.saved.push(text),
                 _ => {}

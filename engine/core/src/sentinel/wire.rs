@@ -135,6 +135,7 @@ fn parse_at(buf: &[u8], pos: usize, depth: usize) -> Result<Option<(RVal, usize)
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
