@@ -1358,7 +1358,7 @@ fn start_failover_if_needed(g: &mut Global, m: &mut Master) -> bool {
                 LogLevel::Notice,
                 format!(
                     "Next failover delay: I will not start a failover before {}",
-                    at_ms / 1000
+                    ctime(at_ms)
                 ),
             );
             m.failover_delay_logged = m.failover_start_time;
@@ -1942,6 +1942,37 @@ fn refresh_info(g: &mut Global, m: &mut Master, who: &Who, info: &str) {
             g.event(LogLevel::Notice, "+slave-reconf-done", text);
         }
     }
+}
+
+/// C's `ctime` text for a Unix time in ms (UTC): "Thu Nov 26 23:49:58 2026".
+pub fn ctime(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let sod = secs.rem_euclid(86_400);
+    // Howard Hinnant's civil_from_days.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MO: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{} {}{:3} {:02}:{:02}:{:02} {}",
+        WD[days.rem_euclid(7) as usize],
+        MO[((m - 1).clamp(0, 11)) as usize],
+        d,
+        sod / 3600,
+        sod % 3600 / 60,
+        sod % 60,
+        y
+    )
 }
 
 /// Sentinel's flag list ("s_down,master,disconnected", ...).

@@ -663,3 +663,65 @@ fn forced_failover_and_errors() {
         b"-ERR Only HELLO messages are accepted by Sentinel instances.\r\n"
     );
 }
+
+#[test]
+fn ctime_matches_c() {
+    // date -u -d @1795735798 => Thu Nov 26 23:29:58 UTC 2026
+    assert_eq!(ctime(1_795_735_798_000), "Thu Nov 26 23:29:58 2026");
+    assert_eq!(ctime(0), "Thu Jan  1 00:00:00 1970");
+    assert_eq!(ctime(951_782_400_000), "Tue Feb 29 00:00:00 2000");
+}
+
+#[test]
+fn auth_hello3_and_pubsub_push() {
+    let mut sim = Sim::new(&(conf(1, "") + "requirepass secret\n"), three());
+    assert_eq!(
+        sim.client(&["PING"]),
+        b"-NOAUTH Authentication required.\r\n"
+    );
+    assert_eq!(
+        sim.client(&["AUTH", "wrong"]),
+        b"-WRONGPASS invalid username-password pair or user is disabled.\r\n"
+    );
+    let h = sim.client(&["HELLO", "3", "AUTH", "default", "secret"]);
+    assert!(
+        h.starts_with(b"%6\r\n$6\r\nserver\r\n$5\r\nredis\r\n"),
+        "{}",
+        String::from_utf8_lossy(&h)
+    );
+    assert!(String::from_utf8_lossy(&h).contains("$4\r\nmode\r\n$8\r\nsentinel\r\n"));
+    assert_eq!(
+        sim.client(&["PSUBSCRIBE", "*"]),
+        b">3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n"
+    );
+    // Events reach the subscriber as RESP3 pushes.
+    let acts = sim.s.handle(
+        sim.now,
+        Input::ClientCommand {
+            client: 1,
+            args: vec![
+                b"SENTINEL".to_vec(),
+                b"SET".to_vec(),
+                b"mymaster".to_vec(),
+                b"quorum".to_vec(),
+                b"2".to_vec(),
+            ],
+        },
+    );
+    let pushed: Vec<u8> = acts
+        .iter()
+        .filter_map(|a| match a {
+            Action::ToClient { bytes, .. } => Some(bytes.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let t = String::from_utf8_lossy(&pushed);
+    assert!(
+        t.starts_with(">4\r\n$8\r\npmessage\r\n$1\r\n*\r\n$4\r\n+set\r\n"),
+        "{t}"
+    );
+    assert!(t.contains("master mymaster 127.0.0.1 6379 quorum 2"), "{t}");
+    assert!(t.ends_with("+OK\r\n"), "{t}");
+    assert_eq!(sim.s.masters["mymaster"].quorum, 2);
+}
