@@ -58,7 +58,7 @@ pub fn command(s: &mut Sentinel, client: ClientId, args: &[Vec<u8>]) {
         }
         None => return,
     };
-    if !authed && !matches!(name.as_str(), "auth" | "hello" | "quit") {
+    if !authed && !matches!(name.as_str(), "auth" | "hello") {
         r.error("NOAUTH Authentication required.");
         return send(s, client, r);
     }
@@ -89,12 +89,6 @@ pub fn command(s: &mut Sentinel, client: ClientId, args: &[Vec<u8>]) {
         }
         "auth" => auth(s, client, args, &mut r),
         "hello" => hello(s, client, args, &mut r),
-        "quit" => {
-            r.ok();
-            send(s, client, r);
-            s.g.out.push(Action::CloseClient { client });
-            return;
-        }
         "subscribe" | "psubscribe" => {
             if args.len() < 2 {
                 wrong_arity(&mut r, &name);
@@ -822,7 +816,6 @@ fn sentinel_cmd(s: &mut Sentinel, args: &[Vec<u8>], r: &mut Reply) {
                         ),
                         ("sentinel-user", String::new()),
                         ("sentinel-pass", String::new()),
-                        ("loglevel", s.g.conf.loglevel.clone()),
                     ];
                     let hits: Vec<_> = params
                         .into_iter()
@@ -850,7 +843,7 @@ fn sentinel_cmd(s: &mut Sentinel, args: &[Vec<u8>], r: &mut Reply) {
                             }
                             Err(_) => r.error("ERR Invalid value for announce-port"),
                         },
-                        "resolve-hostnames" | "announce-hostnames" | "loglevel" => r.ok(),
+                        "resolve-hostnames" | "announce-hostnames" => r.ok(),
                         _ => r.error(&format!(
                             "ERR Invalid argument '{}' to SENTINEL CONFIG SET",
                             text(&args[3])
@@ -858,7 +851,7 @@ fn sentinel_cmd(s: &mut Sentinel, args: &[Vec<u8>], r: &mut Reply) {
                     }
                 }
                 _ => r.error(
-                    "ERR Only SENTINEL CONFIG GET <param> / SET <param> <value> are supported.",
+                    "ERR Only SENTINEL CONFIG GET <option> / SET <option> <value> are supported.",
                 ),
             }
         }
@@ -866,25 +859,53 @@ fn sentinel_cmd(s: &mut Sentinel, args: &[Vec<u8>], r: &mut Reply) {
             let lines = [
                 "SENTINEL <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
                 "CKQUORUM <master-name>",
+                "    Check if the current Sentinel configuration is able to reach the quorum",
+                "    needed to failover a master and the majority needed to authorize the",
+                "    failover.",
                 "CONFIG SET <param> <value>",
+                "    Set a global Sentinel configuration parameter.",
                 "CONFIG GET <param>",
+                "    Get global Sentinel configuration parameter.",
+                "DEBUG [<param> <value> ...]",
+                "    Show a list of configurable time parameters and their values (milliseconds).",
+                "    Or update current configurable parameters values (one or more).",
                 "GET-MASTER-ADDR-BY-NAME <master-name>",
+                "    Return the ip and port number of the master with that name.",
                 "FAILOVER <master-name>",
+                "    Manually failover a master node without asking for agreement from other",
+                "    Sentinels",
                 "FLUSHCONFIG",
+                "    Force Sentinel to rewrite its configuration on disk, including the current",
+                "    Sentinel state.",
                 "INFO-CACHE <master-name>",
+                "    Return last cached INFO output from masters and all its replicas.",
                 "IS-MASTER-DOWN-BY-ADDR <ip> <port> <current-epoch> <runid>",
+                "    Check if the master specified by ip:port is down from current Sentinel's",
+                "    point of view.",
                 "MASTER <master-name>",
+                "    Show the state and info of the specified master.",
                 "MASTERS",
+                "    Show a list of monitored masters and their state.",
                 "MONITOR <name> <ip> <port> <quorum>",
+                "    Start monitoring a new master with the specified name, ip, port and quorum.",
                 "MYID",
+                "    Return the ID of the Sentinel instance.",
                 "PENDING-SCRIPTS",
+                "    Get pending scripts information.",
                 "REMOVE <master-name>",
+                "    Remove master from Sentinel's monitor list.",
                 "REPLICAS <master-name>",
+                "    Show a list of replicas for this master and their state.",
                 "RESET <pattern>",
+                "    Reset masters for specific master name matching this pattern.",
                 "SENTINELS <master-name>",
+                "    Show a list of Sentinel instances for this master and their state.",
                 "SET <master-name> <option> <value> [<option> <value> ...]",
+                "    Set configuration parameters for certain masters.",
                 "SIMULATE-FAILURE [CRASH-AFTER-ELECTION] [CRASH-AFTER-PROMOTION] [HELP]",
+                "    Simulate a Sentinel crash.",
                 "HELP",
+                "    Prints this help.",
             ];
             r.array(lines.len());
             for l in lines {

@@ -648,7 +648,7 @@ impl Sentinel {
                 let (host, port) = current_master_addr(m);
                 MasterConf {
                     name: m.inst.name.clone(),
-                    host,
+                    host: host.clone(),
                     port,
                     quorum: m.quorum,
                     down_after: m.inst.down_after_period,
@@ -658,10 +658,18 @@ impl Sentinel {
                     auth_user: m.auth_user.clone(),
                     config_epoch: m.config_epoch,
                     leader_epoch: m.leader_epoch,
+                    // Mid-failover the promoted replica is the address
+                    // above: list the old master in its place (as Redis).
                     known_replicas: m
                         .slaves
                         .values()
-                        .map(|s| (s.host.clone(), s.port))
+                        .map(|s| {
+                            if s.addr_eq(&host, port) {
+                                (m.inst.host.clone(), m.inst.port)
+                            } else {
+                                (s.host.clone(), s.port)
+                            }
+                        })
                         .collect(),
                     known_sentinels: m
                         .sentinels

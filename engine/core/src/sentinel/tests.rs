@@ -597,6 +597,19 @@ fn whole_failover_with_one_sentinel_quorum_one() {
     assert_eq!(sim.fakes[&new].master, None, "promoted");
     assert_eq!(sim.fakes[&other].master, Some(new), "reconfigured");
     assert_eq!(sim.s.masters["mymaster"].config_epoch, 1);
+    // No saved config ever lists the monitored address as a replica too
+    // (mid-failover the old master is listed in the promoted one's place).
+    for t in &sim.saved {
+        let monitor = t
+            .lines()
+            .find(|l| l.starts_with("sentinel monitor"))
+            .expect("monitor");
+        let port = monitor.split(' ').nth(4).expect("port");
+        assert!(
+            !t.contains(&format!("known-replica mymaster 127.0.0.1 {port}\n")),
+            "{t}"
+        );
+    }
     // The switch was saved.
     assert!(sim
         .saved
