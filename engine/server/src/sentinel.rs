@@ -1,4 +1,4 @@
-//! The I/O shell of `redsim-server --sentinel`: sockets, the 100 ms timer,
+//! The I/O shell of `redsim-server --sentinel`: sockets, the timer (10..19 Hz),
 //! the config file. All decisions are in `redsim_core::sentinel`.
 //!
 //! Model: one core task owns the [`Sentinel`] state machine and receives
@@ -34,6 +34,7 @@ enum Out {
     Close,
 }
 
+/// The first timer period (then the core's `tick_period_ms`).
 const HZ_PERIOD_MS: u64 = 100;
 const CONNECT_TIMEOUT_MS: u64 = 3000;
 const READ_CHUNK: usize = 16 * 1024;
@@ -97,7 +98,8 @@ pub async fn run(
         log: log.clone(),
     };
     core.perform(start);
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(HZ_PERIOD_MS));
+    let mut next_tick =
+        tokio::time::Instant::now() + std::time::Duration::from_millis(HZ_PERIOD_MS);
     loop {
         let input = tokio::select! {
             biased;
@@ -109,7 +111,12 @@ pub async fn run(
                 }
                 None => return,
             },
-            _ = tick.tick() => Input::Tick,
+            _ = tokio::time::sleep_until(next_tick) => {
+                // The core picks the next period (10..19 Hz, like Redis).
+                next_tick = tokio::time::Instant::now()
+                    + std::time::Duration::from_millis(s.tick_period_ms());
+                Input::Tick
+            }
         };
         if let Input::ClientClosed { client } = &input {
             core.clients.remove(client);

@@ -65,7 +65,8 @@ pub type ClientId = u64;
 /// What happened, as seen by the shell.
 #[derive(Debug, Clone)]
 pub enum Input {
-    /// Periodic timer (the shell calls it every 100 ms, Redis's hz 10).
+    /// Periodic timer: the shell sends it every `Sentinel::tick_period_ms()`
+    /// (50..100 ms: Redis runs the sentinel timer at a random 10..19 Hz).
     Tick,
     /// The TCP connection of a link is established; `local_ip` is the
     /// socket's own address (announced in hello messages).
@@ -355,6 +356,9 @@ pub struct Global {
     pub clients: BTreeMap<ClientId, Client>,
     pub total_connections: u64,
     pub total_commands: u64,
+    /// Timer frequency for the next period: Redis's sentinelTimer picks
+    /// 10..19 Hz at random after each run, so sentinels desynchronise.
+    pub hz: u64,
     out: Vec<Action>,
     links: BTreeMap<LinkId, Route>,
     next_link: LinkId,
@@ -536,6 +540,7 @@ impl Sentinel {
             clients: BTreeMap::new(),
             total_connections: 0,
             total_commands: 0,
+            hz: 10,
             out: Vec::new(),
             links: BTreeMap::new(),
             next_link: 0,
@@ -938,6 +943,12 @@ impl Sentinel {
                 switch_to_promoted(&mut self.g, m);
             }
         }
+        self.g.hz = 10 + self.g.rng.below(10);
+    }
+
+    /// Milliseconds until the shell should send the next `Input::Tick`.
+    pub fn tick_period_ms(&self) -> u64 {
+        1000 / self.g.hz.max(1)
     }
 
     /// The address clients should use for `name` (GET-MASTER-ADDR-BY-NAME).
