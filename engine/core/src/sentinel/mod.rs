@@ -1789,6 +1789,19 @@ pub fn parse_info(info: &str) -> InfoFacts {
     f
 }
 
+/// sentinelForceHelloUpdateForMaster: announce the new configuration to
+/// every related instance on the next timer run instead of within 2 s.
+fn force_hello_update(m: &mut Master) {
+    let back = |i: &mut Inst| {
+        if i.last_pub_time > PUBLISH_PERIOD {
+            i.last_pub_time -= PUBLISH_PERIOD + 1;
+        }
+    };
+    back(&mut m.inst);
+    m.sentinels.values_mut().for_each(back);
+    m.slaves.values_mut().for_each(back);
+}
+
 /// sentinelMasterLooksSane.
 fn master_looks_sane(now: i64, m: &Master) -> bool {
     m.inst.flags & F_MASTER != 0
@@ -1910,6 +1923,7 @@ fn refresh_info(g: &mut Global, m: &mut Master, who: &Who, info: &str) {
             g.event(LogLevel::Warning, "+promoted-slave", text);
             let text = at(&m.inst, &mr);
             g.event(LogLevel::Warning, "+failover-state-reconf-slaves", text);
+            force_hello_update(m);
         } else {
             // A replica that says it is a master: after a while, make it a
             // replica of the master we know (a returning old master).

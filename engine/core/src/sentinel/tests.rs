@@ -47,6 +47,8 @@ struct Sim {
     peers: BTreeMap<u16, (i64, String, i64)>,
     events: Vec<(i64, String)>,
     saved: Vec<String>,
+    /// (time, payload) of every hello the sentinel published.
+    hellos: Vec<(i64, String)>,
     pending: VecDeque<Input>,
 }
 
@@ -83,6 +85,7 @@ impl Sim {
             peers: BTreeMap::new(),
             events: Vec::new(),
             saved: Vec::new(),
+            hellos: Vec::new(),
             pending: VecDeque::new(),
         };
         sim.absorb(acts);
@@ -110,6 +113,10 @@ impl Sim {
                         continue;
                     };
                     for args in args_of(&bytes) {
+                        if args[0] == b"PUBLISH" {
+                            self.hellos
+                                .push((self.now, String::from_utf8_lossy(&args[2]).into_owned()));
+                        }
                         if let Some(r) = self.answer(port, &args) {
                             self.pending.push_back(Input::LinkReply { link, reply: r });
                         }
@@ -610,6 +617,24 @@ fn whole_failover_with_one_sentinel_quorum_one() {
             "{t}"
         );
     }
+    // The new configuration is announced right after the promotion (the
+    // forced hello update), not up to 2 s later.
+    let promoted_at = sim.when("+promoted-slave").expect("promoted");
+    let first = sim
+        .hellos
+        .iter()
+        .find(|(_, h)| h.ends_with(&format!(",mymaster,127.0.0.1,{new},1")))
+        .expect("hello with the new config");
+    assert!(
+        first.0 - promoted_at <= 100,
+        "hello {} ms after promotion",
+        first.0 - promoted_at
+    );
+    assert!(
+        first.1.starts_with(&format!("127.0.0.1,26379,{MYID},1,")),
+        "{}",
+        first.1
+    );
     // The switch was saved.
     assert!(sim
         .saved
