@@ -173,7 +173,9 @@ pub fn command(s: &mut Sentinel, client: ClientId, args: &[Vec<u8>]) {
             _ => r.array(0),
         },
         "shutdown" => {
+            // The config is saved before the exit (actions run in order).
             s.g.dirty = true;
+            s.flush_if_dirty();
             s.g.out.push(Action::Shutdown);
             return;
         }

@@ -700,6 +700,19 @@ fn forced_failover_and_errors() {
         sim.client(&["PUBLISH", "x", "y"]),
         b"-ERR Only HELLO messages are accepted by Sentinel instances.\r\n"
     );
+    // SHUTDOWN saves the config first.
+    let acts = sim.s.handle(
+        sim.now,
+        Input::ClientCommand {
+            client: 1,
+            args: vec![b"SHUTDOWN".to_vec()],
+        },
+    );
+    let save = acts
+        .iter()
+        .position(|a| matches!(a, Action::SaveConfig { .. }));
+    let stop = acts.iter().position(|a| matches!(a, Action::Shutdown));
+    assert!(save.is_some() && save < stop, "{acts:?}");
 }
 
 #[test]
