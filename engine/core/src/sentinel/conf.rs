@@ -349,7 +349,16 @@ impl SentinelConf {
         });
         let mut out = String::new();
         for l in kept {
-            out.push_str(l);
+            // The effective port (a --port override wins), as Redis rewrites it.
+            let is_port = l
+                .split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case("port"));
+            if is_port {
+                out.push_str(&format!("port {}", self.port));
+            } else {
+                out.push_str(l);
+            }
             out.push('\n');
         }
         if !out.is_empty() {
@@ -443,8 +452,9 @@ mod tests {
         assert!(SentinelConf::parse("sentinel monitor m h x 2\n", &[]).is_err());
         assert!(SentinelConf::parse("sentinel myid short\n", &[]).is_err());
         assert!(SentinelConf::parse("sentinel \"unbalanced\n", &[]).is_err());
-        // Overrides from the command line come after the file.
+        // Overrides from the command line come after the file, and stick.
         let c = SentinelConf::parse("port 1\n", &["port 2".into()]).unwrap();
         assert_eq!(c.port, 2);
+        assert!(c.rewrite("port 1\n").starts_with("port 2\n"));
     }
 }
