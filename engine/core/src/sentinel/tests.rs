@@ -776,3 +776,342 @@ fn auth_hello3_and_pubsub_push() {
     assert!(t.ends_with("+OK\r\n"), "{t}");
     assert_eq!(sim.s.masters["mymaster"].quorum, 2);
 }
+
+/// Several Sentinel state machines talking to each other and to fake
+/// instances through a simulated network (no sockets), with partitions.
+struct Net {
+    ss: Vec<Sentinel>,
+    now: i64,
+    /// (sentinel, link) -> port
+    links: BTreeMap<(usize, LinkId), u16>,
+    fakes: BTreeMap<u16, Fake>,
+    /// Hello subscribers per fake port: (sentinel, pubsub link).
+    subs: BTreeMap<u16, Vec<(usize, LinkId)>>,
+    /// The partition: true when sentinel i cannot reach port p.
+    blocked: fn(usize, u16) -> bool,
+    events: Vec<(usize, i64, String)>,
+    queue: VecDeque<(usize, Input)>,
+}
+
+const SPORT: u16 = 26379;
+
+impl Net {
+    fn new(n: usize, quorum: u32, fakes: Vec<Fake>) -> Net {
+        let mut net = Net {
+            ss: Vec::new(),
+            now: 1_000_000,
+            links: BTreeMap::new(),
+            fakes: fakes.into_iter().map(|f| (f.port, f)).collect(),
+            subs: BTreeMap::new(),
+            blocked: |_, _| false,
+            events: Vec::new(),
+            queue: VecDeque::new(),
+        };
+        for i in 0..n {
+            let text = format!(
+                "port {}\nsentinel myid {:040}\nsentinel monitor mymaster 127.0.0.1 6379 {quorum}\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n",
+                SPORT + i as u16,
+                i + 1
+            );
+            let c = SentinelConf::parse(&text, &[]).expect("conf");
+            let (s, acts) =
+                Sentinel::new(c, &text, SentinelEnv::default(), 100 + i as u64, net.now);
+            net.ss.push(s);
+            net.absorb(i, acts);
+        }
+        net
+    }
+
+    fn reachable(&self, i: usize, port: u16) -> bool {
+        if (self.blocked)(i, port) {
+            return false;
+        }
+        if port >= SPORT {
+            return ((port - SPORT) as usize) < self.ss.len();
+        }
+        self.fakes.get(&port).is_some_and(|f| f.alive)
+    }
+
+    fn client_id(i: usize, link: LinkId) -> ClientId {
+        (i as u64 + 1) * 1_000_000 + link
+    }
+
+    fn absorb(&mut self, i: usize, acts: Vec<Action>) {
+        for a in acts {
+            match a {
+                Action::Connect { link, port, .. } => {
+                    if self.reachable(i, port) {
+                        self.links.insert((i, link), port);
+                        if port >= SPORT {
+                            let j = (port - SPORT) as usize;
+                            self.queue.push_back((
+                                j,
+                                Input::ClientOpen {
+                                    client: Net::client_id(i, link),
+                                    addr: format!("127.0.0.1:{link}"),
+                                },
+                            ));
+                        }
+                        self.queue.push_back((
+                            i,
+                            Input::LinkUp {
+                                link,
+                                local_ip: "127.0.0.1".into(),
+                            },
+                        ));
+                    } else {
+                        self.queue.push_back((i, Input::LinkDown { link }));
+                    }
+                }
+                Action::Send { link, bytes } => {
+                    let Some(&port) = self.links.get(&(i, link)) else {
+                        continue;
+                    };
+                    if !self.reachable(i, port) {
+                        continue; // lost in the partition
+                    }
+                    for args in args_of(&bytes) {
+                        self.deliver(i, link, port, args);
+                    }
+                }
+                Action::Close { link } => {
+                    self.links.remove(&(i, link));
+                    for v in self.subs.values_mut() {
+                        v.retain(|s| *s != (i, link));
+                    }
+                }
+                Action::ToClient { client, bytes } => {
+                    // A reply from sentinel i to sentinel (client / 1e6 - 1).
+                    let from = (client / 1_000_000) as usize;
+                    if from == 0 {
+                        continue;
+                    }
+                    let link = client % 1_000_000;
+                    let mut pos = 0;
+                    while let Ok(Some((v, n))) = wire::parse(&bytes[pos..]) {
+                        pos += n;
+                        self.queue
+                            .push_back((from - 1, Input::LinkReply { link, reply: v }));
+                    }
+                }
+                Action::Log { msg, .. } if msg.starts_with('+') || msg.starts_with('-') => {
+                    self.events.push((i, self.now, msg));
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn deliver(&mut self, i: usize, link: LinkId, port: u16, args: Vec<Vec<u8>>) {
+        if port >= SPORT {
+            let j = (port - SPORT) as usize;
+            self.queue.push_back((
+                j,
+                Input::ClientCommand {
+                    client: Net::client_id(i, link),
+                    args,
+                },
+            ));
+            return;
+        }
+        let name = String::from_utf8_lossy(&args[0]).to_ascii_uppercase();
+        let reply = match name.as_str() {
+            "SUBSCRIBE" => {
+                self.subs.entry(port).or_default().push((i, link));
+                RVal::Array(vec![
+                    RVal::Bulk(b"subscribe".to_vec()),
+                    RVal::Bulk(args[1].clone()),
+                    RVal::Int(1),
+                ])
+            }
+            "PUBLISH" => {
+                let subs = self.subs.get(&port).cloned().unwrap_or_default();
+                for (k, l) in &subs {
+                    if (self.blocked)(*k, port) {
+                        continue;
+                    }
+                    let msg = RVal::Array(vec![
+                        RVal::Bulk(b"message".to_vec()),
+                        RVal::Bulk(args[1].clone()),
+                        RVal::Bulk(args[2].clone()),
+                    ]);
+                    self.queue.push_back((
+                        *k,
+                        Input::LinkReply {
+                            link: *l,
+                            reply: msg,
+                        },
+                    ));
+                }
+                RVal::Int(subs.len() as i64)
+            }
+            _ => {
+                // The single-sentinel fake logic (PING, INFO, REPLICAOF...).
+                let mut one = Sim {
+                    s: Sentinel::new(SentinelConf::default(), "", SentinelEnv::default(), 0, 0).0,
+                    now: self.now,
+                    links: BTreeMap::new(),
+                    fakes: std::mem::take(&mut self.fakes),
+                    peers: BTreeMap::new(),
+                    events: Vec::new(),
+                    saved: Vec::new(),
+                    hellos: Vec::new(),
+                    pending: VecDeque::new(),
+                };
+                let r = one.answer(port, &args);
+                self.fakes = std::mem::take(&mut one.fakes);
+                match r {
+                    Some(r) => r,
+                    None => return,
+                }
+            }
+        };
+        self.queue.push_back((i, Input::LinkReply { link, reply }));
+    }
+
+    fn drain(&mut self) {
+        while let Some((i, input)) = self.queue.pop_front() {
+            let acts = self.ss[i].handle(self.now, input);
+            self.absorb(i, acts);
+        }
+    }
+
+    fn run(&mut self, ms: i64) {
+        let end = self.now + ms;
+        while self.now < end {
+            self.now += 100;
+            for i in 0..self.ss.len() {
+                self.queue.push_back((i, Input::Tick));
+                self.drain();
+            }
+        }
+    }
+
+    /// Drop every connection touching `port` (a crash) or sentinel `i`.
+    fn drop_links(&mut self, pred: impl Fn(usize, u16) -> bool) {
+        let dead: Vec<(usize, LinkId)> = self
+            .links
+            .iter()
+            .filter(|((i, _), p)| pred(*i, **p))
+            .map(|(k, _)| *k)
+            .collect();
+        for (i, l) in dead {
+            self.links.remove(&(i, l));
+            self.queue.push_back((i, Input::LinkDown { link: l }));
+        }
+        self.drain();
+    }
+
+    fn addr(&self, i: usize) -> u16 {
+        self.ss[i].master_addr("mymaster").map(|a| a.1).unwrap_or(0)
+    }
+}
+
+#[test]
+fn three_sentinels_agree_and_fail_over() {
+    let mut net = Net::new(3, 2, three());
+    net.run(5000);
+    for s in &net.ss {
+        let m = &s.masters["mymaster"];
+        assert_eq!((m.slaves.len(), m.sentinels.len()), (2, 2), "discovery");
+    }
+    net.fakes.get_mut(&6379).expect("m").alive = false;
+    net.drop_links(|_, p| p == 6379);
+    net.run(10_000);
+    let new = net.addr(0);
+    assert!(new == 6380 || new == 6381, "{:#?}", net.events);
+    assert!((0..3).all(|i| net.addr(i) == new), "all agree");
+    // Exactly one sentinel was elected and promoted.
+    let leaders: BTreeSet<usize> = net
+        .events
+        .iter()
+        .filter(|(_, _, e)| e.starts_with("+elected-leader"))
+        .map(|(i, _, _)| *i)
+        .collect();
+    assert_eq!(leaders.len(), 1, "{:#?}", net.events);
+    let promotions = net
+        .events
+        .iter()
+        .filter(|(_, _, e)| e.starts_with("+promoted-slave"))
+        .count();
+    assert_eq!(promotions, 1);
+    let other = if new == 6380 { 6381 } else { 6380 };
+    assert_eq!(net.fakes[&other].master, Some(new));
+    // Everyone moved to the same epoch, and the non-leaders learnt the
+    // switch from hello messages.
+    assert!(net
+        .ss
+        .iter()
+        .all(|s| s.masters["mymaster"].config_epoch >= 1));
+    assert!(net
+        .events
+        .iter()
+        .any(|(i, _, e)| !leaders.contains(i) && e.starts_with("+config-update-from")));
+}
+
+#[test]
+fn isolated_sentinel_cannot_fail_over_alone() {
+    // Five sentinels, quorum 2. Sentinel 0 is partitioned away from the
+    // others and sees the master "down" by itself: it must not get ODOWN
+    // (the others cannot answer) and must never promote.
+    let mut net = Net::new(5, 2, three());
+    net.run(5000);
+    net.blocked = |i, p| i == 0 || p == SPORT;
+    net.drop_links(|i, p| i == 0 || p == SPORT);
+    net.run(20_000);
+    assert!(net
+        .events
+        .iter()
+        .any(|(i, _, e)| *i == 0 && e.starts_with("+sdown master")));
+    assert!(
+        !net.events
+            .iter()
+            .any(|(i, _, e)| *i == 0 && e.starts_with("+odown")),
+        "{:#?}",
+        net.events
+    );
+    assert!(!net
+        .events
+        .iter()
+        .any(|(_, _, e)| e.starts_with("+promoted-slave")));
+    assert_eq!(net.fakes[&6380].master, Some(6379));
+    // The majority side never saw the master down.
+    assert!((1..5).all(|i| net.addr(i) == 6379));
+}
+
+#[test]
+fn minority_with_quorum_gets_odown_but_no_authorization() {
+    // Five sentinels, quorum 2: sentinels 0 and 1 lose the master (and the
+    // other three sentinels); the master is fine for 2, 3, 4. 0 and 1 agree
+    // on ODOWN (quorum 2) but a leader needs 3 of 5 votes: no failover.
+    let mut net = Net::new(5, 2, three());
+    net.run(5000);
+    // 0 and 1 reach only each other; 2, 3, 4 everything but 0 and 1.
+    fn side(i: usize, p: u16) -> bool {
+        (i <= 1) != (p == SPORT || p == SPORT + 1)
+    }
+    net.blocked = side;
+    net.drop_links(side);
+    net.run(20_000);
+    let odown_minority = net
+        .events
+        .iter()
+        .any(|(i, _, e)| *i <= 1 && e.starts_with("+odown"));
+    assert!(odown_minority, "{:#?}", net.events);
+    assert!(net
+        .events
+        .iter()
+        .any(|(i, _, e)| *i <= 1 && e.starts_with("+try-failover")));
+    assert!(
+        !net.events
+            .iter()
+            .any(|(_, _, e)| e.starts_with("+elected-leader")),
+        "{:#?}",
+        net.events
+    );
+    assert!(net
+        .events
+        .iter()
+        .any(|(_, _, e)| e.starts_with("-failover-abort-not-elected")));
+    assert_eq!(net.fakes[&6380].master, Some(6379));
+}
