@@ -8,10 +8,12 @@
 //! - [`conn`]: a blocking raw RESP client (one reply at a time, raw bytes + tree).
 //! - [`resp`]: RESP2/RESP3 encoding, framing, parsing and rendering.
 //! - [`pair`]: run a command on both servers and compare (exact, unordered, shape, approx).
+//! - [`dataset`]: every type and encoding as a command list (interop tests).
 //! - [`split`]: redis-cli style argument splitting for case files.
 //! - [`script`]: case-script parsing and running (transcripts, mismatches, coverage).
 
 pub mod conn;
+pub mod dataset;
 pub mod pair;
 pub mod resp;
 pub mod script;

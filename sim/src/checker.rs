@@ -318,9 +318,11 @@ fn apply(op: &Op, st: &[KState], s: i64, r: i64) -> Vec<(Expect, Vec<KState>)> {
         | Op::SAdd { .. }
         | Op::SMembers { .. }
         | Op::Multi { .. }
+        | Op::Pipeline { .. }
         | Op::AbortedMulti { .. }
         | Op::LPush { .. }
-        | Op::BRPop { .. } => vec![(Expect::Any, vec![KState::Unknown; st.len()])],
+        | Op::BRPop { .. }
+        | Op::SetWait { .. } => vec![(Expect::Any, vec![KState::Unknown; st.len()])],
     }
 }
 
@@ -649,7 +651,8 @@ impl Checker {
             | EventKind::Heal
             | EventKind::Clog
             | EventKind::Unclog
-            | EventKind::WorkloadDone => {}
+            | EventKind::WorkloadDone
+            | EventKind::Violation { .. } => {}
         }
         Ok(())
     }

@@ -160,6 +160,7 @@ pub fn usage() -> String {
          \x20                [--clients N] [--workloads rcslq] [--swarm|--no-swarm] [--buggify|--no-buggify]\n\
          \x20                [--pauses N] [--client-cuts N] [--one-way N] [--spikes N] [--loss N]\n\
          \x20                [--disk-faults N] [--clock-jumps N]\n\
+         \x20                [--replicas N] [--repl-faults N]\n\
          scenarios: {} (default {}); `cargo sim list` explains them.\n\
          --seeds N runs S..S+N (S = --start, default 0); --seeds A..B runs A..B (B excluded).\n\
          --shard K/N keeps the seeds with seed % N == K (for CI matrices).\n\
@@ -261,7 +262,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             | "--max-think-ms" | "--latency-ms" | "--op-timeout-ms" | "--quiet-ms"
             | "--budget-ms" | "--hz" | "--appendfsync" | "--selftest" | "--clients"
             | "--workloads" | "--pauses" | "--client-cuts" | "--one-way" | "--spikes"
-            | "--loss" | "--disk-faults" | "--clock-jumps" => {
+            | "--loss" | "--disk-faults" | "--clock-jumps" | "--replicas" | "--repl-faults" => {
                 let v = value(a, &mut it)?;
                 knobs.push((a.clone(), v.to_string()));
             }
@@ -380,6 +381,8 @@ fn apply_knob(o: &mut SimOptions, flag: &str, v: &str) -> Result<(), String> {
         "--loss" => o.loss = num(flag, v)?,
         "--disk-faults" => o.disk_faults = num(flag, v)?,
         "--clock-jumps" => o.clock_jumps = num(flag, v)?,
+        "--replicas" => o.replicas = num(flag, v)?,
+        "--repl-faults" => o.repl_faults = num(flag, v)?,
         _ => return Err(format!("unknown knob {flag}")),
     }
     Ok(())
@@ -429,6 +432,8 @@ mod tests {
                 loss: 5,
                 disk_faults: 6,
                 clock_jumps: 7,
+                replicas: 2,
+                repl_faults: 8,
                 buggify: true,
             },
             SimOptions {

@@ -103,6 +103,18 @@ pub enum Op {
         key: String,
         timeout_ms: u64,
     },
+    /// Writes sent in one pipeline (one read for the server); the
+    /// recorded reply is the last one's. Judged by convergence only.
+    Pipeline {
+        ops: Vec<Op>,
+    },
+    /// SET key 1 then WAIT num timeout (pipelined; the recorded reply is
+    /// WAIT's): the WAIT workload, checked against the replicas' data.
+    SetWait {
+        key: String,
+        num: usize,
+        timeout_ms: u64,
+    },
 }
 
 impl Op {
@@ -181,8 +193,12 @@ impl Op {
                 s(key),
                 s(&format!("{}.{:03}", timeout_ms / 1000, timeout_ms % 1000)),
             ],
+            Op::SetWait {
+                num, timeout_ms, ..
+            } => vec![s("WAIT"), s(&num.to_string()), s(&timeout_ms.to_string())],
             // Only for display: the client sends `commands()`.
             Op::Multi { .. } | Op::AbortedMulti { .. } => vec![s("MULTI")],
+            Op::Pipeline { ops } => ops.first().map_or_else(Vec::new, |o| o.argv()),
         }
     }
 
@@ -200,6 +216,11 @@ impl Op {
                 v.extend(ops.iter().map(|o| o.argv()));
                 v
             }
+            Op::SetWait { key, .. } => vec![
+                vec![b"SET".to_vec(), key.as_bytes().to_vec(), b"1".to_vec()],
+                self.argv(),
+            ],
+            Op::Pipeline { ops } => ops.iter().map(|o| o.argv()).collect(),
             other => vec![other.argv()],
         }
     }
@@ -220,8 +241,9 @@ impl Op {
             | Op::SAdd { key, .. }
             | Op::SMembers { key }
             | Op::LPush { key, .. }
-            | Op::BRPop { key, .. } => vec![key.as_str()],
-            Op::Multi { ops } | Op::AbortedMulti { ops } => {
+            | Op::BRPop { key, .. }
+            | Op::SetWait { key, .. } => vec![key.as_str()],
+            Op::Multi { ops } | Op::AbortedMulti { ops } | Op::Pipeline { ops } => {
                 let mut v: Vec<&str> = Vec::new();
                 for o in ops {
                     for k in o.keys() {
@@ -314,6 +336,11 @@ pub enum EventKind {
     Unclog,
     /// The client finished the random ops; the final quiet period begins.
     WorkloadDone,
+    /// A runner-level check failed at this point (WAIT counted a replica
+    /// that did not have the write, a replica did not converge).
+    Violation {
+        what: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -372,6 +399,7 @@ impl fmt::Display for Event {
             EventKind::Clog => write!(f, "{t} === PARTITION server"),
             EventKind::Unclog => write!(f, "{t} === HEAL server"),
             EventKind::WorkloadDone => write!(f, "{t} workload done, quiet period"),
+            EventKind::Violation { what } => write!(f, "{t} VIOLATION {what}"),
         }
     }
 }

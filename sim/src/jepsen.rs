@@ -16,6 +16,13 @@
 //! systemd would), server clock jumps. The nemesis runs faults one at a
 //! time at random points of the workload's progress.
 //!
+//! With `replicas > 0`, replica nodes run `replicaof` the server; the
+//! WAIT workload (`w`: SET then WAIT) is checked when its reply arrives:
+//! WAIT may count only replicas that hold the write (or were killed since:
+//! their acknowledgement may predate the kill), and after the heal every
+//! replica must reach the master's offset with the master's dataset.
+//! Replication faults cut a replica's link or kill and restart it.
+//!
 //! Invariant: everything random comes from madsim's seeded rng or the
 //! seed; ids are distinct across clients (client `c` numbers connections
 //! from `c * CONN_STRIDE` and requests from `c << 40`).
@@ -45,6 +52,26 @@ const FINAL_OPS: usize = 3;
 /// ... within this much simulated time after the heal.
 const FINAL_DEADLINE_MS: u64 = 20_000;
 
+fn replica_ip(r: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(10, 0, 2, (r + 1) as u8))
+}
+
+/// Replication settings for every node: sync at once, notice a dead link
+/// within seconds (the simulated runs are short).
+fn repl_args() -> Vec<String> {
+    [
+        "--repl-diskless-sync-delay",
+        "0",
+        "--repl-timeout",
+        "3",
+        "--repl-ping-replica-period",
+        "1",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
 fn client_ip(c: usize) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(10, 0, 1, (c + 1) as u8))
 }
@@ -56,6 +83,33 @@ fn gen_op(rng: &mut impl Rng, workloads: &[char], keys: usize, uniq: u64, multi:
     let k = rng.gen_range(0..keys.max(1));
     let key = format!("{w}{k}");
     match w {
+        'p' => Op::Pipeline {
+            ops: vec![
+                Op::Incr {
+                    key: format!("p{k}"),
+                },
+                Op::RPush {
+                    key: format!("p{k}l"),
+                    elem: uniq,
+                },
+                Op::Incr {
+                    key: format!("p{k}"),
+                },
+                Op::Set {
+                    key: format!("p{uniq}"),
+                    val: b"1".to_vec(),
+                    ttl: None,
+                    cond: None,
+                    keepttl: false,
+                    get: false,
+                },
+            ],
+        },
+        'w' => Op::SetWait {
+            key: format!("w{uniq}"),
+            num: 1 + rng.gen_range(0..2),
+            timeout_ms: rng.gen_range(1..300),
+        },
         'r' => {
             if rng.gen_bool(0.5) {
                 Op::Get { key }
@@ -137,6 +191,9 @@ struct Ctl {
     final_done: AtomicUsize,
     /// Client ids whose final phase failed, with the reason.
     final_failures: Mutex<Vec<String>>,
+    /// The replicas' live incarnations and their kill counters.
+    replica_slots: Vec<Arc<Mutex<Option<Arc<Shared>>>>>,
+    replica_kills: Vec<AtomicU64>,
 }
 
 async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
@@ -154,7 +211,7 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
     let workloads: Vec<char> = opts
         .workloads
         .chars()
-        .filter(|w| matches!(w, 'r' | 'c' | 's' | 'l' | 'q'))
+        .filter(|w| matches!(w, 'r' | 'c' | 's' | 'l' | 'q' | 'w' | 'p'))
         .collect();
     let workloads = if workloads.is_empty() {
         vec!['r']
@@ -170,7 +227,20 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
         if give_up {
             cl.op_timeout = Duration::from_millis(thread_rng().gen_range(10..400));
         }
-        cl.exec(op).await;
+        if let Op::SetWait { key, .. } = &op {
+            let key = key.clone();
+            let kills: Vec<u64> = ctl
+                .replica_kills
+                .iter()
+                .map(|k| k.load(Ordering::SeqCst))
+                .collect();
+            let r = cl.exec(op).await;
+            if let Some(crate::resp::Reply::Int(n)) = r {
+                check_wait(&rec, &ctl, &key, n, &kills).await;
+            }
+        } else {
+            cl.exec(op).await;
+        }
         cl.op_timeout = Duration::from_millis(opts.op_timeout_ms);
         ctl.progress.fetch_add(1, Ordering::SeqCst);
         let think = thread_rng().gen_range(0..=opts.max_think_ms);
@@ -232,6 +302,32 @@ async fn client_task(c: usize, opts: SimOptions, rec: Recorder, ctl: Arc<Ctl>) {
     }
 }
 
+/// WAIT answered `n`: at least `n` replicas must hold `key` now, not
+/// counting those killed since the request (`kills` before it).
+async fn check_wait(rec: &Recorder, ctl: &Ctl, key: &str, n: i64, kills: &[u64]) {
+    let mut holders = 0;
+    for (i, slot) in ctl.replica_slots.iter().enumerate() {
+        if ctl.replica_kills[i].load(Ordering::SeqCst) != kills[i] {
+            holders += 1;
+            continue;
+        }
+        let sh = slot.lock().ok().and_then(|s| s.clone());
+        if let Some(sh) = sh {
+            let srv = sh.srv.lock().await;
+            if srv.ks.dbs[0].table.find(key.as_bytes()).is_some() {
+                holders += 1;
+            }
+        }
+    }
+    if n > holders {
+        rec.log(EventKind::Violation {
+            what: format!(
+                "WAIT replied {n} for the write of {key}, but only {holders} replica(s) have it"
+            ),
+        });
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Fault {
     Kill,
@@ -243,6 +339,10 @@ enum Fault {
     Loss,
     Disk,
     ClockJump,
+    /// A replica's link to the master cut both ways for a while.
+    ReplCut,
+    /// A replica killed and restarted (in-memory: it full-syncs again).
+    ReplKill,
 }
 
 struct Nemesis {
@@ -256,6 +356,7 @@ struct Nemesis {
     start_failed: Arc<AtomicBool>,
     ctl: Arc<Ctl>,
     base_latency: std::ops::Range<Duration>,
+    replicas: Vec<madsim::task::NodeId>,
 }
 
 impl Nemesis {
@@ -323,6 +424,16 @@ impl Nemesis {
                 Fault::Disk,
             );
             add(o.clock_jumps, Fault::ClockJump);
+            if o.replicas > 0 {
+                for _ in 0..o.repl_faults {
+                    let f = if rng.gen_bool(0.5) {
+                        Fault::ReplCut
+                    } else {
+                        Fault::ReplKill
+                    };
+                    plan.push((rng.gen_range(0..total), f));
+                }
+            }
         }
         plan.sort();
         let net = NetSim::current();
@@ -419,6 +530,30 @@ impl Nemesis {
                     });
                     self.fault("disk-eio", "server", false);
                 }
+                Fault::ReplCut | Fault::ReplKill => {
+                    if self.replicas.is_empty() {
+                        continue;
+                    }
+                    let r = thread_rng().gen_range(0..self.replicas.len());
+                    let node = self.replicas[r];
+                    let name = format!("replica-{}", r + 1);
+                    if fault == Fault::ReplCut {
+                        self.fault("repl-cut", &name, true);
+                        net.clog_link(node, self.server);
+                        net.clog_link(self.server, node);
+                        sleep(Duration::from_millis(dur * 4)).await;
+                        net.unclog_link(node, self.server);
+                        net.unclog_link(self.server, node);
+                        self.fault("repl-cut", &name, false);
+                    } else {
+                        self.fault("replica-kill", &name, true);
+                        self.ctl.replica_kills[r].fetch_add(1, Ordering::SeqCst);
+                        handle.kill(node);
+                        sleep(Duration::from_millis(dur)).await;
+                        handle.restart(node);
+                        self.fault("replica-kill", &name, false);
+                    }
+                }
                 Fault::ClockJump => {
                     let jump = {
                         let mut rng = thread_rng();
@@ -445,6 +580,10 @@ impl Nemesis {
             }
         }
         net.unclog_node(self.server);
+        for &r in &self.replicas {
+            net.unclog_link(r, self.server);
+            net.unclog_link(self.server, r);
+        }
         for &c in &self.clients {
             net.unclog_link(c, self.server);
             net.unclog_link(self.server, c);
@@ -467,6 +606,49 @@ impl Nemesis {
         self.rec.log(EventKind::Heal);
         self.ctl.healed.store(true, Ordering::SeqCst);
     }
+}
+
+/// After the heal: every replica must reach the master's offset (within
+/// `FINAL_DEADLINE_MS`, else a liveness failure) and then hold exactly the
+/// master's dataset (else a safety violation, logged).
+async fn converge_replicas(
+    slot: &Arc<Mutex<Option<Arc<Shared>>>>,
+    ctl: &Ctl,
+    rec: &Recorder,
+) -> Result<(), String> {
+    let deadline = TimeHandle::current().elapsed() + Duration::from_millis(FINAL_DEADLINE_MS);
+    for (i, rslot) in ctl.replica_slots.iter().enumerate() {
+        loop {
+            let m = slot.lock().ok().and_then(|s| s.clone());
+            let r = rslot.lock().ok().and_then(|s| s.clone());
+            if let (Some(m), Some(r)) = (m, r) {
+                let ms = m.srv.lock().await;
+                let rs = r.srv.lock().await;
+                if rs.repl.link_up() && rs.repl.master_repl_offset == ms.repl.master_repl_offset {
+                    let a = crate::oracle::fingerprint(&ms.ks);
+                    let b = crate::oracle::fingerprint(&rs.ks);
+                    if a != b {
+                        rec.log(EventKind::Violation {
+                            what: format!(
+                                "replica-{} reached the master's offset {} with a different dataset",
+                                i + 1,
+                                ms.repl.master_repl_offset
+                            ),
+                        });
+                    }
+                    break;
+                }
+            }
+            if TimeHandle::current().elapsed() > deadline {
+                return Err(format!(
+                    "replica-{} did not catch up with the master within {FINAL_DEADLINE_MS} ms after the heal",
+                    i + 1
+                ));
+            }
+            sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
 }
 
 /// The options a multi-client run uses: swarm derived, and no kills unless
@@ -511,6 +693,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             Some(SelfTest::LostIncrement) => redsim_core::planted::LOST_INCREMENT,
             Some(SelfTest::DuplicateElement) => redsim_core::planted::DUPLICATE_ELEMENT,
             Some(SelfTest::StaleRead) => redsim_core::planted::STALE_AFTER_RESTART,
+            Some(SelfTest::WaitEarly) => redsim_core::planted::WAIT_EARLY,
             _ => 0,
         };
         let node = NodeCfg {
@@ -528,8 +711,12 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             }),
             planted,
             start_failed: start_failed.clone(),
+            replicaof: None,
+            extra_args: repl_args(),
+            quiet: false,
         };
         let oracle = node.oracle.clone();
+        let node_for_replicas = node.clone();
         let server = handle
             .create_node()
             .name("redsim-1")
@@ -539,12 +726,46 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
                 server_main(node.clone(), e)
             })
             .build();
+        // Replicas: in-memory nodes following the server.
+        let mut replica_nodes = Vec::new();
+        let mut replica_slots = Vec::new();
+        for r in 0..opts.replicas {
+            let rslot = Arc::new(Mutex::new(None));
+            let mut rcfg = node_for_replicas.clone();
+            rcfg.persist = None;
+            rcfg.ack_before_fsync = false;
+            rcfg.oracle = Oracle::default();
+            rcfg.bg_jobs = false;
+            rcfg.slot = rslot.clone();
+            rcfg.clock = Arc::new(JumpClock {
+                skew_ms: Arc::new(AtomicI64::new(0)),
+            });
+            rcfg.planted = 0;
+            rcfg.start_failed = Arc::new(AtomicBool::new(false));
+            rcfg.replicaof = Some(format!("{SERVER_IP} {PORT}"));
+            rcfg.quiet = true;
+            rcfg.seed = splitmix64(seed ^ (0x5EED_0000 + r as u64));
+            let repoch = Arc::new(AtomicU64::new(0));
+            let n = handle
+                .create_node()
+                .name(format!("replica-{}", r + 1))
+                .ip(replica_ip(r))
+                .init(move || {
+                    let e = repoch.fetch_add(1, Ordering::SeqCst);
+                    server_main(rcfg.clone(), e)
+                })
+                .build();
+            replica_nodes.push(n.id());
+            replica_slots.push(rslot);
+        }
         let ctl = Arc::new(Ctl {
             progress: AtomicUsize::new(0),
             clients_done: AtomicUsize::new(0),
             healed: AtomicBool::new(false),
             final_done: AtomicUsize::new(0),
             final_failures: Mutex::new(Vec::new()),
+            replica_kills: replica_slots.iter().map(|_| AtomicU64::new(0)).collect(),
+            replica_slots,
         });
         let nclients = opts.clients.max(1);
         let mut client_nodes = Vec::new();
@@ -569,6 +790,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             start_failed,
             ctl: ctl.clone(),
             base_latency,
+            replicas: replica_nodes,
         };
         let _nem = madsim::task::spawn(nemesis.run());
         let all = async {
@@ -599,6 +821,11 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
                 }
             } else {
                 liveness = Some("the server never started".into());
+            }
+        }
+        if finished && liveness.is_none() && !ctl.replica_slots.is_empty() {
+            if let Err(e) = converge_replicas(&slot, &ctl, &rec2).await {
+                liveness = Some(e);
             }
         }
         (finished, TimeHandle::current().elapsed(), liveness)

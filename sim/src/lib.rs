@@ -99,6 +99,13 @@ pub struct SimOptions {
     pub disk_faults: usize,
     /// Jumps of the server's clock (forward or back by up to 30 s).
     pub clock_jumps: usize,
+    /// Replicas of the server (multi-client runner): nodes running
+    /// `replicaof` the server, checked for WAIT truthfulness and
+    /// convergence after the heal.
+    pub replicas: usize,
+    /// Replication faults: a replica's link to the master cut for a
+    /// while, or the replica killed and restarted (it full-syncs again).
+    pub repl_faults: usize,
     /// BUGGIFY fault points in the server shell (short reads, slow
     /// fsyncs, late timers).
     pub buggify: bool,
@@ -132,6 +139,9 @@ pub enum SelfTest {
     /// Planted engine bug: the AOF loader drops the last command (exit 2
     /// with --appendfsync always: a read after a restart is stale).
     StaleRead,
+    /// Planted engine bug: WAIT counts replicas that have not acknowledged
+    /// the write (exit 2 with --replicas: the WAIT checker).
+    WaitEarly,
 }
 
 impl SelfTest {
@@ -146,6 +156,7 @@ impl SelfTest {
             "lost-increment" => SelfTest::LostIncrement,
             "duplicate-element" => SelfTest::DuplicateElement,
             "stale-read" => SelfTest::StaleRead,
+            "wait-early" => SelfTest::WaitEarly,
             _ => return None,
         })
     }
@@ -160,6 +171,7 @@ impl SelfTest {
             SelfTest::LostIncrement => "lost-increment",
             SelfTest::DuplicateElement => "duplicate-element",
             SelfTest::StaleRead => "stale-read",
+            SelfTest::WaitEarly => "wait-early",
         }
     }
 }
@@ -191,6 +203,8 @@ impl Default for SimOptions {
             loss: 0,
             disk_faults: 0,
             clock_jumps: 0,
+            replicas: 0,
+            repl_faults: 0,
             buggify: false,
         }
     }
@@ -238,6 +252,7 @@ impl SimOptions {
             &mut o.loss,
             &mut o.disk_faults,
             &mut o.clock_jumps,
+            &mut o.repl_faults,
         ] {
             let on = next() % 2 == 0;
             let n = 1 + next() % (*knob as u64).max(1);
@@ -321,6 +336,8 @@ impl SimOptions {
             ("loss", self.loss.to_string()),
             ("disk-faults", self.disk_faults.to_string()),
             ("clock-jumps", self.clock_jumps.to_string()),
+            ("replicas", self.replicas.to_string()),
+            ("repl-faults", self.repl_faults.to_string()),
             (
                 "buggify",
                 if self.buggify { "on" } else { "off" }.to_string(),

@@ -104,6 +104,18 @@ fn expiry_clock() -> SimOptions {
     }
 }
 
+/// A master with two replicas; clients write to the master, WAIT for the
+/// replicas; replica links are cut and replicas killed while it runs.
+fn replication() -> SimOptions {
+    SimOptions {
+        replicas: 2,
+        repl_faults: 6,
+        clock_jumps: 0,
+        disk_faults: 0,
+        ..multi("rcslwp")
+    }
+}
+
 /// Every scenario, the default first.
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -194,6 +206,19 @@ pub fn scenarios() -> Vec<Scenario> {
                 the server's clock passes their deadline, never early by real time nor \
                 kept past it; kills wipe the in-memory data.",
             options: expiry_clock,
+        },
+        Scenario {
+            name: "replication",
+            promises: "An in-memory master with two replicas (PSYNC, forkless full \
+                syncs, partial resyncs from the backlog), four clients on the master \
+                running the register, counter, set-add and list-append workloads, \
+                SET-then-WAIT and pipelined write batches, under swarm faults: replica links cut, replicas killed \
+                and restarted, the master partitioned or paused, client cuts, latency \
+                spikes, packet loss, BUGGIFY. The master's workloads stay linearizable; \
+                WAIT never counts a replica that does not hold the write (checked \
+                against the replicas' data when the reply arrives); after the heal every \
+                replica reaches the master's offset with exactly its dataset.",
+            options: replication,
         },
     ]
 }

@@ -105,6 +105,13 @@ pub(crate) struct NodeCfg {
     /// Set when an incarnation could not start (an injected disk error):
     /// the supervisor restarts it.
     pub start_failed: Arc<AtomicBool>,
+    /// `replicaof` this address ("ip port"): a replica node.
+    pub replicaof: Option<String>,
+    /// Extra `--name value` server arguments.
+    pub extra_args: Vec<String>,
+    /// Not the server under the oracle (replicas): no Recovered events,
+    /// no applied-command log.
+    pub quiet: bool,
 }
 
 /// The server node's init task (re-run by every restart, `epoch` counts them).
@@ -122,6 +129,9 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
         clock,
         planted,
         start_failed,
+        replicaof,
+        extra_args,
+        quiet,
     } = n;
     let mut cfg = Config::new();
     let mut args = vec!["--hz".to_string(), hz.to_string()];
@@ -132,6 +142,10 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
             "--appendfsync".into(),
             policy.clone(),
         ]);
+    }
+    args.extend(extra_args);
+    if let Some(m) = &replicaof {
+        args.extend(["--replicaof".to_string(), m.clone()]);
     }
     if let Err(e) = cfg.load(None, &args) {
         panic!("server config: {e}");
@@ -155,6 +169,7 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
     };
     let mut srv = Server::new(cfg, env);
     srv.ks.planted = planted;
+    srv.repl.planted = planted;
     let persisting = persist.is_some();
     if let Some((disk, _)) = persist {
         srv.persist.disk = Some(Box::new(disk));
@@ -188,7 +203,9 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
     // prefix of everything applied; the log continues from that prefix.
     let fp = crate::oracle::fingerprint(&srv.ks);
     let now = srv.ks.now_ms;
-    if let Ok(mut log) = oracle.0.lock() {
+    if quiet {
+        // A replica: its dataset comes from the master, not from a log.
+    } else if let Ok(mut log) = oracle.0.lock() {
         let prefix = crate::oracle::matching_prefix(&log, &fp, now);
         rec.log(EventKind::Recovered {
             prefix: prefix.map(|p| p as u64),
@@ -209,13 +226,16 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
         }
     }
     // Every applied command goes to the oracle (final convergence check).
-    srv.set_propagation(true);
-    let o = oracle.clone();
-    srv.prop_observer = Some(Box::new(move |p| {
-        if let Ok(mut log) = o.0.lock() {
-            log.push(p.clone());
-        }
-    }));
+    if !quiet {
+        srv.set_propagation(true);
+        let o = oracle.clone();
+        srv.prop_observer = Some(Box::new(move |p| {
+            if let Ok(mut log) = o.0.lock() {
+                log.push(p.clone());
+            }
+        }));
+    }
+    srv.replicaof_from_config();
     let log =
         Logger::new(pid, loglevel, "", clock.clone()).expect("logger without a file cannot fail");
     let shared = Shared::new(srv, clock, log);
@@ -227,6 +247,9 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
         .expect("server bind 0.0.0.0:6379");
     tokio::spawn(accept_loop(listener, shared.clone()));
     tokio::spawn(cron_loop(shared.clone()));
+    if replicaof.is_some() {
+        tokio::spawn(redsim_server::replica_link_loop(shared.clone()));
+    }
     if persisting && bg_jobs {
         tokio::spawn(background_jobs(shared.clone()));
     }
@@ -697,6 +720,9 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             }),
             planted: 0,
             start_failed: Arc::new(AtomicBool::new(false)),
+            replicaof: None,
+            extra_args: Vec::new(),
+            quiet: false,
         };
         let server = handle
             .create_node()

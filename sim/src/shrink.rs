@@ -112,6 +112,9 @@ pub const REDUCERS: &[(&str, Reducer)] = &[
     ("clock-jumps", |o| {
         count(o, o.clock_jumps, |c, v| c.clock_jumps = v)
     }),
+    ("repl-faults", |o| {
+        count(o, o.repl_faults, |c, v| c.repl_faults = v)
+    }),
     ("buggify", |o| {
         if o.buggify {
             vec![with(o, |c| c.buggify = false)]

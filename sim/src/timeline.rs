@@ -256,7 +256,8 @@ pub fn from_history(events: &[Event], highlight: Option<usize>) -> Timeline {
             }
             EventKind::Connect { .. }
             | EventKind::ConnectFailed { .. }
-            | EventKind::WorkloadDone => {}
+            | EventKind::WorkloadDone
+            | EventKind::Violation { .. } => {}
         }
     }
     // Faults still active at the end run to the end of the axis.

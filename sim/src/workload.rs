@@ -219,6 +219,7 @@ pub fn check_oracle(events: &[Event]) -> Result<(), Violation> {
                     ),
                 ))
             }
+            EventKind::Violation { what } => return Err(violation(i, what.clone())),
             EventKind::Final { prefix, applied } if *prefix != Some(*applied) => {
                 return Err(violation(
                     i,

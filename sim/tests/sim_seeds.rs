@@ -217,6 +217,34 @@ fn planted_engine_bugs_are_caught() {
     }
 }
 
+/// Replication: a master with two replicas under replication faults
+/// passes (WAIT truthful, replicas converge), and the planted WAIT bug
+/// (counting replicas that did not acknowledge) is caught as a safety
+/// violation by the WAIT checker.
+#[test]
+fn replication_seeds_pass_and_wait_early_is_caught() {
+    let sc = redsim_sim::scenario_by_name("replication").expect("scenario");
+    let opts = (sc.options)();
+    for seed in 0..10 {
+        let r = run_seed(seed, &opts, seed == 0);
+        if let Err(f) = &r.result {
+            panic!("seed {seed} failed:\n{f}");
+        }
+    }
+    let bad = SimOptions {
+        selftest: Some(SelfTest::WaitEarly),
+        ..opts
+    };
+    let caught = (0..5)
+        .filter(|&seed| {
+            run_seed(seed, &bad, false)
+                .result
+                .is_err_and(|f| f.kind == FailureKind::Safety && f.message.contains("WAIT replied"))
+        })
+        .count();
+    assert!(caught >= 4, "wait-early caught in only {caught} of 5 seeds");
+}
+
 /// The sweep's shrinker reduces a failing planted-bug run (fewer clients,
 /// ops and faults) while it keeps failing with the same class.
 #[test]

@@ -41,6 +41,7 @@ pub mod planted;
 pub mod pqsort;
 pub mod propagate;
 pub mod rdb;
+pub mod repl;
 pub mod resp;
 pub mod rng;
 pub mod sentinel;

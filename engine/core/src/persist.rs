@@ -99,6 +99,8 @@ impl SnapshotSink for RdbSink {
 pub enum JobKind {
     Rdb,
     AofRewrite,
+    /// A snapshot streamed to replicas (crate::repl); `tmp` holds the EOF mark.
+    ReplSync,
 }
 
 pub struct BgJob {
@@ -285,6 +287,17 @@ impl BgJob {
         }
     }
 
+    pub fn new_repl(now_ms: i64, eof_mark: String) -> BgJob {
+        BgJob {
+            kind: JobKind::ReplSync,
+            fd: None,
+            tmp: eof_mark,
+            started_ms: now_ms,
+            dirty_at_start: 0,
+            chunk: Vec::new(),
+        }
+    }
+
     pub fn fd(&self) -> Option<Fd> {
         self.fd
     }
@@ -342,6 +355,26 @@ fn new_sink(ks: &Keyspace, cfg: &Config, env: &ServerEnv, aof_base: bool) -> Rdb
     RdbSink::new(
         cfg.get("rdbcompression") != Some("no"),
         &aux_for(ks, env, aof_base),
+        lru.then(|| ks.lru_clock()),
+        lfu.then(|| (ks.minutes(), ks.lfu_decay_time)),
+    )
+}
+
+/// The sink of a snapshot streamed to replicas (aux fields carry the
+/// replication id and offset, as Redis's rdbSaveInfo).
+pub fn repl_sink(
+    ks: &Keyspace,
+    cfg: &Config,
+    env: &ServerEnv,
+    extra: Vec<(String, String)>,
+) -> RdbSink {
+    let mut aux = aux_for(ks, env, false);
+    aux.extra = extra;
+    let lru = cfg.maxmemory_policy.ends_with("lru");
+    let lfu = cfg.is_lfu();
+    RdbSink::new(
+        cfg.get("rdbcompression") != Some("no"),
+        &aux,
         lru.then(|| ks.lru_clock()),
         lfu.then(|| (ks.minutes(), ks.lfu_decay_time)),
     )
@@ -478,6 +511,11 @@ pub fn bg_step(
     let Some(mut job) = p.job.take() else {
         return false;
     };
+    if job.kind == JobKind::ReplSync {
+        // Stepped by `Server::repl_sync_step`; here only dropped (shutdown).
+        ks.snapshot = None;
+        return false;
+    }
     let done = ks.snapshot_step(budget);
     let aborted = ks.snapshot.as_ref().is_some_and(|s| s.aborted);
     let mut chunk = std::mem::take(job.chunk_mut());
@@ -598,6 +636,7 @@ pub fn bg_step(
             }
             p.aof_status.last_rewrite_secs = secs;
         }
+        JobKind::ReplSync => {}
     }
     ks.snapshot = None;
     false
@@ -993,6 +1032,11 @@ impl Server {
     /// Run one step of a background job (the shell calls this often while
     /// `persist.busy()`; cron calls it too). Returns true while one runs.
     pub fn bg_step(&mut self, budget: usize) -> bool {
+        if self.persist.job_kind() == Some(JobKind::ReplSync) {
+            if self.repl_sync_step(budget) {
+                return true;
+            }
+        }
         let running = bg_step(
             &mut self.ks,
             &mut self.persist,
@@ -1194,6 +1238,8 @@ pub fn close_aof(ks: &mut Keyspace, p: &mut Persist) {
     if let (Some(w), Some(disk)) = (p.aof.take(), p.disk.as_mut()) {
         let _ = w.close(&mut **disk, ks.now_ms);
     }
-    ks.prop_enabled = false;
-    ks.prop.clear();
+    ks.prop_enabled = ks.prop_keep;
+    if !ks.prop_enabled {
+        ks.prop.clear();
+    }
 }

@@ -15,6 +15,8 @@ pub const DUPLICATE_ELEMENT: u32 = 2;
 /// The AOF loader drops the last command it reads (an off-by-one in the
 /// tail handling): after a restart, the newest acknowledged write is gone.
 pub const STALE_AFTER_RESTART: u32 = 4;
+/// WAIT counts every online replica, acknowledged or not (replies early).
+pub const WAIT_EARLY: u32 = 8;
 
 /// Does planted `bug` fire on this call? (On every `every`-th call.)
 pub fn fires(ks: &mut Keyspace, bug: u32, every: u64) -> bool {

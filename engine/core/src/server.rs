@@ -84,6 +84,16 @@ pub struct Client {
     pub blocked: Option<Box<crate::blocking::Blocked>>,
     /// Pub/Sub subscriptions (channels, patterns, shard channels).
     pub subs: crate::cmd::pubsub::ClientSubs,
+    /// Our master's connection (its commands obey no read-only/OOM check).
+    pub is_master: bool,
+    /// A replica of ours (after PSYNC/SYNC): output is the stream.
+    pub is_replica: bool,
+    /// What it said with REPLCONF before PSYNC.
+    pub announce: crate::repl::Announce,
+    /// Replication offset after this client's last write (WAIT).
+    pub woff: u64,
+    /// Drop this command's reply (REPLCONF ACK, PSYNC write no reply).
+    pub no_reply_once: bool,
 }
 
 /// A slab of clients: handles are stable for a client's lifetime.
@@ -113,6 +123,9 @@ impl Clients {
     }
     pub fn get_mut(&mut self, h: ClientHandle) -> &mut Client {
         self.slots[h].as_mut().expect("live client handle")
+    }
+    pub fn try_get(&self, h: ClientHandle) -> Option<&Client> {
+        self.slots.get(h).and_then(|c| c.as_ref())
     }
     pub fn try_get_mut(&mut self, h: ClientHandle) -> Option<&mut Client> {
         self.slots.get_mut(h).and_then(|c| c.as_mut())
@@ -227,6 +240,11 @@ pub struct Effects {
     /// A fatal persistence error outside a command (cron's AOF flush under
     /// `appendfsync always`): the shell must exit, as Redis does.
     pub fatal: Option<String>,
+    /// The replica link changed (REPLICAOF) or has bytes to send: the
+    /// shell's link task must look again.
+    pub repl_link: bool,
+    /// Replicas wait for a full sync: start one when possible.
+    pub repl_sync: bool,
 }
 
 impl Effects {
@@ -240,6 +258,8 @@ impl Effects {
             && !self.timers_changed
             && self.propagate.is_empty()
             && self.fatal.is_none()
+            && !self.repl_link
+            && !self.repl_sync
     }
 }
 
@@ -258,6 +278,8 @@ pub struct Server {
     /// Sees every command of the effect stream, in apply order (the
     /// simulator's crash oracle; replicas will be fed the same way).
     pub prop_observer: Option<PropObserver>,
+    /// Replication: our replicas, our master link, the backlog.
+    pub repl: crate::repl::Repl,
     next_client_id: u64,
 }
 
@@ -272,6 +294,7 @@ impl Server {
         }
         ks.now_ms = env.start_ms;
         let table = CommandTable::shared();
+        let replid = ks.rng.hex40();
         let mut stats = Stats::default();
         stats.cmds = vec![CmdStat::default(); table.cmds.len()];
         let mut s = Server {
@@ -285,6 +308,7 @@ impl Server {
             config_store: None,
             persist: crate::persist::Persist::default(),
             prop_observer: None,
+            repl: crate::repl::Repl::new(replid),
             next_client_id: 1,
         };
         s.apply_config();
@@ -342,6 +366,11 @@ impl Server {
             pending: Vec::new(),
             blocked: None,
             subs: Default::default(),
+            is_master: false,
+            is_replica: false,
+            announce: Default::default(),
+            woff: 0,
+            no_reply_once: false,
         })
     }
 
@@ -350,6 +379,7 @@ impl Server {
         crate::blocking::unblock(&mut self.ks, &mut self.clients, h);
         crate::cmd::pubsub::unsubscribe_all(&mut self.clients, h);
         self.clients.remove(h);
+        self.repl_client_gone(h);
     }
 
     /// Move output produced for `h` by others (served blocking command,
@@ -368,7 +398,11 @@ impl Server {
 
     /// Earliest blocked-client deadline, for the shell's timer.
     pub fn next_timeout_ms(&self) -> Option<i64> {
-        self.clients.timeouts.first().map(|&(t, _)| t)
+        let t = self.clients.timeouts.first().map(|&(t, _)| t);
+        match (t, self.next_wait_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Time out blocked clients whose deadline passed (call at least at `hz`,
@@ -376,6 +410,7 @@ impl Server {
     pub fn handle_timeouts(&mut self, now_ms: i64) {
         self.ks.now_ms = now_ms;
         crate::blocking::expire_timeouts(&mut self.ks, &mut self.clients, now_ms);
+        self.check_waiters();
         self.flush_wakes();
     }
 
@@ -439,7 +474,7 @@ impl Server {
     }
 
     /// Turn `clients.wake` handles into `effects.wake` ids (deduplicated).
-    fn flush_wakes(&mut self) {
+    pub(crate) fn flush_wakes(&mut self) {
         for id in std::mem::take(&mut self.clients.kill_asap) {
             self.effects.log.push((
                 LogLevel::Warning,
@@ -486,7 +521,8 @@ impl Server {
             // dataset (Redis runs only whileBlockedCron while loading).
             return;
         }
-        if self.ks.active_expire_enabled {
+        // Replicas do not expire keys: the master sends the DELs.
+        if self.ks.active_expire_enabled && !self.repl.is_replica() {
             self.ks
                 .active_expire_cycle(self.cfg.active_expire_effort, self.cfg.hz);
         }
@@ -508,6 +544,8 @@ impl Server {
             self.flush_wakes();
         }
         self.drain_propagation();
+        self.repl_cron();
+        self.flush_wakes();
         self.persist_cron();
         // Redis samples ops/sec every 100 ms into a 16-slot ring.
         let st = &mut self.stats;
@@ -563,6 +601,7 @@ impl Server {
         };
         out.resp3 = resp3;
         let mark = out.buf.len();
+        let off_before = self.repl.master_repl_offset;
         let ran = self.process(h, argv, db, out);
         if self.persist.pending_loadaof {
             self.debug_loadaof(out);
@@ -582,6 +621,10 @@ impl Server {
             out.buf.truncate(mark);
         }
         c.reply_mode.skip = false;
+        if c.no_reply_once {
+            c.no_reply_once = false;
+            out.buf.truncate(mark);
+        }
         self.flush_touched();
         if !self.ks.ready.is_empty() {
             self.handle_ready();
@@ -589,6 +632,21 @@ impl Server {
             self.flush_wakes();
         }
         self.drain_propagation();
+        if self.repl.master_repl_offset != off_before {
+            if let Some(c) = self.clients.try_get_mut(h) {
+                c.woff = self.repl.master_repl_offset;
+            }
+        }
+        if self.repl.get_ack
+            || self.repl.acks_changed
+            || self.repl.drop_link
+            || self.effects.repl_sync
+        {
+            self.repl_after_command();
+        }
+        if !self.clients.wake.is_empty() {
+            self.flush_wakes();
+        }
         ran
     }
 
@@ -598,7 +656,9 @@ impl Server {
             if let Some(f) = self.prop_observer.as_mut() {
                 self.ks.prop.iter().for_each(|p| f(p));
             }
+            let start = self.effects.propagate.len();
             self.effects.propagate.append(&mut self.ks.prop);
+            self.feed_replication(start);
             self.feed_aof();
         }
     }
@@ -720,7 +780,10 @@ impl Server {
             );
             return None;
         }
-        if self.cfg.maxmemory > 0 {
+        let obey = self.clients.get(h).is_master;
+        let ignore_mm =
+            self.repl.is_replica() && self.cfg.get("replica-ignore-maxmemory") != Some("no");
+        if self.cfg.maxmemory > 0 && !obey && !ignore_mm {
             if let Some(mem) = self.env.mem_used {
                 // Redis's processCommand: evict first, then refuse commands
                 // that may grow memory (deny-oom, anything queued in MULTI
@@ -758,7 +821,11 @@ impl Server {
         }
         // Redis's processCommand: writes (and PING) are refused while the
         // last background save or AOF write failed (MISCONF).
-        if let Some(e) = self.persist.denied_by_disk_error(&self.cfg) {
+        if let Some(e) = self
+            .persist
+            .denied_by_disk_error(&self.cfg)
+            .filter(|_| !obey)
+        {
             let c = &self.table.cmds[cmd];
             let exec_writes = c.fullname == "exec" && self.queued_has_flag(h, spec::F_WRITE);
             if c.flags & spec::F_WRITE != 0 || exec_writes || c.fullname == "ping" {
@@ -766,6 +833,10 @@ impl Server {
                 self.reject(out, Some(cmd), &e, in_multi, h);
                 return None;
             }
+        }
+        if let Some(e) = self.repl_denied(h, cmd, obey) {
+            self.reject(out, Some(cmd), &e, in_multi, h);
+            return None;
         }
         let c = &self.table.cmds[cmd];
         {
@@ -879,6 +950,7 @@ impl Server {
             table: &self.table,
             config_store: &mut self.config_store,
             persist: &mut self.persist,
+            repl: &mut self.repl,
             out: &mut *out,
             h,
             db,
@@ -909,6 +981,44 @@ impl Server {
             self.count_error(&text);
             self.stats.cmds[cmd].failed += 1;
         }
+    }
+
+    /// Replication's refusals, in Redis's processCommand order: writes on
+    /// a read-only replica, stale data, too few good replicas.
+    fn repl_denied(&self, h: ClientHandle, cmd: usize, obey: bool) -> Option<CmdError> {
+        if obey {
+            return None;
+        }
+        let c = &self.table.cmds[cmd];
+        let is_write = c.flags & spec::F_WRITE != 0
+            || (c.fullname == "exec" && self.queued_has_flag(h, spec::F_WRITE));
+        if let Some(l) = &self.repl.link {
+            if is_write && self.ks.replica_hide {
+                return Some(CmdError::msg(
+                    "READONLY You can't write against a read only replica.",
+                ));
+            }
+            if l.state != crate::repl::LinkState::Connected
+                && self.cfg.get("replica-serve-stale-data") == Some("no")
+                && c.flags & spec::F_STALE == 0
+            {
+                return Some(CmdError::msg("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."));
+            }
+            return None;
+        }
+        if is_write {
+            let min: usize = self
+                .cfg
+                .get("min-replicas-to-write")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            if min > 0 && self.repl.good_replicas < min {
+                return Some(CmdError::msg(
+                    "NOREPLICAS Not enough good replicas to write.",
+                ));
+            }
+        }
+        None
     }
 
     /// Total keys across databases.

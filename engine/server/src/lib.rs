@@ -73,6 +73,8 @@ pub struct Shared {
     timer: Notify,
     /// Signalled once when the server must stop.
     pub shutdown: Notify,
+    /// Wakes the replica link task (REPLICAOF, bytes to send).
+    pub link: Notify,
     pub proc_sampler: Option<ProcSampler>,
     /// Set when the server hit a fatal error (under madsim, where exiting
     /// would end the whole simulation: the node stops serving instead and
@@ -89,6 +91,7 @@ impl Shared {
             conns: std::sync::Mutex::new(HashMap::new()),
             timer: Notify::new(),
             shutdown: Notify::new(),
+            link: Notify::new(),
             proc_sampler: None,
             fatal: std::sync::atomic::AtomicBool::new(false),
         })
@@ -112,6 +115,29 @@ impl Shared {
 
     fn signal(&self, id: u64) -> Option<Arc<ConnSignal>> {
         self.conns.lock().ok()?.get(&id).cloned()
+    }
+
+    /// Deliver what a batch of engine work asked of the other tasks:
+    /// kills, wakeups, timer re-arms, the replica link.
+    pub fn after_effects(&self, fx: &redsim_core::server::Effects) {
+        for victim in &fx.kill {
+            if let Some(k) = self.signal(*victim) {
+                k.kill.notify_one();
+            }
+        }
+        self.wake(&fx.wake);
+        if fx.timers_changed {
+            self.timer.notify_one();
+        }
+        if fx.repl_link {
+            self.link.notify_one();
+        }
+    }
+
+    pub fn log_effects(&self, fx: &redsim_core::server::Effects) {
+        for (lvl, msg) in &fx.log {
+            self.log.log(*lvl, msg);
+        }
     }
 
     /// Tell connection tasks that output is pending for them.
@@ -191,12 +217,13 @@ pub async fn cron_loop(shared: Arc<Shared>) {
         if shared.is_dead() {
             return;
         }
-        let (period_ms, next_timeout, bg_busy) = {
+        let (period_ms, next_timeout, bg_busy, stalled) = {
             let srv = shared.srv.lock().await;
             (
                 i64::from(1000 / srv.cfg.hz.max(1)),
                 srv.next_timeout_ms(),
                 srv.persist.busy(),
+                srv.repl_sync_stalled(),
             )
         };
         let now = shared.clock.now_ms();
@@ -204,7 +231,10 @@ pub async fn cron_loop(shared: Arc<Shared>) {
         if let Some(t) = next_timeout {
             wait = wait.min((t - now).max(0));
         }
-        if bg_busy {
+        if bg_busy && stalled {
+            // A snapshot for replicas waits for their sockets to drain.
+            wait = wait.min(1);
+        } else if bg_busy {
             // A background save/rewrite runs in steps between commands:
             // step again as soon as clients had their turn at the lock.
             wait = 0;
@@ -252,7 +282,140 @@ pub async fn cron_loop(shared: Arc<Shared>) {
             shared.die();
             return;
         }
-        shared.wake(&fx.wake);
+        shared.after_effects(&fx);
+    }
+}
+
+/// The replica side of replication: one connection to our master at a
+/// time (`REPLICAOF`), whose bytes go to `Server::repl_link_input` and
+/// which sends what the engine queued (handshake, REPLCONF ACK). The
+/// protocol lives in the engine (`redsim_core::repl`); this only moves
+/// bytes and reconnects (once a second, as Redis's replicationCron).
+pub async fn replica_link_loop(shared: Arc<Shared>) {
+    loop {
+        if shared.is_dead() {
+            return;
+        }
+        let target = shared.srv.lock().await.repl_link_target();
+        let Some((host, port, gen)) = target else {
+            tokio::select! {
+                biased;
+                _ = shared.link.notified() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_millis(1000)) => {}
+            }
+            continue;
+        };
+        {
+            let mut srv = shared.srv.lock().await;
+            srv.ks.now_ms = shared.clock.now_ms();
+            srv.repl_link_connecting(gen);
+            let fx = srv.take_effects();
+            drop(srv);
+            shared.log_effects(&fx);
+        }
+        let addr = format!("{host}:{port}");
+        let conn = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            TcpStream::connect(addr.as_str()),
+        )
+        .await;
+        let stream = match conn {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                link_failed(&shared, gen, &e.to_string()).await;
+                continue;
+            }
+            Err(_) => {
+                link_failed(&shared, gen, "connection timed out").await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        link_session(&shared, stream, gen).await;
+        let mut srv = shared.srv.lock().await;
+        srv.ks.now_ms = shared.clock.now_ms();
+        srv.repl_link_closed(gen);
+        let fx = srv.take_effects();
+        drop(srv);
+        shared.log_effects(&fx);
+        shared.after_effects(&fx);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+async fn link_failed(shared: &Arc<Shared>, gen: u64, why: &str) {
+    let mut srv = shared.srv.lock().await;
+    srv.repl_link_failed(gen, why);
+    let fx = srv.take_effects();
+    drop(srv);
+    shared.log_effects(&fx);
+    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
+}
+
+/// One connection to the master, until it breaks or the link changes.
+async fn link_session(shared: &Arc<Shared>, mut stream: TcpStream, gen: u64) {
+    let mut buf: Vec<u8> = Vec::with_capacity(READ_CHUNK_BYTES);
+    let mut out: Vec<u8> = Vec::new();
+    {
+        let mut srv = shared.srv.lock().await;
+        srv.ks.now_ms = shared.clock.now_ms();
+        srv.repl_link_connected(gen);
+        srv.repl_link_take_out(&mut out);
+        let fx = srv.take_effects();
+        drop(srv);
+        shared.log_effects(&fx);
+    }
+    loop {
+        if shared.is_dead() {
+            return;
+        }
+        if !out.is_empty() {
+            if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        buf.clear();
+        if buf.capacity() < READ_CHUNK_BYTES {
+            buf.reserve(READ_CHUNK_BYTES);
+        }
+        let got = tokio::select! {
+            biased;
+            _ = shared.link.notified() => false,
+            r = stream.read_buf(&mut buf) => match r {
+                Ok(0) | Err(_) => return,
+                Ok(_) => true,
+            },
+            _ = tokio::time::sleep(std::time::Duration::from_millis(1000)) => false,
+        };
+        let mut srv = shared.srv.lock().await;
+        if !srv.repl_link_current(gen) {
+            return;
+        }
+        srv.ks.now_ms = shared.clock.now_ms();
+        if got {
+            srv.stats.net_input_bytes += buf.len() as u64;
+            if !srv.repl_link_input(gen, &buf) {
+                let fx = srv.take_effects();
+                drop(srv);
+                shared.log_effects(&fx);
+                shared.after_effects(&fx);
+                return;
+            }
+        }
+        srv.repl_link_take_out(&mut out);
+        let fx = srv.take_effects();
+        // Writes the master's stream made go to our AOF (and its fsync
+        // policy) like a client's.
+        let r = srv.before_reply();
+        drop(srv);
+        shared.log_effects(&fx);
+        shared.after_effects(&fx);
+        if let Err(e) = r {
+            shared.log.warning(&e);
+            shared.die();
+            return;
+        }
     }
 }
 
@@ -443,15 +606,7 @@ async fn handle_conn(
             for (lvl, msg) in &fx.log {
                 shared.log.log(*lvl, msg);
             }
-            for victim in &fx.kill {
-                if let Some(k) = shared.signal(*victim) {
-                    k.kill.notify_one();
-                }
-            }
-            shared.wake(&fx.wake);
-            if fx.timers_changed {
-                shared.timer.notify_one();
-            }
+            shared.after_effects(&fx);
             if fx.sleep_ms > 0 {
                 // DEBUG SLEEP blocks the whole server, as in Redis: keep the lock.
                 tokio::time::sleep(std::time::Duration::from_millis(fx.sleep_ms)).await;

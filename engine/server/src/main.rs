@@ -263,7 +263,16 @@ async fn run(cfg: Config, config_file: String) {
         std::process::exit(1);
     }
     log.notice("Ready to accept connections tcp");
+    {
+        let mut srv = shared.srv.lock().await;
+        srv.ks.now_ms = shared.clock.now_ms();
+        srv.replicaof_from_config();
+        let fx = srv.take_effects();
+        drop(srv);
+        shared.log_effects(&fx);
+    }
     tokio::spawn(cron_loop(shared.clone()));
+    tokio::spawn(redsim_server::replica_link_loop(shared.clone()));
     #[cfg(not(madsim))]
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,

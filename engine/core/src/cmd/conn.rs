@@ -249,6 +249,12 @@ pub fn client_setinfo(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 pub fn client_line(c: &Client, table: &super::CommandTable, now_ms: i64, out: &mut String) {
     use std::fmt::Write;
     let mut flags = String::new();
+    if c.is_replica {
+        flags.push('S');
+    }
+    if c.is_master {
+        flags.push('M');
+    }
     if c.subs.any() {
         flags.push('P');
     }
@@ -295,6 +301,31 @@ pub fn client_line(c: &Client, table: &super::CommandTable, now_ms: i64, out: &m
     );
 }
 
+/// Redis's getClientType: master, replica, pubsub or normal.
+fn client_type(c: &Client) -> &'static str {
+    if c.is_master {
+        "master"
+    } else if c.is_replica {
+        "replica"
+    } else if c.subs.any() {
+        "pubsub"
+    } else {
+        "normal"
+    }
+}
+
+fn canonical_type(t: &[u8]) -> &'static str {
+    if eq_ic(t, "master") {
+        "master"
+    } else if eq_ic(t, "replica") || eq_ic(t, "slave") {
+        "replica"
+    } else if eq_ic(t, "pubsub") {
+        "pubsub"
+    } else {
+        "normal"
+    }
+}
+
 pub fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut ids: Option<Vec<u64>> = None;
     if argv.len() == 4 && eq_ic(argv[2], "type") {
@@ -310,9 +341,14 @@ pub fn client_list(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 String::from_utf8_lossy(t)
             )));
         }
-        if !eq_ic(t, "normal") {
-            ids = Some(Vec::new());
-        }
+        let want = canonical_type(t);
+        ids = Some(
+            ctx.clients
+                .iter()
+                .filter(|(_, c)| client_type(c) == want)
+                .map(|(_, c)| c.id)
+                .collect(),
+        );
     } else if argv.len() > 3 && eq_ic(argv[2], "id") {
         let mut v = Vec::new();
         for a in &argv[3..] {
@@ -349,7 +385,7 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     let mut id: Option<u64> = None;
     let mut addr: Option<&[u8]> = None;
     let mut laddr: Option<&[u8]> = None;
-    let mut normal_only: Option<bool> = None;
+    let mut ktype: Option<&str> = None;
     let mut skipme = true;
     if argv.len() == 3 {
         addr = Some(argv[2]);
@@ -366,14 +402,13 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 }
                 id = Some(v as u64);
             } else if eq_ic(opt, "type") && more {
-                if eq_ic(val, "normal") {
-                    normal_only = Some(true);
-                } else if eq_ic(val, "master")
+                if eq_ic(val, "normal")
+                    || eq_ic(val, "master")
                     || eq_ic(val, "replica")
                     || eq_ic(val, "slave")
                     || eq_ic(val, "pubsub")
                 {
-                    normal_only = Some(false);
+                    ktype = Some(canonical_type(val));
                 } else {
                     return Err(CmdError::msg(format!(
                         "ERR Unknown client type '{}'",
@@ -416,14 +451,17 @@ pub fn client_kill(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
             id.is_none_or(|x| c.id == x)
                 && addr.is_none_or(|a| c.addr.as_bytes() == a)
                 && laddr.is_none_or(|a| c.laddr.as_bytes() == a)
-                && normal_only != Some(false)
+                && ktype.is_none_or(|t| client_type(c) == t)
                 && !(skipme && *h == me)
         })
         .map(|(h, c)| (h, c.id))
         .collect();
     for (h, cid) in victims {
         killed += 1;
-        if h == me {
+        if ctx.clients.get(h).is_master {
+            // Our master's link has no connection task: the engine drops it.
+            ctx.repl.drop_link = true;
+        } else if h == me {
             ctx.clients.get_mut(me).close_after_reply = true;
         } else {
             ctx.effects.kill.push(cid);

@@ -54,6 +54,7 @@ pub struct Ctx<'a> {
     pub table: &'a CommandTable,
     pub config_store: &'a mut Option<Box<dyn crate::server::ConfigStore>>,
     pub persist: &'a mut crate::persist::Persist,
+    pub repl: &'a mut crate::repl::Repl,
     pub out: &'a mut Reply,
     /// Handle of the calling client.
     pub h: usize,
@@ -228,6 +229,13 @@ pub struct CommandTable {
 /// Handler bindings: "name" or "container|sub".
 const BINDINGS: &[(&str, Handler)] = &[
     ("get", string::get),
+    ("replicaof", crate::repl::replicaof),
+    ("slaveof", crate::repl::replicaof),
+    ("replconf", crate::repl::replconf),
+    ("psync", crate::repl::psync),
+    ("sync", crate::repl::sync),
+    ("wait", crate::repl::wait),
+    ("role", crate::repl::role),
     ("set", string::set),
     ("setnx", string::setnx),
     ("setex", string::setex),

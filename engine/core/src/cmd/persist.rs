@@ -40,7 +40,9 @@ pub fn bgsave(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         }
     }
     match ctx.persist.job_kind() {
-        Some(JobKind::Rdb) => Err(CmdError::msg("ERR Background save already in progress")),
+        Some(JobKind::Rdb | JobKind::ReplSync) => {
+            Err(CmdError::msg("ERR Background save already in progress"))
+        }
         Some(JobKind::AofRewrite) => {
             if schedule {
                 ctx.persist.rdb.scheduled = true;
@@ -82,7 +84,7 @@ pub fn bgrewriteaof(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
         Some(JobKind::AofRewrite) => Err(CmdError::msg(
             "ERR Background append only file rewriting already in progress",
         )),
-        Some(JobKind::Rdb) => {
+        Some(JobKind::Rdb | JobKind::ReplSync) => {
             ctx.persist.aof_status.rewrite_scheduled = true;
             ctx.out
                 .simple("Background append only file rewriting scheduled");

@@ -235,9 +235,9 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
             f!("instantaneous_input_repl_kbps:0.00");
             f!("instantaneous_output_repl_kbps:0.00");
             f!("rejected_connections:{}", st.rejected_connections);
-            f!("sync_full:0");
-            f!("sync_partial_ok:0");
-            f!("sync_partial_err:0");
+            f!("sync_full:{}", ctx.repl.sync_full);
+            f!("sync_partial_ok:{}", ctx.repl.sync_partial_ok);
+            f!("sync_partial_err:{}", ctx.repl.sync_partial_err);
             f!("expired_keys:{}", ks.expired);
             f!("expired_stale_perc:{:.2}", ks.expired_stale_perc * 100.0);
             f!(
@@ -279,17 +279,7 @@ fn section(ctx: &Ctx, sec: &str, o: &mut String) {
         }
         "replication" => {
             f!("# Replication");
-            f!("role:master");
-            f!("connected_slaves:0");
-            f!("master_failover_state:no-failover");
-            f!("master_replid:{}", env.run_id);
-            f!("master_replid2:0000000000000000000000000000000000000000");
-            f!("master_repl_offset:0");
-            f!("second_repl_offset:-1");
-            f!("repl_backlog_active:0");
-            f!("repl_backlog_size:1048576");
-            f!("repl_backlog_first_byte_offset:0");
-            f!("repl_backlog_histlen:0");
+            crate::repl::info_fields(ctx, o);
         }
         "cpu" => {
             f!("# CPU");

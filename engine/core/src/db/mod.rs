@@ -104,6 +104,12 @@ pub struct Keyspace {
     /// expiries that happened (Redis's `server.loading` / masterhost checks
     /// in expireIfNeeded and checkAlreadyExpired).
     pub loading: bool,
+    /// Keep recording the effect stream when the AOF is switched off (a
+    /// replication backlog exists).
+    pub prop_keep: bool,
+    /// We are a read-only replica: keys whose TTL passed are invisible to
+    /// clients but not deleted (the master sends the DEL).
+    pub replica_hide: bool,
     /// Planted bugs switched on (crate::planted; simulator selftests only).
     pub planted: u32,
     pub planted_calls: u64,
@@ -182,6 +188,8 @@ impl Keyspace {
                 })
                 .collect(),
             now_ms: 0,
+            prop_keep: false,
+            replica_hide: false,
             lfu: false,
             lfu_log_factor: 10,
             lfu_decay_time: 1,
@@ -246,6 +254,9 @@ impl Keyspace {
     pub fn lookup(&mut self, db: usize, key: &[u8]) -> Option<u32> {
         let i = self.dbs[db].table.find(key)?;
         if self.is_expired(db, i) {
+            if self.replica_hide {
+                return None;
+            }
             self.expire_at(db, i);
             return None;
         }
