@@ -150,7 +150,38 @@ fn wait_until(what: &str, secs: u64, mut f: impl FnMut() -> bool) -> Duration {
     panic!("timed out after {secs}s waiting for: {what}");
 }
 
-fn spawn_redis(procs: &mut Procs, name: &str, dir: &PathBuf, port: u16, master: Option<u16>) {
+/// A data node: real `redis-server`, or (`redsim`) redsim's own server.
+fn spawn_redis(
+    procs: &mut Procs,
+    name: &str,
+    dir: &PathBuf,
+    port: u16,
+    master: Option<u16>,
+    redsim: bool,
+) {
+    if redsim {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_redsim-server"));
+        c.args([
+            "--port",
+            &port.to_string(),
+            "--repl-diskless-sync-delay",
+            "0",
+        ])
+        .arg("--logfile")
+        .arg(dir.join(format!("redsim-{port}.log")));
+        if let Some(m) = master {
+            c.args(["--replicaof", "127.0.0.1", &m.to_string()]);
+        }
+        let child = c
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn redsim-server");
+        procs.add(name, child);
+        wait_until(&format!("redsim {port} up"), 10, || {
+            cmd(port, &["PING"]).is_some()
+        });
+        return;
+    }
     let mut c = Command::new("redis-server");
     c.args([
         "--port",
@@ -224,17 +255,31 @@ struct Cluster {
     master: u16,
     replicas: [u16; 2],
     sentinels: Vec<u16>,
+    /// The data nodes are redsim servers (else real Redis).
+    redsim_data: bool,
 }
 
-/// A master, two replicas, and sentinels (`kinds[i]` true = real Redis).
+/// A master, two replicas (real Redis), and sentinels (`kinds[i]` true =
+/// real Redis Sentinel, false = redsim).
 fn cluster(tag: &str, kinds: &[bool], quorum: u32) -> Cluster {
+    cluster_with(tag, kinds, quorum, false)
+}
+
+fn cluster_with(tag: &str, kinds: &[bool], quorum: u32, redsim_data: bool) -> Cluster {
     let dir = tmpdir(tag);
     let mut procs = Procs::default();
     let master = common::free_port();
-    spawn_redis(&mut procs, "master", &dir.0, master, None);
+    spawn_redis(&mut procs, "master", &dir.0, master, None, redsim_data);
     let replicas = [common::free_port(), common::free_port()];
     for (i, r) in replicas.iter().enumerate() {
-        spawn_redis(&mut procs, &format!("replica{i}"), &dir.0, *r, Some(master));
+        spawn_redis(
+            &mut procs,
+            &format!("replica{i}"),
+            &dir.0,
+            *r,
+            Some(master),
+            redsim_data,
+        );
     }
     wait_until("both replicas attached", 15, || {
         info_field(master, "connected_slaves") == "2"
@@ -252,6 +297,7 @@ fn cluster(tag: &str, kinds: &[bool], quorum: u32) -> Cluster {
         master,
         replicas,
         sentinels,
+        redsim_data,
     }
 }
 
@@ -445,7 +491,15 @@ fn sentinel_failover_with_three_redsim_sentinels() {
     }
     // The old master comes back as a master: it is converted to a replica.
     let old = c.master;
-    spawn_redis(&mut c.procs, "old-master", &c.dir.0.clone(), old, None);
+    let redsim = c.redsim_data;
+    spawn_redis(
+        &mut c.procs,
+        "old-master",
+        &c.dir.0.clone(),
+        old,
+        None,
+        redsim,
+    );
     let t = wait_until(
         "old master converted to a replica of the new one",
         40,
@@ -692,4 +746,44 @@ fn same_checks_pass_against_real_redis_sentinels() {
     wait_discovery(&c);
     let new = kill_master_and_check(&mut c, "3 real Redis");
     assert_ne!(new, c.master);
+}
+
+#[test]
+fn sentinel_failover_of_redsim_replication() {
+    // redsim all the way: redsim master and replicas (redsim's own
+    // REPLICAOF/PSYNC/INFO replication) watched by three redsim sentinels.
+    if !have_redis() {
+        println!("SKIP: redis-server not installed");
+        return;
+    }
+    let mut c = cluster_with("redsim-data", &[false, false, false], 2, true);
+    wait_discovery(&c);
+    assert_eq!(
+        cmd(c.master, &["SET", "before", "1"]),
+        Some(RVal::Status("OK".into()))
+    );
+    let new = kill_master_and_check(&mut c, "redsim data nodes");
+    // What the old master had replicated survived on the new one.
+    wait_until("replicated key on the new master", 5, || {
+        cmd(new, &["GET", "before"]) == Some(RVal::Bulk(b"1".to_vec()))
+    });
+    let old = c.master;
+    spawn_redis(
+        &mut c.procs,
+        "old-master",
+        &c.dir.0.clone(),
+        old,
+        None,
+        true,
+    );
+    let t = wait_until("old redsim master converted to a replica", 40, || {
+        info_field(old, "role") == "slave" && info_field(old, "master_port") == new.to_string()
+    });
+    println!(
+        "old redsim master reconfigured {:.1}s after restart",
+        t.as_secs_f64()
+    );
+    wait_until("old master resynced the new data", 10, || {
+        cmd(old, &["GET", "after-failover"]) == Some(RVal::Bulk(b"yes".to_vec()))
+    });
 }

@@ -1699,6 +1699,16 @@ fn reset_master_and_change_address(g: &mut Global, m: &mut Master, host: &str, p
     m.inst.port = port;
     m.inst.o_down_since_time = 0;
     m.inst.s_down_since_time = 0;
+    // Deliberate deviation from Redis 7.0: connect to the new address on the
+    // next timer run (Redis waits out the 1 s reconnect period while the
+    // SDOWN clock runs from the switch) and forget the other sentinels'
+    // "master down" answers, which were about the old address. Without this
+    // a healthy new master can be judged SDOWN + ODOWN at once with a short
+    // down-after-milliseconds, and failed over a second time.
+    m.inst.link.last_reconn_time = 0;
+    for s in m.sentinels.values_mut() {
+        s.flags &= !F_MASTER_DOWN;
+    }
     let mr = mref(m);
     let now = g.now;
     for (h, p) in addrs {
