@@ -808,7 +808,6 @@ impl Net {
     }
 
     fn with_seeds(quorum: u32, fakes: Vec<Fake>, seeds: &[u64]) -> Net {
-        let n = seeds.len();
         let mut net = Net {
             ss: Vec::new(),
             now: 1_000_000,
@@ -820,14 +819,14 @@ impl Net {
             queue: VecDeque::new(),
             next_tick: Vec::new(),
         };
-        for i in 0..n {
+        for (i, &seed) in seeds.iter().enumerate() {
             let text = format!(
                 "port {}\nsentinel myid {:040}\nsentinel monitor mymaster 127.0.0.1 6379 {quorum}\nsentinel down-after-milliseconds mymaster 1000\nsentinel failover-timeout mymaster 10000\n",
                 SPORT + i as u16,
                 i + 1
             );
             let c = SentinelConf::parse(&text, &[]).expect("conf");
-            let (s, acts) = Sentinel::new(c, &text, SentinelEnv::default(), seeds[i], net.now);
+            let (s, acts) = Sentinel::new(c, &text, SentinelEnv::default(), seed, net.now);
             net.ss.push(s);
             net.next_tick.push(net.now + 100);
             net.absorb(i, acts);
