@@ -16,6 +16,8 @@
 //! - [`config`]: the one config table behind redis.conf, `--flags`, CONFIG.
 //! - [`server`]: the `Server` state, clients, stats, `execute` and `cron`.
 //! - [`util`]: Redis-exact number parsing/formatting and glob matching.
+//! - [`sentinel`]: Redis Sentinel (monitoring, agreement, failover) as a
+//!   sans-IO state machine the `--sentinel` shell drives.
 //! - [`rng`], [`digest`]: seeded randomness, DEBUG DIGEST (Redis's algorithm).
 //! - [`disk`]: the `Disk` trait every file operation goes through, and
 //!   `SimDisk`, a seeded crash-simulating disk.
@@ -42,6 +44,7 @@ pub mod rdb;
 pub mod repl;
 pub mod resp;
 pub mod rng;
+pub mod sentinel;
 pub mod server;
 pub mod snapshot;
 pub mod util;

@@ -15,6 +15,7 @@
 pub mod buggify;
 pub mod disk;
 pub mod log;
+pub mod sentinel;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -69,6 +69,17 @@ impl Logger {
         logfile: &str,
         clock: Arc<dyn crate::Clock>,
     ) -> std::io::Result<Logger> {
+        Logger::with_role(pid, 'M', level, logfile, clock)
+    }
+
+    /// `role` is the letter after the pid: M master, S replica, X sentinel.
+    pub fn with_role(
+        pid: u32,
+        role: char,
+        level: &str,
+        logfile: &str,
+        clock: Arc<dyn crate::Clock>,
+    ) -> std::io::Result<Logger> {
         let min = match level {
             "debug" => LogLevel::Debug,
             "verbose" => LogLevel::Verbose,
@@ -88,7 +99,7 @@ impl Logger {
         Ok(Logger {
             inner: Arc::new(Inner {
                 pid,
-                role: 'M',
+                role,
                 min,
                 file,
                 clock,

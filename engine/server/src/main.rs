@@ -80,6 +80,14 @@ fn main() {
     if args.iter().any(|a| a == "-h" || a == "--help") {
         usage();
     }
+    let sentinel_mode = args.iter().any(|a| a == "--sentinel")
+        || std::env::args()
+            .next()
+            .is_some_and(|a| a.ends_with("redsim-sentinel"));
+    if sentinel_mode {
+        args.retain(|a| a != "--sentinel");
+        return sentinel_main(args);
+    }
     let mut config_file = String::new();
     if let Some(first) = args.first() {
         if !first.starts_with("--") {
@@ -298,4 +306,122 @@ async fn run(cfg: Config, config_file: String) {
     }
     log.warning("redsim is now ready to exit, bye bye...");
     std::process::exit(0);
+}
+
+/// `--name v1 v2 --other v` to config lines `name v1 v2`, `other v`.
+fn args_to_lines(args: &[String]) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for a in args {
+        if let Some(name) = a.strip_prefix("--") {
+            lines.push(name.to_string());
+        } else if let Some(last) = lines.last_mut() {
+            last.push(' ');
+            if a.is_empty() || a.contains(char::is_whitespace) {
+                last.push_str(&format!("\"{a}\""));
+            } else {
+                last.push_str(a);
+            }
+        }
+    }
+    lines
+}
+
+/// `redsim-server sentinel.conf --sentinel [--port N ...]`.
+fn sentinel_main(mut args: Vec<String>) {
+    let config_file = match args.first() {
+        Some(f) if !f.starts_with("--") => args.remove(0),
+        _ => {
+            eprintln!("Sentinel needs config file on disk to save state. Exiting...");
+            std::process::exit(1);
+        }
+    };
+    let text = match std::fs::read_to_string(&config_file) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("Fatal error, can't open config file '{config_file}': {e}");
+            std::process::exit(1);
+        }
+    };
+    let config_file = std::fs::canonicalize(&config_file)
+        .map(|p| p.display().to_string())
+        .unwrap_or(config_file);
+    if std::fs::OpenOptions::new()
+        .append(true)
+        .open(&config_file)
+        .is_err()
+    {
+        eprintln!(
+            "Sentinel config file {config_file} is not writable: Permission denied. Exiting..."
+        );
+        std::process::exit(1);
+    }
+    let conf = match redsim_core::sentinel::SentinelConf::parse(&text, &args_to_lines(&args)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "\n*** FATAL CONFIG FILE ERROR (redsim {}) ***",
+                env!("CARGO_PKG_VERSION")
+            );
+            eprintln!("{e}");
+            std::process::exit(1);
+        }
+    };
+    if !conf.dir.is_empty() {
+        if let Err(e) = std::env::set_current_dir(&conf.dir) {
+            eprintln!("Can't chdir to '{}': {e}", conf.dir);
+            std::process::exit(1);
+        }
+    }
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    rt.block_on(async move {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let pid = std::process::id();
+        let log = match Logger::with_role(pid, 'X', &conf.loglevel, &conf.logfile, clock.clone()) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("Can't open the log file: {e}");
+                std::process::exit(1);
+            }
+        };
+        log.warning("oO0OoO0OoO0Oo redsim is starting oO0OoO0OoO0Oo");
+        log.warning(&format!(
+            "redsim version={}, redis compatibility={}, bits=64, pid={}, just started",
+            env!("CARGO_PKG_VERSION"),
+            REDIS_VERSION,
+            pid
+        ));
+        log.warning("Configuration loaded");
+        let seed = {
+            let mut b = [0u8; 8];
+            let ok = std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut b))
+                .is_ok();
+            if ok {
+                u64::from_le_bytes(b)
+            } else {
+                clock.now_ms() as u64 ^ u64::from(pid)
+            }
+        };
+        log.verbose(&format!("Sentinel rng seed {seed}"));
+        let env = redsim_core::sentinel::SentinelEnv {
+            pid,
+            version: REDIS_VERSION.into(),
+            executable: std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            config_file: config_file.clone(),
+            os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+            start_ms: clock.now_ms(),
+        };
+        redsim_server::sentinel::run(conf, text, config_file, env, seed, clock, log).await;
+    });
 }
