@@ -400,3 +400,95 @@ fn min_replicas_to_write() {
     wait_synced(&mut m, &mut r);
     assert_eq!(text(calls(&mut r, &["GET", "a"])), "1");
 }
+
+fn role_of(c: &mut Conn) -> String {
+    match calls(c, &["ROLE"]) {
+        Value::Array(v) => text(v[0].clone()),
+        other => panic!("ROLE: {other:?}"),
+    }
+}
+
+/// FAILOVER TO: writes pause, the target catches up and takes over with a
+/// partial resync (PSYNC ... FAILOVER), the paused write is answered with
+/// READONLY, nothing is lost. Run across flavours, so each side of the
+/// handover is checked against real Redis.
+fn failover_handover(master: Flavor, replica: Flavor, what: &str) {
+    let dir = TempDir::new(what).expect("tempdir");
+    let ms = start(master, &dir, &[]);
+    let mut m = ms.connect().expect("connect");
+    let rs = start(
+        replica,
+        &dir,
+        &["--replicaof", &format!("127.0.0.1 {}", ms.port)],
+    );
+    let mut r = rs.connect().expect("connect");
+    wait_synced(&mut m, &mut r);
+    assert_eq!(
+        text(calls(&mut m, &["FAILOVER", "ABORT"])),
+        "-ERR No failover in progress.",
+        "{what}"
+    );
+    assert_eq!(
+        text(calls(&mut r, &["FAILOVER"])),
+        "-ERR FAILOVER is not valid when server is a replica.",
+        "{what}"
+    );
+    apply(&mut m, &redsim_conformance::dataset::every_type());
+    more_writes(&mut m, "before-failover");
+    let full_before = stat(&mut r, "sync_full");
+    let port = rs.port.to_string();
+    assert_eq!(
+        text(calls(
+            &mut m,
+            &["FAILOVER", "TO", "127.0.0.1", &port, "TIMEOUT", "10000"]
+        )),
+        "OK",
+        "{what}"
+    );
+    // A write sent now waits for the handover, then finds a replica.
+    let mut w = ms.connect().expect("connect");
+    assert_eq!(
+        text(calls(&mut w, &["SET", "during", "1"])),
+        "-READONLY You can't write against a read only replica.",
+        "{what}"
+    );
+    wait_until("roles swapped", || {
+        role_of(&mut r) == "master" && role_of(&mut m) == "slave"
+    });
+    wait_synced(&mut r, &mut m);
+    assert_eq!(
+        stat(&mut r, "sync_full"),
+        full_before,
+        "{what}: no full sync"
+    );
+    assert_eq!(
+        stat(&mut r, "sync_partial_ok"),
+        1,
+        "{what}: one partial resync"
+    );
+    assert_eq!(
+        info_field(&mut m, "replication", "master_failover_state").as_deref(),
+        Some("no-failover")
+    );
+    assert_eq!(calls(&mut r, &["EXISTS", "during"]), Value::Integer(0));
+    assert_same_data(&mut r, &mut m, &format!("{what}: after failover"));
+    more_writes(&mut r, "after-failover");
+    wait_synced(&mut r, &mut m);
+    assert_same_data(&mut r, &mut m, &format!("{what}: writes after failover"));
+}
+
+#[test]
+fn failover_redsim_to_redsim() {
+    failover_handover(Flavor::Redsim, Flavor::Redsim, "failover-redsim-redsim");
+}
+
+#[test]
+fn failover_redsim_to_real_redis() {
+    failover_handover(Flavor::Redsim, Flavor::Redis, "failover-redsim-redis");
+}
+
+// Not yet: real Redis handing over to a redsim replica. The target side
+// (`PSYNC ... FAILOVER`) works by hand, but under the parallel test load
+// real Redis sometimes reports the redsim replica's link closed (and the
+// replica "not online") right after the full sync while redsim still sees
+// it up; see the session note of 2026-11-27.

@@ -161,6 +161,9 @@ pub struct Link {
     full: Option<(String, u64)>,
     parser: RequestParser,
     last_ack_ms: i64,
+    /// Send `PSYNC <id> <offset> FAILOVER` (we are the old master of a
+    /// FAILOVER: the target promotes itself on it).
+    psync_failover: bool,
 }
 
 /// A client blocked in WAIT.
@@ -170,6 +173,24 @@ pub struct Waiter {
     pub num: usize,
     /// Absolute deadline (ms), 0 = forever.
     pub deadline_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailoverState {
+    /// Writes paused; waiting for the target to acknowledge our offset.
+    WaitingForSync,
+    /// We are a replica of the target, PSYNC ... FAILOVER sent.
+    InProgress,
+}
+
+/// A FAILOVER in progress (we are the master handing over).
+pub struct Failover {
+    /// TO host port (None: the most up-to-date online replica).
+    pub target: Option<(String, u16)>,
+    pub force: bool,
+    /// Absolute deadline (ms), 0 = none.
+    pub deadline_ms: i64,
+    pub state: FailoverState,
 }
 
 pub const NULL_REPLID: &str = "0000000000000000000000000000000000000000";
@@ -211,6 +232,11 @@ pub struct Repl {
     scratch: Vec<u8>,
     /// Planted bugs (crate::planted; the simulator's selftests only).
     pub planted: u32,
+    /// FAILOVER in progress: client writes wait in `paused`.
+    pub failover: Option<Failover>,
+    pub paused: Vec<(ClientHandle, Vec<Vec<u8>>)>,
+    /// FAILOVER ABORT (or a failure) asked to stop it after the command.
+    pub abort_failover_requested: Option<String>,
 }
 
 impl Repl {
@@ -238,6 +264,9 @@ impl Repl {
             good_replicas: 0,
             scratch: Vec::new(),
             planted: 0,
+            failover: None,
+            paused: Vec::new(),
+            abort_failover_requested: None,
         }
     }
 
@@ -358,8 +387,34 @@ pub fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
+/// The pieces of server state a role change touches (from a command's
+/// `Ctx` or from the `Server` itself, e.g. FAILOVER progressing in cron).
+pub struct Parts<'a> {
+    pub repl: &'a mut Repl,
+    pub ks: &'a mut crate::db::Keyspace,
+    pub clients: &'a mut crate::server::Clients,
+    pub cfg: &'a crate::config::Config,
+    pub effects: &'a mut crate::server::Effects,
+}
+
+impl<'a> Parts<'a> {
+    fn of_ctx(ctx: &'a mut Ctx<'_>) -> Parts<'a> {
+        Parts {
+            repl: &mut *ctx.repl,
+            ks: &mut *ctx.ks,
+            clients: &mut *ctx.clients,
+            cfg: &*ctx.cfg,
+            effects: &mut *ctx.effects,
+        }
+    }
+}
+
 /// Become a replica of host:port (Redis's replicationSetMaster).
 pub fn set_master(ctx: &mut Ctx, host: String, port: u16) {
+    set_master_parts(&mut Parts::of_ctx(ctx), host, port);
+}
+
+pub fn set_master_parts(ctx: &mut Parts, host: String, port: u16) {
     let r = &mut *ctx.repl;
     let (psync_replid, psync_offset) = match r.link.take() {
         // Switching masters: keep the history we hold, for a PSYNC2
@@ -413,6 +468,7 @@ pub fn set_master(ctx: &mut Ctx, host: String, port: u16) {
         full: None,
         parser: RequestParser::new(),
         last_ack_ms: 0,
+        psync_failover: false,
     });
     ctx.ks.replica_hide = ctx.cfg.get("replica-read-only") != Some("no");
     ctx.effects.repl_link = true;
@@ -421,6 +477,10 @@ pub fn set_master(ctx: &mut Ctx, host: String, port: u16) {
 /// Stop replicating (REPLICAOF NO ONE): a new history starts here, the
 /// master's kept as replid2 so its other replicas can PSYNC to us.
 fn unset_master(ctx: &mut Ctx) {
+    unset_master_parts(&mut Parts::of_ctx(ctx));
+}
+
+fn unset_master_parts(ctx: &mut Parts) {
     let r = &mut *ctx.repl;
     let Some(l) = r.link.take() else {
         return;
@@ -538,7 +598,122 @@ pub fn replconf(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
 
 /// PSYNC replid offset: partial resync from the backlog, or a full sync.
 pub fn psync(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() > 3 {
+        if !argv[3].eq_ignore_ascii_case(b"failover") || argv.len() > 4 {
+            return Err(CmdError::Syntax);
+        }
+        // Our master hands over (its FAILOVER): promote, then serve its
+        // PSYNC from the history we share (replid2).
+        if !ctx.repl.is_replica() {
+            return Err(CmdError::msg(
+                "ERR PSYNC FAILOVER can't be sent to a master.",
+            ));
+        }
+        if argv[1] != ctx.repl.replid.as_bytes() {
+            return Err(CmdError::msg(
+                "ERR PSYNC FAILOVER replid must match my replid.",
+            ));
+        }
+        unset_master(ctx);
+        ctx.effects.log.push((
+            LogLevel::Notice,
+            format!(
+                "Failover request received for replid {}.",
+                String::from_utf8_lossy(argv[1])
+            ),
+        ));
+    }
     sync_request(ctx, Some((argv[1], argv[2])))
+}
+
+/// FAILOVER [TO host port [FORCE]] [ABORT] [TIMEOUT ms]: hand the master
+/// role to a replica without losing writes (Redis 6.2's coordinated
+/// failover): client writes pause, the target catches up, we become its
+/// replica with `PSYNC ... FAILOVER`, it promotes itself.
+pub fn failover(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
+    if argv.len() == 2 && argv[1].eq_ignore_ascii_case(b"abort") {
+        if ctx.repl.failover.is_none() {
+            return Err(CmdError::msg("ERR No failover in progress."));
+        }
+        ctx.repl.abort_failover_requested = Some("Failover manually aborted".into());
+        ctx.out.ok();
+        return Ok(());
+    }
+    let mut to: Option<(String, i64)> = None;
+    let mut force = false;
+    let mut timeout: Option<i64> = None;
+    let mut i = 1;
+    while i < argv.len() {
+        let a = argv[i];
+        if a.eq_ignore_ascii_case(b"timeout") && i + 1 < argv.len() {
+            let t = crate::util::parse_i64(argv[i + 1]).ok_or(CmdError::NotInteger)?;
+            if t <= 0 {
+                return Err(CmdError::msg("ERR FAILOVER timeout must be greater than 0"));
+            }
+            timeout = Some(t);
+            i += 2;
+        } else if a.eq_ignore_ascii_case(b"to") && i + 2 < argv.len() {
+            let p = crate::util::parse_i64(argv[i + 2]).ok_or(CmdError::NotInteger)?;
+            to = Some((arg_str(argv[i + 1]), p));
+            i += 3;
+        } else if a.eq_ignore_ascii_case(b"force") {
+            force = true;
+            i += 1;
+        } else {
+            return Err(CmdError::Syntax);
+        }
+    }
+    if ctx.repl.failover.is_some() {
+        return Err(CmdError::msg("ERR FAILOVER already in progress."));
+    }
+    if ctx.repl.is_replica() {
+        return Err(CmdError::msg(
+            "ERR FAILOVER is not valid when server is a replica.",
+        ));
+    }
+    if ctx.repl.replicas.is_empty() {
+        return Err(CmdError::msg("ERR FAILOVER requires connected replicas."));
+    }
+    if force && (timeout.is_none() || to.is_none()) {
+        return Err(CmdError::msg(
+            "ERR FAILOVER with force option requires both a timeout and target HOST and IP.",
+        ));
+    }
+    let target = match to {
+        Some((host, port)) => {
+            let r = ctx
+                .repl
+                .replicas
+                .iter()
+                .find(|x| x.ip == host && i64::from(x.listening_port) == port)
+                .ok_or_else(|| {
+                    CmdError::msg("ERR FAILOVER target HOST and PORT is not a replica.")
+                })?;
+            if r.state != ReplicaState::Online {
+                return Err(CmdError::msg("ERR FAILOVER target replica is not online."));
+            }
+            Some((host, port as u16))
+        }
+        None => None,
+    };
+    let deadline_ms = timeout.map_or(0, |t| ctx.ks.now_ms.saturating_add(t));
+    let what = target
+        .as_ref()
+        .map_or("any replica".to_string(), |(h, p)| format!("{h}:{p}"));
+    ctx.effects
+        .log
+        .push((LogLevel::Notice, format!("FAILOVER requested to {what}.")));
+    ctx.repl.failover = Some(Failover {
+        target,
+        force,
+        deadline_ms,
+        state: FailoverState::WaitingForSync,
+    });
+    // Paused: reads must not expire keys either (no DEL may enter the
+    // stream while the target catches up).
+    ctx.ks.replica_hide = true;
+    ctx.out.ok();
+    Ok(())
 }
 
 /// SYNC: the old protocol, always a full sync.
@@ -862,7 +1037,14 @@ pub fn info_fields(srv: &Ctx, out: &mut String) {
         );
         f(s);
     }
-    f("master_failover_state:no-failover".into());
+    f(format!(
+        "master_failover_state:{}",
+        match r.failover.as_ref().map(|f| f.state) {
+            None => "no-failover",
+            Some(FailoverState::WaitingForSync) => "waiting-for-sync",
+            Some(FailoverState::InProgress) => "failover-in-progress",
+        }
+    ));
     f(format!("master_replid:{}", r.replid));
     f(format!("master_replid2:{}", r.replid2));
     f(format!("master_repl_offset:{}", r.master_repl_offset));
@@ -972,6 +1154,142 @@ impl Server {
         if self.effects.repl_sync {
             self.repl_maybe_start_sync();
         }
+        if self.repl.failover.is_some() || self.repl.abort_failover_requested.is_some() {
+            self.failover_progress();
+        }
+    }
+
+    /// Move a FAILOVER along: switch once the target acknowledged our
+    /// offset (or its time is up with FORCE), give up at the deadline.
+    pub(crate) fn failover_progress(&mut self) {
+        if let Some(why) = self.repl.abort_failover_requested.take() {
+            self.abort_failover(&why);
+            return;
+        }
+        let now = self.ks.now_ms;
+        let Some(f) = self.repl.failover.as_ref() else {
+            return;
+        };
+        let late = f.deadline_ms > 0 && now >= f.deadline_ms;
+        match f.state {
+            FailoverState::WaitingForSync => {
+                let off = self.repl.master_repl_offset;
+                let target = match &f.target {
+                    Some((h, p)) => self
+                        .repl
+                        .replicas
+                        .iter()
+                        .find(|x| &x.ip == h && x.listening_port == *p),
+                    None => self
+                        .repl
+                        .replicas
+                        .iter()
+                        .filter(|x| x.state == ReplicaState::Online)
+                        .max_by_key(|x| x.ack_off),
+                };
+                let synced =
+                    target.is_some_and(|x| x.state == ReplicaState::Online && x.ack_off >= off);
+                let addr = target.map(|x| (x.ip.clone(), x.listening_port));
+                let force = f.force;
+                match addr {
+                    Some((host, port)) if synced || (late && force) => {
+                        self.effects.log.push((
+                            LogLevel::Notice,
+                            format!("Failover target {host}:{port} is synced, failing over."),
+                        ));
+                        let mut parts = Parts {
+                            repl: &mut self.repl,
+                            ks: &mut self.ks,
+                            clients: &mut self.clients,
+                            cfg: &self.cfg,
+                            effects: &mut self.effects,
+                        };
+                        set_master_parts(&mut parts, host, port);
+                        if let Some(l) = self.repl.link.as_mut() {
+                            l.psync_failover = true;
+                        }
+                        if let Some(f) = self.repl.failover.as_mut() {
+                            f.state = FailoverState::InProgress;
+                        }
+                    }
+                    None => self.abort_failover("the target replica is gone"),
+                    _ if late => self.abort_failover("Replica never caught up before timeout"),
+                    _ => {}
+                }
+            }
+            FailoverState::InProgress => {
+                if late {
+                    self.abort_failover("Failover target reached timeout");
+                }
+            }
+        }
+    }
+
+    /// Give up a FAILOVER: master again (if we had switched), writes resume.
+    fn abort_failover(&mut self, why: &str) {
+        let Some(f) = self.repl.failover.take() else {
+            return;
+        };
+        self.effects
+            .log
+            .push((LogLevel::Warning, format!("FAILOVER aborted: {why}")));
+        if f.state == FailoverState::InProgress {
+            let mut parts = Parts {
+                repl: &mut self.repl,
+                ks: &mut self.ks,
+                clients: &mut self.clients,
+                cfg: &self.cfg,
+                effects: &mut self.effects,
+            };
+            unset_master_parts(&mut parts);
+        }
+        self.ks.replica_hide =
+            self.repl.is_replica() && self.cfg.get("replica-read-only") != Some("no");
+        self.unpause_writes();
+    }
+
+    /// Run the writes held during a FAILOVER (after it: on a replica they
+    /// fail with -READONLY, as in Redis; after an abort they run).
+    fn unpause_writes(&mut self) {
+        let now = self.ks.now_ms;
+        for (h, argv) in std::mem::take(&mut self.repl.paused) {
+            let Some(c) = self.clients.try_get_mut(h) else {
+                continue;
+            };
+            if c.blocked.is_none() {
+                continue;
+            }
+            crate::blocking::unblock(&mut self.ks, &mut self.clients, h);
+            let mut out = Reply::new();
+            let args: Vec<&[u8]> = argv.iter().map(|a| a.as_slice()).collect();
+            self.execute(h, &args, now, &mut out);
+            if let Some(c) = self.clients.try_get_mut(h) {
+                c.pending.extend_from_slice(&out.buf);
+                self.clients.wake.push(h);
+            }
+        }
+        self.flush_wakes();
+    }
+
+    /// Hold client `h`'s write while a FAILOVER runs (Redis pauses write
+    /// clients). True when it was held (no reply now).
+    pub(crate) fn pause_write(&mut self, h: ClientHandle, cmd: usize, argv: &[&[u8]]) -> bool {
+        if self.repl.failover.is_none() {
+            return false;
+        }
+        let owned: Vec<Vec<u8>> = argv.iter().map(|a| a.to_vec()).collect();
+        let c = self.clients.get_mut(h);
+        c.blocked = Some(Box::new(crate::blocking::Blocked {
+            db: c.db,
+            keys: Vec::new(),
+            timeout_at_ms: 0,
+            argv: owned.clone(),
+            cmd,
+            reblocked: false,
+        }));
+        self.clients.blocked += 1;
+        self.repl.paused.push((h, owned));
+        true
     }
 
     /// Reply to WAIT clients whose replicas caught up or whose time is up.
@@ -1238,7 +1556,12 @@ impl Server {
             self.repl_link_drop(why);
         }
         // Master: ping replicas, drop silent ones.
-        if !self.repl.replicas.is_empty() && !self.repl.is_replica() {
+        if self.repl.failover.is_some() {
+            self.failover_progress();
+        }
+        // While a FAILOVER waits for the target, the stream stays still.
+        if !self.repl.replicas.is_empty() && !self.repl.is_replica() && self.repl.failover.is_none()
+        {
             let period_ms = self
                 .cfg
                 .get("repl-ping-replica-period")
@@ -1556,7 +1879,12 @@ impl Server {
                         format!("Trying a partial resynchronization (request {id}:{off})."),
                     ));
                 }
-                l.out.extend_from_slice(&cmd_bytes(&["PSYNC", &id, &off]));
+                if l.psync_failover {
+                    l.out
+                        .extend_from_slice(&cmd_bytes(&["PSYNC", &id, &off, "FAILOVER"]));
+                } else {
+                    l.out.extend_from_slice(&cmd_bytes(&["PSYNC", &id, &off]));
+                }
             }
             5 => return self.psync_reply(line),
             _ => return false,
@@ -1624,12 +1952,25 @@ impl Server {
             }
             enable_prop(&mut self.ks);
             self.link_go_online();
+            if self.repl.failover.is_some() {
+                self.effects.log.push((
+                    LogLevel::Notice,
+                    "Failover target accepted the handover: failover complete.".into(),
+                ));
+                self.repl.failover = None;
+                self.ks.replica_hide = self.cfg.get("replica-read-only") != Some("no");
+                self.unpause_writes();
+            }
             return true;
         }
         self.effects.log.push((
             LogLevel::Warning,
             format!("Unexpected reply to PSYNC from master: {line}"),
         ));
+        if self.repl.failover.is_some() {
+            self.repl.abort_failover_requested =
+                Some(format!("target refused the handover ({line})"));
+        }
         false
     }
 

@@ -521,8 +521,10 @@ impl Server {
             // dataset (Redis runs only whileBlockedCron while loading).
             return;
         }
-        // Replicas do not expire keys: the master sends the DELs.
-        if self.ks.active_expire_enabled && !self.repl.is_replica() {
+        // Replicas do not expire keys (the master sends the DELs); nor does
+        // a master during FAILOVER (its stream must stay still).
+        if self.ks.active_expire_enabled && !self.repl.is_replica() && self.repl.failover.is_none()
+        {
             self.ks
                 .active_expire_cycle(self.cfg.active_expire_effort, self.cfg.hz);
         }
@@ -641,6 +643,7 @@ impl Server {
             || self.repl.acks_changed
             || self.repl.drop_link
             || self.effects.repl_sync
+            || self.repl.abort_failover_requested.is_some()
         {
             self.repl_after_command();
         }
@@ -882,6 +885,15 @@ impl Server {
                 return None;
             }
         }
+        // FAILOVER: client writes wait until it ends (Redis pauses them).
+        if !in_multi && self.repl.failover.is_some() && !self.clients.get(h).is_master {
+            let is_write = c.flags & spec::F_WRITE != 0
+                || (c.fullname == "exec" && self.queued_has_flag(h, spec::F_WRITE));
+            if is_write && self.pause_write(h, cmd, argv) {
+                return None;
+            }
+        }
+        let c = &self.table.cmds[cmd];
         if in_multi && c.flags & spec::F_NO_MULTI != 0 {
             self.reject(
                 out,

@@ -371,6 +371,7 @@ async fn link_session(shared: &Arc<Shared>, mut stream: TcpStream, gen: u64) {
         }
         if !out.is_empty() {
             if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() {
+                shared.log.verbose("Replication link write error");
                 return;
             }
             out.clear();
@@ -383,19 +384,28 @@ async fn link_session(shared: &Arc<Shared>, mut stream: TcpStream, gen: u64) {
             biased;
             _ = shared.link.notified() => false,
             r = stream.read_buf(&mut buf) => match r {
-                Ok(0) | Err(_) => return,
+                Ok(0) => {
+                    shared.log.verbose("Master closed the replication link");
+                    return;
+                }
+                Err(e) => {
+                    shared.log.verbose(&format!("Replication link read error: {e}"));
+                    return;
+                }
                 Ok(_) => true,
             },
             _ = tokio::time::sleep(std::time::Duration::from_millis(1000)) => false,
         };
         let mut srv = shared.srv.lock().await;
         if !srv.repl_link_current(gen) {
+            shared.log.verbose("Replication link replaced");
             return;
         }
         srv.ks.now_ms = shared.clock.now_ms();
         if got {
             srv.stats.net_input_bytes += buf.len() as u64;
             if !srv.repl_link_input(gen, &buf) {
+                shared.log.verbose("Replication link input ended the link");
                 let fx = srv.take_effects();
                 drop(srv);
                 shared.log_effects(&fx);

@@ -236,6 +236,7 @@ const BINDINGS: &[(&str, Handler)] = &[
     ("sync", crate::repl::sync),
     ("wait", crate::repl::wait),
     ("role", crate::repl::role),
+    ("failover", crate::repl::failover),
     ("set", string::set),
     ("setnx", string::setnx),
     ("setex", string::setex),
