@@ -3,6 +3,8 @@
 //! Kill the master, check the failover; check that a minority does not fail
 //! over; check interop with a real Redis Sentinel; check redis-py's
 //! Sentinel client. Every spawned process is killed by a Drop guard.
+//! Real processes: not in the madsim flavour (its binary runs a simulation).
+#![cfg(not(madsim))]
 //! Skipped (with a message) when `redis-server` is not installed.
 
 use std::io::{Read, Write};
