@@ -369,6 +369,45 @@ fn client_unblock_timeout_and_error() {
     assert_eq!(t.run(&["LLEN", "gone"]), ":1\r\n");
 }
 
+/// Regression (found by the blocking proptest): a stream moved away by
+/// MOVE or RENAME ends XREADGROUP waits with Redis's error, as DEL does.
+#[test]
+fn xreadgroup_waiters_learn_their_stream_moved_away() {
+    let mut t = TestServer::new();
+    let b = second_client(&mut t);
+    for (mv, name) in [
+        (vec!["MOVE", "s1", "1"], "s1"),
+        (vec!["RENAME", "s2", "s3"], "s2"),
+    ] {
+        assert_eq!(
+            t.run(&["XGROUP", "CREATE", name, "g", "$", "MKSTREAM"]),
+            "+OK\r\n"
+        );
+        run_as(
+            &mut t,
+            b,
+            &[
+                "XREADGROUP",
+                "GROUP",
+                "g",
+                "c",
+                "BLOCK",
+                "0",
+                "STREAMS",
+                name,
+                ">",
+            ],
+        );
+        assert_eq!(pending(&mut t, b), "", "{name}: blocked");
+        t.run(&mv);
+        assert_eq!(
+            pending(&mut t, b),
+            "-UNBLOCKED the stream key no longer exists\r\n",
+            "{mv:?}"
+        );
+    }
+}
+
 #[test]
 fn publish_reaches_other_clients_through_pending_output() {
     let mut t = TestServer::new();

@@ -179,6 +179,21 @@ pub fn randomkey(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     }
 }
 
+/// The source of a RENAME/MOVE leaves its database: XREADGROUP clients
+/// blocked on it (a stream) must be told it is gone, as Redis's dbDelete
+/// does with signalDeletedKeyAsReady (the blocking proptest found MOVE
+/// leaving them waiting).
+fn signal_stream_gone(ctx: &mut Ctx, db: usize, i: u32, key: &[u8]) {
+    if !ctx.ks.dbs[db].blocking.is_empty()
+        && matches!(
+            ctx.ks.dbs[db].table.entry(i).val,
+            crate::db::Value::Stream(_)
+        )
+    {
+        ctx.ks.signal_ready(db, key);
+    }
+}
+
 fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CmdResult {
     let db = ctx.db;
     let same = argv[1] == argv[2];
@@ -202,6 +217,7 @@ fn rename_generic(ctx: &mut Ctx, argv: &[&[u8]], nx: bool) -> CmdResult {
     }
     // The source index may have moved only if deleting dst shrank the slab.
     let i = ctx.ks.dbs[db].table.find(argv[1]).unwrap_or(i);
+    signal_stream_gone(ctx, db, i, argv[1]);
     let (e, expire_ms) = ctx.ks.remove_entry(db, i);
     ctx.ks.signal_modified(db, argv[1]);
     let ni = ctx.ks.add(db, argv[2], e.val);
@@ -242,6 +258,7 @@ pub fn move_(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         ctx.out.int(0);
         return Ok(());
     }
+    signal_stream_gone(ctx, src, i, argv[1]);
     let (e, expire_ms) = ctx.ks.remove_entry(src, i);
     ctx.ks.signal_modified(src, argv[1]);
     let ni = ctx.ks.add(dst, argv[1], e.val);
