@@ -1095,6 +1095,9 @@ pub struct Config {
     /// `save` as (seconds, changes) points; empty = no automatic saves.
     pub save_params: Vec<(u64, u64)>,
     pub stop_writes_on_bgsave_error: bool,
+    /// min-replicas-to-write: read by every write on a master (cached: a
+    /// table lookup by name per write was on the hot path).
+    pub min_replicas_to_write: usize,
     pub lazyfree_lazy_expire: bool,
     pub enable_debug: DebugCmd,
     /// Encoding thresholds read on every collection write: cached, not looked up.
@@ -1326,6 +1329,7 @@ impl Config {
             lazyfree_lazy_eviction: false,
             save_params: Vec::new(),
             stop_writes_on_bgsave_error: true,
+            min_replicas_to_write: 0,
             lazyfree_lazy_expire: false,
             enable_debug: DebugCmd::No,
             hash_max_listpack_entries: 512,
@@ -1379,6 +1383,7 @@ impl Config {
         self.lazyfree_lazy_eviction = self.get("lazyfree-lazy-eviction") == Some("yes");
         self.save_params = parse_save_params(self.get("save").unwrap_or(""));
         self.stop_writes_on_bgsave_error = self.get("stop-writes-on-bgsave-error") != Some("no");
+        self.min_replicas_to_write = self.num("min-replicas-to-write").max(0) as usize;
         self.lazyfree_lazy_expire = self.get("lazyfree-lazy-expire") == Some("yes");
         let size = |c: &Config, name: &str, def: usize| {
             c.get(name)

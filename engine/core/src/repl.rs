@@ -1009,15 +1009,8 @@ pub fn info_fields(srv: &Ctx, out: &mut String) {
             ));
         }
     }
-    f(format!(
-        "connected_slaves:{}",
-        r.replicas.iter().filter(|x| x.h != usize::MAX).count()
-    ));
-    if srv
-        .cfg
-        .get("min-replicas-to-write")
-        .is_some_and(|v| v != "0")
-    {
+    f(format!("connected_slaves:{}", r.replicas.len()));
+    if srv.cfg.min_replicas_to_write > 0 {
         f(format!("min_slaves_good_slaves:{}", r.good_replicas));
     }
     for (i, x) in r.replicas.iter().enumerate() {
@@ -1159,6 +1152,17 @@ impl Server {
         }
     }
 
+    /// The state a role change touches (see `Parts`).
+    fn parts(&mut self) -> Parts<'_> {
+        Parts {
+            repl: &mut self.repl,
+            ks: &mut self.ks,
+            clients: &mut self.clients,
+            cfg: &self.cfg,
+            effects: &mut self.effects,
+        }
+    }
+
     /// Move a FAILOVER along: switch once the target acknowledged our
     /// offset (or its time is up with FORCE), give up at the deadline.
     pub(crate) fn failover_progress(&mut self) {
@@ -1197,14 +1201,7 @@ impl Server {
                             LogLevel::Notice,
                             format!("Failover target {host}:{port} is synced, failing over."),
                         ));
-                        let mut parts = Parts {
-                            repl: &mut self.repl,
-                            ks: &mut self.ks,
-                            clients: &mut self.clients,
-                            cfg: &self.cfg,
-                            effects: &mut self.effects,
-                        };
-                        set_master_parts(&mut parts, host, port);
+                        set_master_parts(&mut self.parts(), host, port);
                         if let Some(l) = self.repl.link.as_mut() {
                             l.psync_failover = true;
                         }
@@ -1234,14 +1231,7 @@ impl Server {
             .log
             .push((LogLevel::Warning, format!("FAILOVER aborted: {why}")));
         if f.state == FailoverState::InProgress {
-            let mut parts = Parts {
-                repl: &mut self.repl,
-                ks: &mut self.ks,
-                clients: &mut self.clients,
-                cfg: &self.cfg,
-                effects: &mut self.effects,
-            };
-            unset_master_parts(&mut parts);
+            unset_master_parts(&mut self.parts());
         }
         self.ks.replica_hide =
             self.repl.is_replica() && self.cfg.get("replica-read-only") != Some("no");

@@ -1019,11 +1019,7 @@ impl Server {
             return None;
         }
         if is_write {
-            let min: usize = self
-                .cfg
-                .get("min-replicas-to-write")
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
+            let min = self.cfg.min_replicas_to_write;
             if min > 0 && self.repl.good_replicas < min {
                 return Some(CmdError::msg(
                     "NOREPLICAS Not enough good replicas to write.",
