@@ -652,7 +652,8 @@ impl Checker {
             | EventKind::Clog
             | EventKind::Unclog
             | EventKind::WorkloadDone
-            | EventKind::Violation { .. } => {}
+            | EventKind::Violation { .. }
+            | EventKind::Note { .. } => {}
         }
         Ok(())
     }

@@ -156,11 +156,12 @@ pub fn usage() -> String {
          \x20                [--quiet-ms MS] [--budget-ms MS|auto] [--hz N] [--server-log|--no-server-log]\n\
          \x20                [--appendfsync always|everysec|no|none]\n\
          \x20                [--selftest panic|safety|liveness|nondeterminism|ack-before-fsync|\n\
-         \x20                            lost-write|lost-increment|duplicate-element|stale-read|none]\n\
+         \x20                            lost-write|lost-increment|duplicate-element|stale-read|wait-early|\n\
+         \x20                            forget-replid2|ignore-min-replicas|none]\n\
          \x20                [--clients N] [--workloads rcslq] [--swarm|--no-swarm] [--buggify|--no-buggify]\n\
          \x20                [--pauses N] [--client-cuts N] [--one-way N] [--spikes N] [--loss N]\n\
          \x20                [--disk-faults N] [--clock-jumps N]\n\
-         \x20                [--replicas N] [--repl-faults N] [--failovers N]\n\
+         \x20                [--replicas N] [--repl-faults N] [--failovers N] [--sentinels N]\n\
          scenarios: {} (default {}); `cargo sim list` explains them.\n\
          --seeds N runs S..S+N (S = --start, default 0); --seeds A..B runs A..B (B excluded).\n\
          --shard K/N keeps the seeds with seed % N == K (for CI matrices).\n\
@@ -263,7 +264,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             | "--budget-ms" | "--hz" | "--appendfsync" | "--selftest" | "--clients"
             | "--workloads" | "--pauses" | "--client-cuts" | "--one-way" | "--spikes"
             | "--loss" | "--disk-faults" | "--clock-jumps" | "--replicas" | "--repl-faults"
-            | "--failovers" => {
+            | "--failovers" | "--sentinels" => {
                 let v = value(a, &mut it)?;
                 knobs.push((a.clone(), v.to_string()));
             }
@@ -360,7 +361,8 @@ fn apply_knob(o: &mut SimOptions, flag: &str, v: &str) -> Result<(), String> {
             } else {
                 Some(SelfTest::parse(v).ok_or(
                     "--selftest wants panic|safety|liveness|nondeterminism|ack-before-fsync|\
-                     lost-write|lost-increment|duplicate-element|stale-read|none",
+                     lost-write|lost-increment|duplicate-element|stale-read|wait-early|\
+                     forget-replid2|ignore-min-replicas|none",
                 )?)
             }
         }
@@ -385,6 +387,7 @@ fn apply_knob(o: &mut SimOptions, flag: &str, v: &str) -> Result<(), String> {
         "--replicas" => o.replicas = num(flag, v)?,
         "--repl-faults" => o.repl_faults = num(flag, v)?,
         "--failovers" => o.failovers = num(flag, v)?,
+        "--sentinels" => o.sentinels = num(flag, v)?,
         _ => return Err(format!("unknown knob {flag}")),
     }
     Ok(())
@@ -437,6 +440,7 @@ mod tests {
                 replicas: 2,
                 repl_faults: 8,
                 failovers: 9,
+                sentinels: 3,
                 buggify: true,
             },
             SimOptions {

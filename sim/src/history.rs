@@ -341,6 +341,11 @@ pub enum EventKind {
     Violation {
         what: String,
     },
+    /// What a runner-level checker measured or concluded (a failover's
+    /// duration, how the lost writes were attributed), for the reader.
+    Note {
+        what: String,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -400,6 +405,7 @@ impl fmt::Display for Event {
             EventKind::Unclog => write!(f, "{t} === HEAL server"),
             EventKind::WorkloadDone => write!(f, "{t} workload done, quiet period"),
             EventKind::Violation { what } => write!(f, "{t} VIOLATION {what}"),
+            EventKind::Note { what } => write!(f, "{t} NOTE {what}"),
         }
     }
 }

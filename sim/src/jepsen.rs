@@ -58,7 +58,7 @@ fn replica_ip(r: usize) -> IpAddr {
 
 /// Replication settings for every node: sync at once, notice a dead link
 /// within seconds (the simulated runs are short).
-fn repl_args() -> Vec<String> {
+pub(crate) fn repl_args() -> Vec<String> {
     [
         "--repl-diskless-sync-delay",
         "0",
@@ -819,7 +819,9 @@ async fn converge_replicas(ctl: &Ctl, rec: &Recorder, failovers: bool) -> Result
 /// other policies with their loss windows).
 pub fn effective(seed: u64, opts: &SimOptions) -> SimOptions {
     let mut o = opts.derive(seed);
-    if o.appendfsync.as_deref() != Some("always") {
+    // The Sentinel runner kills in-memory masters on purpose (its checker
+    // attributes what a failover loses).
+    if o.appendfsync.as_deref() != Some("always") && o.sentinels == 0 {
         o.kills = 0;
     }
     if o.appendfsync.is_none() {
@@ -830,6 +832,9 @@ pub fn effective(seed: u64, opts: &SimOptions) -> SimOptions {
 
 /// Run one seed of the multi-client runner. Panics propagate.
 pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
+    if opts.sentinels > 0 {
+        return crate::ha::run(seed, opts);
+    }
     let opts = effective(seed, opts);
     let mut config = madsim::Config::default();
     let base_latency = Duration::from_millis(opts.latency_ms.0)
@@ -877,6 +882,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             replicaof: None,
             extra_args: repl_args(),
             quiet: false,
+            setup: None,
         };
         let oracle = node.oracle.clone();
         let node_for_replicas = node.clone();

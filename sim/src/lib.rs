@@ -24,6 +24,8 @@
 pub mod append;
 pub mod checker;
 pub mod cli;
+#[cfg(madsim)]
+pub mod ha;
 pub mod history;
 #[cfg(madsim)]
 pub mod jepsen;
@@ -112,6 +114,10 @@ pub struct SimOptions {
     /// replication faults only cut links (no replica kills), and every
     /// resync after the initial ones must be partial (PSYNC2).
     pub failovers: usize,
+    /// Sentinels (the Sentinel runner, `ha`): this many redsim Sentinels
+    /// watch a master and `replicas` replicas; clients find the master
+    /// through them; the nemesis partitions, kills and pauses the master.
+    pub sentinels: usize,
     /// BUGGIFY fault points in the server shell (short reads, slow
     /// fsyncs, late timers).
     pub buggify: bool,
@@ -151,6 +157,10 @@ pub enum SelfTest {
     /// Planted engine bug: a promoted replica forgets the old replication
     /// id (exit 2 with failovers: the PSYNC2 check sees full resyncs).
     ForgetReplid2,
+    /// Planted engine bug: masters ignore min-replicas-to-write (exit 2
+    /// with --sentinels: a master cut off from its replicas keeps
+    /// acknowledging writes after its min-replicas-max-lag window).
+    IgnoreMinReplicas,
 }
 
 impl SelfTest {
@@ -167,6 +177,7 @@ impl SelfTest {
             "stale-read" => SelfTest::StaleRead,
             "wait-early" => SelfTest::WaitEarly,
             "forget-replid2" => SelfTest::ForgetReplid2,
+            "ignore-min-replicas" => SelfTest::IgnoreMinReplicas,
             _ => return None,
         })
     }
@@ -183,6 +194,7 @@ impl SelfTest {
             SelfTest::StaleRead => "stale-read",
             SelfTest::WaitEarly => "wait-early",
             SelfTest::ForgetReplid2 => "forget-replid2",
+            SelfTest::IgnoreMinReplicas => "ignore-min-replicas",
         }
     }
 }
@@ -217,6 +229,7 @@ impl Default for SimOptions {
             replicas: 0,
             repl_faults: 0,
             failovers: 0,
+            sentinels: 0,
             buggify: false,
         }
     }
@@ -352,6 +365,7 @@ impl SimOptions {
             ("replicas", self.replicas.to_string()),
             ("repl-faults", self.repl_faults.to_string()),
             ("failovers", self.failovers.to_string()),
+            ("sentinels", self.sentinels.to_string()),
             (
                 "buggify",
                 if self.buggify { "on" } else { "off" }.to_string(),

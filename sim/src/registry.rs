@@ -130,6 +130,29 @@ fn psync2() -> SimOptions {
     }
 }
 
+/// Sentinel high availability: a master, two replicas, three Sentinels;
+/// the master is partitioned (with a minority of clients), killed and
+/// paused while clients write through the Sentinels.
+fn sentinel() -> SimOptions {
+    SimOptions {
+        replicas: 2,
+        sentinels: 3,
+        ops: 200,
+        keys: 4,
+        max_think_ms: 60,
+        kills: 2,
+        partitions: 3,
+        max_partition_ms: 8000,
+        pauses: 2,
+        repl_faults: 3,
+        client_cuts: 0,
+        one_way: 0,
+        clock_jumps: 0,
+        disk_faults: 0,
+        ..multi("a")
+    }
+}
+
 /// Every scenario, the default first.
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -245,6 +268,25 @@ pub fn scenarios() -> Vec<Scenario> {
                 syncs is a partial one (replid2 continuation); after the heal every node \
                 reaches the current master's offset with exactly its dataset.",
             options: psync2,
+        },
+        Scenario {
+            name: "sentinel",
+            promises: "Three in-memory data nodes (a master and two replicas, \
+                min-replicas-to-write 1, min-replicas-max-lag 2) and three redsim \
+                Sentinels (quorum 2, down-after 1 s); four clients ask the Sentinels for \
+                the master and write unique set elements. Swarm faults: the master \
+                partitioned away with a minority of the clients, killed (restarted empty \
+                once a replica is promoted), paused; replica links cut, replicas killed; \
+                latency spikes, packet loss. After the heal the Sentinels agree and every \
+                node reaches the master's offset with its dataset; every acknowledged \
+                write that is lost is attributed, from the writes' replication offsets \
+                and the promotions' branch points, to an asynchronous-replication window \
+                (a later promotion chose a history without it) or a minority-master \
+                window (its master had been superseded), nothing else is lost and no \
+                rejected write takes effect; a master cut off from its replicas \
+                acknowledges nothing sent more than min-replicas-max-lag + 2 s after the \
+                cut. Failover times are reported as notes.",
+            options: sentinel,
         },
     ]
 }

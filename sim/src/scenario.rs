@@ -112,6 +112,9 @@ pub(crate) struct NodeCfg {
     /// Not the server under the oracle (replicas): no Recovered events,
     /// no applied-command log.
     pub quiet: bool,
+    /// Called on each incarnation's engine before it serves (a runner's
+    /// observers: the Sentinel runner records writes and promotions).
+    pub setup: Option<Arc<dyn Fn(&mut Server) + Send + Sync>>,
 }
 
 /// The server node's init task (re-run by every restart, `epoch` counts them).
@@ -132,6 +135,7 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
         replicaof,
         extra_args,
         quiet,
+        setup,
     } = n;
     let mut cfg = Config::new();
     let mut args = vec!["--hz".to_string(), hz.to_string()];
@@ -229,11 +233,14 @@ pub(crate) async fn server_main(n: NodeCfg, epoch: u64) {
     if !quiet {
         srv.set_propagation(true);
         let o = oracle.clone();
-        srv.prop_observer = Some(Box::new(move |p| {
+        srv.prop_observer = Some(Box::new(move |p, _| {
             if let Ok(mut log) = o.0.lock() {
                 log.push(p.clone());
             }
         }));
+    }
+    if let Some(f) = &setup {
+        f(&mut srv);
     }
     srv.replicaof_from_config();
     let log =
@@ -723,6 +730,7 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             replicaof: None,
             extra_args: Vec::new(),
             quiet: false,
+            setup: None,
         };
         let server = handle
             .create_node()

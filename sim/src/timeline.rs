@@ -257,7 +257,8 @@ pub fn from_history(events: &[Event], highlight: Option<usize>) -> Timeline {
             EventKind::Connect { .. }
             | EventKind::ConnectFailed { .. }
             | EventKind::WorkloadDone
-            | EventKind::Violation { .. } => {}
+            | EventKind::Violation { .. }
+            | EventKind::Note { .. } => {}
         }
     }
     // Faults still active at the end run to the end of the axis.

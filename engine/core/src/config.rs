@@ -1098,6 +1098,8 @@ pub struct Config {
     /// min-replicas-to-write: read by every write on a master (cached: a
     /// table lookup by name per write was on the hot path).
     pub min_replicas_to_write: usize,
+    /// min-replicas-max-lag (seconds), read with it.
+    pub min_replicas_max_lag_s: i64,
     pub lazyfree_lazy_expire: bool,
     pub enable_debug: DebugCmd,
     /// Encoding thresholds read on every collection write: cached, not looked up.
@@ -1330,6 +1332,7 @@ impl Config {
             save_params: Vec::new(),
             stop_writes_on_bgsave_error: true,
             min_replicas_to_write: 0,
+            min_replicas_max_lag_s: 10,
             lazyfree_lazy_expire: false,
             enable_debug: DebugCmd::No,
             hash_max_listpack_entries: 512,
@@ -1384,6 +1387,7 @@ impl Config {
         self.save_params = parse_save_params(self.get("save").unwrap_or(""));
         self.stop_writes_on_bgsave_error = self.get("stop-writes-on-bgsave-error") != Some("no");
         self.min_replicas_to_write = self.num("min-replicas-to-write").max(0) as usize;
+        self.min_replicas_max_lag_s = self.num("min-replicas-max-lag");
         self.lazyfree_lazy_expire = self.get("lazyfree-lazy-expire") == Some("yes");
         let size = |c: &Config, name: &str, def: usize| {
             c.get(name)

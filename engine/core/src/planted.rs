@@ -20,6 +20,9 @@ pub const WAIT_EARLY: u32 = 8;
 /// A promotion forgets the previous replication id (no replid2): replicas
 /// of the old master cannot continue, every failover costs full syncs.
 pub const FORGET_REPLID2: u32 = 16;
+/// The master ignores min-replicas-to-write: a master cut off from its
+/// replicas keeps acknowledging writes for as long as the partition lasts.
+pub const IGNORE_MIN_REPLICAS: u32 = 32;
 
 /// Does planted `bug` fire on this call? (On every `every`-th call.)
 pub fn fires(ks: &mut Keyspace, bug: u32, every: u64) -> bool {

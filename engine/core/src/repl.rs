@@ -237,7 +237,15 @@ pub struct Repl {
     pub paused: Vec<(ClientHandle, Vec<Vec<u8>>)>,
     /// FAILOVER ABORT (or a failure) asked to stop it after the command.
     pub abort_failover_requested: Option<String>,
+    /// Sees every promotion: (new replid, previous replid, offset where
+    /// the previous history ends); both ids equal when REPLICAOF NO ONE
+    /// finds us a master already. The simulator's loss checker follows
+    /// histories with it; never set by the server binary.
+    pub promotion_observer: Option<PromotionObserver>,
 }
+
+/// See `Repl::promotion_observer`.
+pub type PromotionObserver = Box<dyn FnMut(&str, &str, u64) + Send>;
 
 impl Repl {
     pub fn new(replid: String) -> Repl {
@@ -267,6 +275,7 @@ impl Repl {
             failover: None,
             paused: Vec::new(),
             abort_failover_requested: None,
+            promotion_observer: None,
         }
     }
 
@@ -290,6 +299,16 @@ impl Repl {
             Some(b) => self.master_repl_offset + 1 - b.histlen as u64,
             None => 0,
         }
+    }
+
+    /// Replicas good for min-replicas-to-write at `now`: online, and
+    /// acknowledged within `max_lag_s` seconds (whole seconds, as Redis
+    /// counts the lag).
+    pub fn good_replicas_at(&self, now: i64, max_lag_s: i64) -> usize {
+        self.replicas
+            .iter()
+            .filter(|x| x.state == ReplicaState::Online && (now - x.ack_ms) / 1000 <= max_lag_s)
+            .count()
     }
 
     /// Number of replicas whose acknowledged offset reached `off`.
@@ -364,6 +383,14 @@ pub fn replicaof(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
                 LogLevel::Notice,
                 format!("MASTER MODE enabled (user request from '{who}')"),
             ));
+        } else if let Some(f) = ctx.repl.promotion_observer.as_mut() {
+            // Already a master: the history goes on. Sentinel may still
+            // "promote" a stale master it lists as a replica.
+            f(
+                &ctx.repl.replid,
+                &ctx.repl.replid,
+                ctx.repl.master_repl_offset,
+            );
         }
         ctx.out.ok();
         return Ok(());
@@ -496,6 +523,9 @@ fn unset_master_parts(ctx: &mut Parts) {
     }
     let id = ctx.ks.rng.hex40();
     r.shift_replid(id);
+    if let Some(f) = r.promotion_observer.as_mut() {
+        f(&r.replid, &r.replid2, r.master_repl_offset);
+    }
     #[cfg(madsim)]
     if r.planted & crate::planted::FORGET_REPLID2 != 0 {
         r.clear_replid2();
@@ -921,17 +951,9 @@ pub fn role(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Recount replicas good for min-replicas-to-write.
+/// Recount replicas good for min-replicas-to-write (INFO's figure).
 fn refresh_good(r: &mut Repl, cfg: &crate::config::Config, now: i64) {
-    let max_lag: i64 = cfg
-        .get("min-replicas-max-lag")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10);
-    r.good_replicas = r
-        .replicas
-        .iter()
-        .filter(|x| x.state == ReplicaState::Online && (now - x.ack_ms) / 1000 <= max_lag)
-        .count();
+    r.good_replicas = r.good_replicas_at(now, cfg.min_replicas_max_lag_s);
 }
 
 /// INFO replication's body (after the "# Replication" header).

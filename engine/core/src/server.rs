@@ -275,8 +275,9 @@ pub struct Server {
     pub config_store: Option<Box<dyn ConfigStore>>,
     /// Disk, RDB/AOF state and background jobs (crate::persist).
     pub persist: crate::persist::Persist,
-    /// Sees every command of the effect stream, in apply order (the
-    /// simulator's crash oracle; replicas will be fed the same way).
+    /// Sees every command of the effect stream, in apply order, with the
+    /// replication position it reached (the simulator's crash oracle and
+    /// its loss-attribution checker; never set by the server binary).
     pub prop_observer: Option<PropObserver>,
     /// Replication: our replicas, our master link, the backlog.
     pub repl: crate::repl::Repl,
@@ -284,7 +285,16 @@ pub struct Server {
 }
 
 /// See `Server::prop_observer`.
-pub type PropObserver = Box<dyn FnMut(&crate::db::Propagated) + Send>;
+pub type PropObserver = Box<dyn FnMut(&crate::db::Propagated, &PropMeta) + Send>;
+
+/// Where a write landed in the replication history (`Server::prop_observer`).
+pub struct PropMeta<'a> {
+    /// Run by this node as a master (not applied from its master's stream).
+    pub master: bool,
+    pub replid: &'a str,
+    /// `master_repl_offset` after the command's effects were fed.
+    pub offset: u64,
+}
 
 impl Server {
     pub fn new(cfg: Config, mut env: ServerEnv) -> Server {
@@ -656,12 +666,19 @@ impl Server {
     /// Move writes recorded in effect form into `effects.propagate`.
     fn drain_propagation(&mut self) {
         if !self.ks.prop.is_empty() {
-            if let Some(f) = self.prop_observer.as_mut() {
-                self.ks.prop.iter().for_each(|p| f(p));
-            }
             let start = self.effects.propagate.len();
             self.effects.propagate.append(&mut self.ks.prop);
             self.feed_replication(start);
+            if let Some(f) = self.prop_observer.as_mut() {
+                let meta = PropMeta {
+                    master: !self.repl.is_replica() && !self.repl.applying,
+                    replid: &self.repl.replid,
+                    offset: self.repl.master_repl_offset,
+                };
+                self.effects.propagate[start..]
+                    .iter()
+                    .for_each(|p| f(p, &meta));
+            }
             self.feed_aof();
         }
     }
@@ -1020,7 +1037,24 @@ impl Server {
         }
         if is_write {
             let min = self.cfg.min_replicas_to_write;
-            if min > 0 && self.repl.good_replicas < min {
+            #[cfg(madsim)]
+            let min = if self.repl.planted & crate::planted::IGNORE_MIN_REPLICAS != 0 {
+                0
+            } else {
+                min
+            };
+            // Counted at the write, not from the count the once-a-second
+            // cron refreshes (Redis's repl_good_slaves_count): a master
+            // resumed after a pause longer than the lag would otherwise
+            // acknowledge writes on acks older than min-replicas-max-lag
+            // until its next cron (found by the simulator's sentinel
+            // scenario; Redis has that window).
+            if min > 0
+                && self
+                    .repl
+                    .good_replicas_at(self.ks.now_ms, self.cfg.min_replicas_max_lag_s)
+                    < min
+            {
                 return Some(CmdError::msg(
                     "NOREPLICAS Not enough good replicas to write.",
                 ));

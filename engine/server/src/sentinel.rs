@@ -162,6 +162,9 @@ impl Core {
                         let _ = c.send(Out::Close);
                     }
                 }
+                // No file: a simulated Sentinel keeps its state in memory
+                // (the binary refuses to start without one, as Redis does).
+                Action::SaveConfig { .. } if self.config_file.is_empty() => {}
                 Action::SaveConfig { text } => {
                     if let Err(e) = save_config(&self.config_file, &text) {
                         self.log.warning(&format!(

@@ -895,7 +895,23 @@ impl Sentinel {
         }
         if m.config_epoch < master_config_epoch {
             m.config_epoch = master_config_epoch;
-            if master_port != m.inst.port || !m.inst.host.eq_ignore_ascii_case(t[5]) {
+            let moved = master_port != m.inst.port || !m.inst.host.eq_ignore_ascii_case(t[5]);
+            if !moved && m.inst.flags & F_FAILOVER_IN_PROGRESS != 0 {
+                // Deliberate difference from Redis: a newer configuration
+                // naming the very address we are failing over from (another
+                // Sentinel failed the new master back to it) ends our
+                // failover. Redis lets it run on and, at its end, switches
+                // to its own promoted replica under the newer epoch: the
+                // Sentinels then disagree at one epoch, and no hello can
+                // reconcile them until another failover (found by the
+                // simulator's sentinel scenario). A different address
+                // already resets the failover, in Redis as here.
+                let text = at(&m.inst, &mr);
+                self.g
+                    .event(LogLevel::Warning, "-failover-abort-newer-config", text);
+                abort_failover(&mut self.g, m);
+            }
+            if moved {
                 if let Some(si) = m.sentinels.get(runid) {
                     let text = at(si, &mr);
                     self.g.event(LogLevel::Warning, "+config-update-from", text);

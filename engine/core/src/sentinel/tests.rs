@@ -536,6 +536,55 @@ fn hello_messages() {
     );
 }
 
+/// Regression: the leader of a failover (still reconfiguring replicas)
+/// learns a newer configuration that names the address it is failing over
+/// from. It must drop its own failover, not switch to its promoted replica
+/// later under the newer epoch (the Sentinels then disagreed at one epoch
+/// until another failover: found by the simulator's sentinel scenario).
+#[test]
+fn newer_config_for_the_same_address_ends_our_failover() {
+    let mut sim = Sim::new(&conf(1, ""), three());
+    sim.run(3000);
+    // The other replica's sync never finishes: the failover stays in
+    // reconf-slaves.
+    sim.kill(6379);
+    let mut ran = 0;
+    while !sim.has("+promoted-slave") && ran < 20_000 {
+        sim.run(100);
+        ran += 100;
+    }
+    assert!(sim.has("+promoted-slave"), "{:#?}", sim.events);
+    assert!(!sim.has("+failover-end"), "{:#?}", sim.events);
+    let epoch = sim.s.masters["mymaster"].config_epoch;
+    sim.s.process_hello(&format!(
+        "127.0.0.1,26380,{PEER},{},mymaster,127.0.0.1,6379,{}",
+        epoch + 1,
+        epoch + 1
+    ));
+    let out = std::mem::take(&mut sim.s.g.out);
+    sim.absorb(out);
+    assert!(sim.has("-failover-abort-newer-config master mymaster 127.0.0.1 6379"));
+    let m = &sim.s.masters["mymaster"];
+    assert_eq!(m.config_epoch, epoch + 1);
+    assert_eq!(m.inst.flags & F_FAILOVER_IN_PROGRESS, 0);
+    assert_eq!(
+        sim.s.master_addr("mymaster"),
+        Some(("127.0.0.1".to_string(), 6379))
+    );
+    let switches = sim
+        .events
+        .iter()
+        .filter(|(_, e)| e.starts_with("+switch-master"))
+        .count();
+    sim.run(1000);
+    let after = sim
+        .events
+        .iter()
+        .filter(|(_, e)| e.starts_with("+switch-master"))
+        .count();
+    assert_eq!(switches, after, "{:#?}", sim.events);
+}
+
 #[test]
 fn info_parsing() {
     let f = parse_info("# Replication\r\nrole:slave\r\nmaster_host:10.0.0.1\r\nmaster_port:7000\r\nmaster_link_status:down\r\nmaster_link_down_since_seconds:12\r\nslave_repl_offset:4242\r\nslave_priority:7\r\nreplica_announced:0\r\nrun_id:0123456789012345678901234567890123456789\r\n");
