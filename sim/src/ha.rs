@@ -638,8 +638,14 @@ impl Nemesis {
                         continue;
                     };
                     // The master and a minority of the clients (fewer than
-                    // half, maybe none) on one side; everyone else on the other.
-                    let k = thread_rng().gen_range(0..=(nclients - 1) / 2);
+                    // half; none one time in five) on one side; everyone
+                    // else on the other.
+                    let most = (nclients - 1) / 2;
+                    let k = if most == 0 || thread_rng().gen_bool(0.2) {
+                        0
+                    } else {
+                        thread_rng().gen_range(1..=most)
+                    };
                     let mut side: Vec<usize> = Vec::new();
                     while side.len() < k {
                         let c = thread_rng().gen_range(0..nclients);

@@ -281,8 +281,10 @@ pub fn scenarios() -> Vec<Scenario> {
                 node reaches the master's offset with its dataset; every acknowledged \
                 write that is lost is attributed, from the writes' replication offsets \
                 and the promotions' branch points, to an asynchronous-replication window \
-                (a later promotion chose a history without it) or a minority-master \
-                window (its master had been superseded), nothing else is lost and no \
+                (a later promotion chose a history without it, including Sentinel \
+                promoting a stale master it still lists as a replica) or a \
+                minority-master window (its master had been superseded), nothing else \
+                is lost and no \
                 rejected write takes effect; a master cut off from its replicas \
                 acknowledges nothing sent more than min-replicas-max-lag + 2 s after the \
                 cut. Failover times are reported as notes.",

@@ -314,3 +314,65 @@ fn planted_bug_failures_shrink() {
     let again = run_seed(seed, &s.opts, false);
     assert!(again.result.is_err_and(|f| f.kind == FailureKind::Safety));
 }
+
+/// Sentinel high availability: seeds pass (every lost acknowledged write
+/// attributed to a documented window, no second master after the
+/// minority master's window, Sentinels and data converge), and masters
+/// that ignore min-replicas-to-write (planted) are caught by the
+/// minority-master window check, only with the bug, and shrunk.
+#[test]
+fn sentinel_seeds_pass_and_ignore_min_replicas_is_caught_and_shrunk() {
+    let sc = redsim_sim::scenario_by_name("sentinel").expect("scenario");
+    let opts = (sc.options)();
+    for seed in 0..10 {
+        let r = run_seed(seed, &opts, seed == 0);
+        if let Err(f) = &r.result {
+            panic!("seed {seed} failed:\n{f}");
+        }
+    }
+    // Partitions only, long enough runs for several of them.
+    let clean = SimOptions {
+        swarm: false,
+        kills: 0,
+        pauses: 0,
+        spikes: 0,
+        loss: 0,
+        repl_faults: 0,
+        partitions: 4,
+        ops: 400,
+        ..opts
+    };
+    let bad = SimOptions {
+        selftest: Some(SelfTest::IgnoreMinReplicas),
+        ..clean.clone()
+    };
+    let caught: Vec<u64> = (0..10)
+        .filter(|&seed| {
+            run_seed(seed, &bad, false).result.is_err_and(|f| {
+                f.kind == FailureKind::Safety && f.message.contains("two masters accepted writes")
+            })
+        })
+        .collect();
+    assert!(
+        caught.len() >= 5,
+        "ignore-min-replicas caught in only {caught:?} of 10 seeds"
+    );
+    for &seed in &caught {
+        let r = run_seed(seed, &clean, false);
+        assert!(r.result.is_ok(), "seed {seed} fails without the bug too");
+    }
+    let seed = caught[0];
+    let start = redsim_sim::derived(seed, &bad);
+    let s = redsim_sim::shrink::shrink(&start, FailureKind::Safety, 40, |o| {
+        run_seed(seed, o, false).result.err().map(|f| f.kind)
+    });
+    assert!(
+        s.opts.partitions < start.partitions
+            || s.opts.ops < start.ops
+            || s.opts.clients < start.clients,
+        "nothing shrunk: {:?}",
+        s.opts
+    );
+    let again = run_seed(seed, &s.opts, false);
+    assert!(again.result.is_err_and(|f| f.kind == FailureKind::Safety));
+}
