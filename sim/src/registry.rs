@@ -286,7 +286,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 minority-master window (its master had been superseded), nothing else \
                 is lost and no \
                 rejected write takes effect; a master cut off from its replicas \
-                acknowledges nothing sent more than min-replicas-max-lag + 2 s after the \
+                acknowledges nothing sent more than min-replicas-max-lag + 1.5 s after the \
                 cut. Failover times are reported as notes.",
             options: sentinel,
         },
