@@ -162,6 +162,7 @@ pub fn usage() -> String {
          \x20                [--pauses N] [--client-cuts N] [--one-way N] [--spikes N] [--loss N]\n\
          \x20                [--disk-faults N] [--clock-jumps N]\n\
          \x20                [--replicas N] [--repl-faults N] [--failovers N] [--sentinels N]\n\
+         \x20                [--sentinel-cuts N]\n\
          scenarios: {} (default {}); `cargo sim list` explains them.\n\
          --seeds N runs S..S+N (S = --start, default 0); --seeds A..B runs A..B (B excluded).\n\
          --shard K/N keeps the seeds with seed % N == K (for CI matrices).\n\
@@ -264,7 +265,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             | "--budget-ms" | "--hz" | "--appendfsync" | "--selftest" | "--clients"
             | "--workloads" | "--pauses" | "--client-cuts" | "--one-way" | "--spikes"
             | "--loss" | "--disk-faults" | "--clock-jumps" | "--replicas" | "--repl-faults"
-            | "--failovers" | "--sentinels" => {
+            | "--failovers" | "--sentinels" | "--sentinel-cuts" => {
                 let v = value(a, &mut it)?;
                 knobs.push((a.clone(), v.to_string()));
             }
@@ -388,6 +389,7 @@ fn apply_knob(o: &mut SimOptions, flag: &str, v: &str) -> Result<(), String> {
         "--repl-faults" => o.repl_faults = num(flag, v)?,
         "--failovers" => o.failovers = num(flag, v)?,
         "--sentinels" => o.sentinels = num(flag, v)?,
+        "--sentinel-cuts" => o.sentinel_cuts = num(flag, v)?,
         _ => return Err(format!("unknown knob {flag}")),
     }
     Ok(())
@@ -441,6 +443,7 @@ mod tests {
                 repl_faults: 8,
                 failovers: 9,
                 sentinels: 3,
+                sentinel_cuts: 4,
                 buggify: true,
             },
             SimOptions {

@@ -165,8 +165,6 @@ struct Ha {
     nemesis_failure: Mutex<Option<String>>,
     /// The run's start (times in notes are relative to it).
     t0: i64,
-    /// Measured failover times (master loss to writes resumed elsewhere).
-    failover_ms: Mutex<Vec<i64>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -516,6 +514,8 @@ enum Fault {
     Pause,
     ReplCut,
     ReplKill,
+    /// One Sentinel cut off from every node (both ways) for a while.
+    SentinelCut,
     Spike,
     Loss,
 }
@@ -608,6 +608,14 @@ impl Nemesis {
             add(o.pauses, Fault::Pause);
             add(o.spikes, Fault::Spike);
             add(o.loss, Fault::Loss);
+            add(
+                if self.sentinels.is_empty() {
+                    0
+                } else {
+                    o.sentinel_cuts
+                },
+                Fault::SentinelCut,
+            );
             for _ in 0..o.repl_faults {
                 let f = if rng.gen_bool(0.5) {
                     Fault::ReplCut
@@ -633,7 +641,10 @@ impl Nemesis {
             if self.ha.clients_done.load(Ordering::SeqCst) >= nclients {
                 break;
             }
-            let dur = thread_rng().gen_range(50..o.max_partition_ms.max(51));
+            // Faults other than master partitions last up to half as long:
+            // they run one at a time, and long ones crowded out the rest
+            // of a run's plan.
+            let dur = thread_rng().gen_range(50..(o.max_partition_ms / 2).max(51));
             match fault {
                 Fault::Partition => {
                     let Some(x) = self.master().await else {
@@ -772,7 +783,7 @@ impl Nemesis {
                             net.clog_link(self.data[r], self.data[n]);
                             net.clog_link(self.data[n], self.data[r]);
                         }
-                        sleep(Duration::from_millis(dur * 2)).await;
+                        sleep(Duration::from_millis(dur)).await;
                         for n in (0..self.ha.nodes()).filter(|&n| n != r) {
                             net.unclog_link(self.data[r], self.data[n]);
                             net.unclog_link(self.data[n], self.data[r]);
@@ -785,6 +796,24 @@ impl Nemesis {
                         handle.restart(self.data[r]);
                         self.fault("replica-kill", &what, false);
                     }
+                }
+                Fault::SentinelCut => {
+                    let s = thread_rng().gen_range(0..self.sentinels.len());
+                    let me = self.sentinels[s];
+                    let what = format!("sentinel-{}", s + 1);
+                    let rest: Vec<NodeId> =
+                        self.all_nodes().into_iter().filter(|&n| n != me).collect();
+                    self.fault("sentinel-cut", &what, true);
+                    for &q in &rest {
+                        net.clog_link(me, q);
+                        net.clog_link(q, me);
+                    }
+                    sleep(Duration::from_millis(dur.max(500))).await;
+                    for &q in &rest {
+                        net.unclog_link(me, q);
+                        net.unclog_link(q, me);
+                    }
+                    self.fault("sentinel-cut", &what, false);
                 }
                 Fault::Spike => {
                     self.fault("latency-spike", "network", true);
@@ -1099,7 +1128,6 @@ fn judge(ha: &Ha, rec: &Recorder, fin: &BTreeSet<u64>, final_replid: &str, final
         let what = match (acked_in(true), acked_in(false)) {
             (Some(a), _) => {
                 let ms = a.t_done - t;
-                lock(&ha.failover_ms).push(ms);
                 format!(
                     "master node-{x} lost ({how}) at {at} ms: failover, writes resumed on \
                      node-{} after {ms} ms",
@@ -1182,7 +1210,6 @@ pub fn run(seed: u64, opts: &SimOptions) -> RunOutput {
             final_failures: Mutex::new(Vec::new()),
             nemesis_failure: Mutex::new(None),
             t0: now_ms(),
-            failover_ms: Mutex::new(Vec::new()),
         });
         let planted = match opts.selftest {
             Some(SelfTest::IgnoreMinReplicas) => redsim_core::planted::IGNORE_MIN_REPLICAS,

@@ -118,6 +118,8 @@ pub struct SimOptions {
     /// watch a master and `replicas` replicas; clients find the master
     /// through them; the nemesis partitions, kills and pauses the master.
     pub sentinels: usize,
+    /// Sentinel runner: one Sentinel cut off from every node for a while.
+    pub sentinel_cuts: usize,
     /// BUGGIFY fault points in the server shell (short reads, slow
     /// fsyncs, late timers).
     pub buggify: bool,
@@ -230,6 +232,7 @@ impl Default for SimOptions {
             repl_faults: 0,
             failovers: 0,
             sentinels: 0,
+            sentinel_cuts: 0,
             buggify: false,
         }
     }
@@ -279,6 +282,7 @@ impl SimOptions {
             &mut o.clock_jumps,
             &mut o.repl_faults,
             &mut o.failovers,
+            &mut o.sentinel_cuts,
         ] {
             let on = next() % 2 == 0;
             let n = 1 + next() % (*knob as u64).max(1);
@@ -366,6 +370,7 @@ impl SimOptions {
             ("repl-faults", self.repl_faults.to_string()),
             ("failovers", self.failovers.to_string()),
             ("sentinels", self.sentinels.to_string()),
+            ("sentinel-cuts", self.sentinel_cuts.to_string()),
             (
                 "buggify",
                 if self.buggify { "on" } else { "off" }.to_string(),

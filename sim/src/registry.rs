@@ -137,6 +137,7 @@ fn sentinel() -> SimOptions {
     SimOptions {
         replicas: 2,
         sentinels: 3,
+        sentinel_cuts: 2,
         ops: 200,
         keys: 4,
         max_think_ms: 60,
@@ -277,7 +278,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 the master and write unique set elements. Swarm faults: the master \
                 partitioned away with a minority of the clients, killed (restarted empty \
                 once a replica is promoted), paused; replica links cut, replicas killed; \
-                latency spikes, packet loss. After the heal the Sentinels agree and every \
+                one Sentinel cut off from everything; latency spikes, packet loss. After the heal the Sentinels agree and every \
                 node reaches the master's offset with its dataset; every acknowledged \
                 write that is lost is attributed, from the writes' replication offsets \
                 and the promotions' branch points, to an asynchronous-replication window \

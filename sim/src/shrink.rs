@@ -118,6 +118,9 @@ pub const REDUCERS: &[(&str, Reducer)] = &[
     ("failovers", |o| {
         count(o, o.failovers, |c, v| c.failovers = v)
     }),
+    ("sentinel-cuts", |o| {
+        count(o, o.sentinel_cuts, |c, v| c.sentinel_cuts = v)
+    }),
     ("buggify", |o| {
         if o.buggify {
             vec![with(o, |c| c.buggify = false)]

@@ -338,6 +338,7 @@ fn sentinel_seeds_pass_and_ignore_min_replicas_is_caught_and_shrunk() {
         spikes: 0,
         loss: 0,
         repl_faults: 0,
+        sentinel_cuts: 0,
         partitions: 4,
         ops: 400,
         ..opts
