@@ -54,6 +54,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 use crate::history::{EventKind, Op};
+use crate::jepsen::{fault_event, latency_spike, packet_loss};
 use crate::resp::{encode_command, parse_reply, Reply};
 use crate::scenario::{
     read_reply, server_main, splitmix64, Client, JumpClock, NodeCfg, Oracle, Recorder, RunOutput,
@@ -204,8 +205,9 @@ async fn current_master(ha: &Ha) -> Option<usize> {
     best.map(|(n, _)| n)
 }
 
-/// Ask Sentinel `s` for the master's address; the data node it names.
-async fn ask_sentinel(s: usize, nodes: usize) -> Option<usize> {
+/// One `SENTINEL <sub> mymaster` request to Sentinel `s` on a fresh
+/// connection (what clients do); None if it cannot be reached in time.
+async fn sentinel_call(s: usize, sub: &str) -> Option<Reply> {
     let addr = SocketAddr::new(sentinel_ip(s), SENTINEL_PORT);
     let mut st = timeout(Duration::from_millis(500), TcpStream::connect(addr))
         .await
@@ -215,21 +217,25 @@ async fn ask_sentinel(s: usize, nodes: usize) -> Option<usize> {
     encode_command(
         &[
             b"SENTINEL".to_vec(),
-            b"GET-MASTER-ADDR-BY-NAME".to_vec(),
+            sub.as_bytes().to_vec(),
             MASTER_NAME.as_bytes().to_vec(),
         ],
         &mut b,
     );
     let mut rbuf = Vec::new();
-    let r = timeout(Duration::from_millis(500), async {
+    timeout(Duration::from_millis(500), async {
         st.write_all(&b).await?;
         st.flush().await?;
         read_reply(&mut st, &mut rbuf).await
     })
     .await
     .ok()?
-    .ok()?;
-    let Reply::Array(Some(v)) = r else {
+    .ok()
+}
+
+/// Ask Sentinel `s` for the master's address; the data node it names.
+async fn ask_sentinel(s: usize, nodes: usize) -> Option<usize> {
+    let Reply::Array(Some(v)) = sentinel_call(s, "GET-MASTER-ADDR-BY-NAME").await? else {
         return None;
     };
     let Some(Reply::Bulk(Some(ip))) = v.first() else {
@@ -241,30 +247,7 @@ async fn ask_sentinel(s: usize, nodes: usize) -> Option<usize> {
 
 /// How many replicas Sentinel `s` knows for the master (SENTINEL REPLICAS).
 async fn sentinel_replicas(s: usize) -> Option<usize> {
-    let addr = SocketAddr::new(sentinel_ip(s), SENTINEL_PORT);
-    let mut st = timeout(Duration::from_millis(500), TcpStream::connect(addr))
-        .await
-        .ok()?
-        .ok()?;
-    let mut b = Vec::new();
-    encode_command(
-        &[
-            b"SENTINEL".to_vec(),
-            b"REPLICAS".to_vec(),
-            MASTER_NAME.as_bytes().to_vec(),
-        ],
-        &mut b,
-    );
-    let mut rbuf = Vec::new();
-    let r = timeout(Duration::from_millis(500), async {
-        st.write_all(&b).await?;
-        st.flush().await?;
-        read_reply(&mut st, &mut rbuf).await
-    })
-    .await
-    .ok()?
-    .ok()?;
-    match r {
+    match sentinel_call(s, "REPLICAS").await? {
         Reply::Array(Some(v)) => Some(v.len()),
         _ => None,
     }
@@ -532,11 +515,7 @@ struct Nemesis {
 
 impl Nemesis {
     fn fault(&self, name: &str, target: &str, on: bool) {
-        self.rec.log(EventKind::Fault {
-            name: name.into(),
-            target: target.into(),
-            on,
-        });
+        fault_event(&self.rec, name, target, on);
     }
 
     /// Every data node some Sentinel names as the master.
@@ -815,24 +794,8 @@ impl Nemesis {
                     }
                     self.fault("sentinel-cut", &what, false);
                 }
-                Fault::Spike => {
-                    self.fault("latency-spike", "network", true);
-                    net.update_config(|c| {
-                        c.send_latency = Duration::from_millis(50)..Duration::from_millis(400);
-                    });
-                    sleep(Duration::from_millis(dur)).await;
-                    let base = self.base_latency.clone();
-                    net.update_config(|c| c.send_latency = base);
-                    self.fault("latency-spike", "network", false);
-                }
-                Fault::Loss => {
-                    let rate = thread_rng().gen_range(0.05..0.3);
-                    self.fault("packet-loss", &format!("network {rate:.2}"), true);
-                    net.update_config(|c| c.packet_loss_rate = rate);
-                    sleep(Duration::from_millis(dur)).await;
-                    net.update_config(|c| c.packet_loss_rate = 0.0);
-                    self.fault("packet-loss", "network", false);
-                }
+                Fault::Spike => latency_spike(&self.rec, self.base_latency.clone(), dur).await,
+                Fault::Loss => packet_loss(&self.rec, 0.3, dur).await,
             }
         }
         while self.ha.clients_done.load(Ordering::SeqCst) < nclients {

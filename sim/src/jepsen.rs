@@ -423,6 +423,40 @@ enum Fault {
     Failover,
 }
 
+/// Log a fault's start (`on`) or end.
+pub(crate) fn fault_event(rec: &Recorder, name: &str, target: &str, on: bool) {
+    rec.log(EventKind::Fault {
+        name: name.into(),
+        target: target.into(),
+        on,
+    });
+}
+
+/// One-way latency 50..400 ms on the whole network for `dur_ms`, then
+/// back to `base`.
+pub(crate) async fn latency_spike(rec: &Recorder, base: std::ops::Range<Duration>, dur_ms: u64) {
+    let net = NetSim::current();
+    fault_event(rec, "latency-spike", "network", true);
+    net.update_config(|c| {
+        c.send_latency = Duration::from_millis(50)..Duration::from_millis(400);
+    });
+    sleep(Duration::from_millis(dur_ms)).await;
+    net.update_config(|c| c.send_latency = base);
+    fault_event(rec, "latency-spike", "network", false);
+}
+
+/// Packet loss at a random rate in 0.05..`max_rate` for `dur_ms` (TCP
+/// retransmits: long, irregular delays).
+pub(crate) async fn packet_loss(rec: &Recorder, max_rate: f64, dur_ms: u64) {
+    let net = NetSim::current();
+    let rate = thread_rng().gen_range(0.05..max_rate);
+    fault_event(rec, "packet-loss", &format!("network {rate:.2}"), true);
+    net.update_config(|c| c.packet_loss_rate = rate);
+    sleep(Duration::from_millis(dur_ms)).await;
+    net.update_config(|c| c.packet_loss_rate = 0.0);
+    fault_event(rec, "packet-loss", "network", false);
+}
+
 struct Nemesis {
     opts: SimOptions,
     rec: Recorder,
@@ -507,11 +541,7 @@ impl Nemesis {
     }
 
     fn fault(&self, name: &str, target: &str, on: bool) {
-        self.rec.log(EventKind::Fault {
-            name: name.into(),
-            target: target.into(),
-            on,
-        });
+        fault_event(&self.rec, name, target, on);
     }
 
     fn server_dead(&self) -> bool {
@@ -647,24 +677,8 @@ impl Nemesis {
                     net.unclog_link(self.server, cl);
                     self.fault("one-way", &format!("server->{cname}"), false);
                 }
-                Fault::Spike => {
-                    self.fault("latency-spike", "network", true);
-                    net.update_config(|c| {
-                        c.send_latency = Duration::from_millis(50)..Duration::from_millis(400);
-                    });
-                    sleep(Duration::from_millis(dur)).await;
-                    let base = self.base_latency.clone();
-                    net.update_config(|c| c.send_latency = base);
-                    self.fault("latency-spike", "network", false);
-                }
-                Fault::Loss => {
-                    let rate = thread_rng().gen_range(0.05..0.4);
-                    self.fault("packet-loss", &format!("network {rate:.2}"), true);
-                    net.update_config(|c| c.packet_loss_rate = rate);
-                    sleep(Duration::from_millis(dur)).await;
-                    net.update_config(|c| c.packet_loss_rate = 0.0);
-                    self.fault("packet-loss", "network", false);
-                }
+                Fault::Spike => latency_spike(&self.rec, self.base_latency.clone(), dur).await,
+                Fault::Loss => packet_loss(&self.rec, 0.4, dur).await,
                 Fault::Disk => {
                     let Some(d) = &self.disk else { continue };
                     self.fault("disk-eio", "server", true);
