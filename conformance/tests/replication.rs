@@ -506,3 +506,59 @@ fn failover_redsim_to_real_redis() {
 fn failover_real_redis_to_redsim() {
     failover_handover(Flavor::Redis, Flavor::Redsim, "failover-redis-redsim");
 }
+
+/// CONFIG SET on replication settings acts at once, as in Redis: a replica
+/// made writable accepts writes, a resized backlog shows its new size (it
+/// used to keep the old one until restart; replica-read-only used to wait
+/// for the next link). Same outcome on both servers.
+#[test]
+fn replication_config_set_acts_at_once() {
+    let mut seen = Vec::new();
+    for flavor in [Flavor::Redis, Flavor::Redsim] {
+        let dir = TempDir::new("repl-config-set").expect("tempdir");
+        let ms = start(flavor, &dir, &[]);
+        let mut m = ms.connect().expect("connect");
+        let rs = start(
+            flavor,
+            &dir,
+            &["--replicaof", &format!("127.0.0.1 {}", ms.port)],
+        );
+        let mut r = rs.connect().expect("connect");
+        wait_synced(&mut m, &mut r);
+        let mut out = vec![text(calls(&mut r, &["SET", "k", "1"]))];
+        out.push(text(calls(
+            &mut r,
+            &["CONFIG", "SET", "replica-read-only", "no"],
+        )));
+        out.push(text(calls(&mut r, &["SET", "k", "1"])));
+        out.push(text(calls(
+            &mut r,
+            &["CONFIG", "SET", "replica-read-only", "yes"],
+        )));
+        out.push(text(calls(&mut r, &["SET", "k", "1"])));
+        calls(&mut m, &["SET", "x", "y"]);
+        out.push(text(calls(
+            &mut m,
+            &["CONFIG", "SET", "repl-backlog-size", "3mb"],
+        )));
+        out.push(format!(
+            "{:?}",
+            info_field(&mut m, "replication", "repl_backlog_size")
+        ));
+        // The history survives the resize: a reconnecting replica resumes.
+        let full = stat(&mut m, "sync_full");
+        calls(&mut m, &["CLIENT", "KILL", "TYPE", "replica"]);
+        wait_synced(&mut m, &mut r);
+        out.push(format!(
+            "full syncs after resize: {}",
+            stat(&mut m, "sync_full") - full
+        ));
+        seen.push(out);
+    }
+    assert_eq!(seen[0], seen[1], "real Redis vs redsim");
+    assert_eq!(
+        seen[0][0],
+        "-READONLY You can't write against a read only replica."
+    );
+    assert_eq!(seen[0][2], "OK");
+}

@@ -1100,6 +1100,15 @@ pub struct Config {
     pub min_replicas_to_write: usize,
     /// min-replicas-max-lag (seconds), read with it.
     pub min_replicas_max_lag_s: i64,
+    /// Replication settings, cached: the replica ones are read on every
+    /// command a replica runs, the others by the replication cron.
+    pub replica_read_only: bool,
+    pub replica_serve_stale_data: bool,
+    pub replica_ignore_maxmemory: bool,
+    pub repl_backlog_size: usize,
+    pub repl_timeout_s: i64,
+    pub repl_ping_replica_period_s: i64,
+    pub repl_diskless_sync_delay_s: i64,
     pub lazyfree_lazy_expire: bool,
     pub enable_debug: DebugCmd,
     /// Encoding thresholds read on every collection write: cached, not looked up.
@@ -1333,6 +1342,13 @@ impl Config {
             stop_writes_on_bgsave_error: true,
             min_replicas_to_write: 0,
             min_replicas_max_lag_s: 10,
+            replica_read_only: true,
+            replica_serve_stale_data: true,
+            replica_ignore_maxmemory: true,
+            repl_backlog_size: 1 << 20,
+            repl_timeout_s: 60,
+            repl_ping_replica_period_s: 10,
+            repl_diskless_sync_delay_s: 5,
             lazyfree_lazy_expire: false,
             enable_debug: DebugCmd::No,
             hash_max_listpack_entries: 512,
@@ -1398,6 +1414,13 @@ impl Config {
         self.hash_max_listpack_value = size(self, "hash-max-listpack-value", 64);
         self.zset_max_listpack_entries = size(self, "zset-max-listpack-entries", 128);
         self.zset_max_listpack_value = size(self, "zset-max-listpack-value", 64);
+        self.replica_read_only = self.get("replica-read-only") != Some("no");
+        self.replica_serve_stale_data = self.get("replica-serve-stale-data") != Some("no");
+        self.replica_ignore_maxmemory = self.get("replica-ignore-maxmemory") != Some("no");
+        self.repl_backlog_size = size(self, "repl-backlog-size", 1 << 20);
+        self.repl_timeout_s = self.num("repl-timeout");
+        self.repl_ping_replica_period_s = self.num("repl-ping-replica-period").max(1);
+        self.repl_diskless_sync_delay_s = self.num("repl-diskless-sync-delay");
         self.set_max_intset_entries =
             crate::db::set::intset_max(self.get("set-max-intset-entries"));
         self.notify_flags = self.notify_flags_set;

@@ -55,6 +55,20 @@ impl Backlog {
         self.buf.len()
     }
 
+    /// A new size (CONFIG SET repl-backlog-size), keeping the newest
+    /// history that fits.
+    pub fn resize(&mut self, size: usize) {
+        let size = size.max(16 * 1024);
+        if size == self.buf.len() {
+            return;
+        }
+        let keep = self.histlen.min(size);
+        let mut data = Vec::with_capacity(keep);
+        self.tail(keep, &mut data);
+        *self = Backlog::new(size);
+        self.feed(&data);
+    }
+
     fn feed(&mut self, mut data: &[u8]) {
         let size = self.buf.len();
         self.histlen = (self.histlen + data.len()).min(size);
@@ -497,7 +511,7 @@ pub fn set_master_parts(ctx: &mut Parts, host: String, port: u16) {
         last_ack_ms: 0,
         psync_failover: false,
     });
-    ctx.ks.replica_hide = ctx.cfg.get("replica-read-only") != Some("no");
+    ctx.ks.replica_hide = ctx.cfg.replica_read_only;
     ctx.effects.repl_link = true;
 }
 
@@ -545,9 +559,7 @@ fn unset_master_parts(ctx: &mut Parts) {
 }
 
 pub fn backlog_size(cfg: &crate::config::Config) -> usize {
-    cfg.get("repl-backlog-size")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(1 << 20)
+    cfg.repl_backlog_size
 }
 
 /// REPLCONF <option> <value> ...
@@ -1023,7 +1035,7 @@ pub fn info_fields(srv: &Ctx, out: &mut String) {
             ));
             f(format!(
                 "slave_read_only:{}",
-                u8::from(srv.cfg.get("replica-read-only") != Some("no"))
+                u8::from(srv.cfg.replica_read_only)
             ));
             f(format!(
                 "replica_announced:{}",
@@ -1255,8 +1267,7 @@ impl Server {
         if f.state == FailoverState::InProgress {
             unset_master_parts(&mut self.parts());
         }
-        self.ks.replica_hide =
-            self.repl.is_replica() && self.cfg.get("replica-read-only") != Some("no");
+        self.ks.replica_hide = self.repl.is_replica() && self.cfg.replica_read_only;
         self.unpause_writes();
     }
 
@@ -1355,12 +1366,7 @@ impl Server {
             return;
         }
         let now = self.ks.now_ms;
-        let delay_ms = self
-            .cfg
-            .get("repl-diskless-sync-delay")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(5)
-            * 1000;
+        let delay_ms = self.cfg.repl_diskless_sync_delay_s * 1000;
         let oldest = self
             .repl
             .replicas
@@ -1534,12 +1540,7 @@ impl Server {
     /// Periodic replication work (from cron).
     pub(crate) fn repl_cron(&mut self) {
         let now = self.ks.now_ms;
-        let timeout_ms = self
-            .cfg
-            .get("repl-timeout")
-            .and_then(|v| v.parse::<i64>().ok())
-            .unwrap_or(60)
-            * 1000;
+        let timeout_ms = self.cfg.repl_timeout_s * 1000;
         // Replica: acknowledge once a second; give up on a silent master.
         let mut drop_reason = None;
         if let Some(l) = self.repl.link.as_mut() {
@@ -1574,13 +1575,7 @@ impl Server {
         // While a FAILOVER waits for the target, the stream stays still.
         if !self.repl.replicas.is_empty() && !self.repl.is_replica() && self.repl.failover.is_none()
         {
-            let period_ms = self
-                .cfg
-                .get("repl-ping-replica-period")
-                .and_then(|v| v.parse::<i64>().ok())
-                .unwrap_or(10)
-                .max(1)
-                * 1000;
+            let period_ms = self.cfg.repl_ping_replica_period_s * 1000;
             if now - self.repl.last_ping_ms >= period_ms {
                 self.repl.last_ping_ms = now;
                 let p = cmd_bytes(&["PING"]);
@@ -1970,7 +1965,7 @@ impl Server {
                     "Failover target accepted the handover: failover complete.".into(),
                 ));
                 self.repl.failover = None;
-                self.ks.replica_hide = self.cfg.get("replica-read-only") != Some("no");
+                self.ks.replica_hide = self.cfg.replica_read_only;
                 self.unpause_writes();
             }
             return true;
@@ -2216,5 +2211,36 @@ impl Server {
         }
         self.repl_feed_bytes(bytes);
         self.flush_wakes();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Backlog;
+
+    fn all(b: &Backlog) -> Vec<u8> {
+        let mut v = Vec::new();
+        b.tail(b.histlen, &mut v);
+        v
+    }
+
+    #[test]
+    fn backlog_resize_keeps_the_newest_history() {
+        let mut b = Backlog::new(16 * 1024);
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        b.feed(&data);
+        assert_eq!(b.histlen, 16 * 1024);
+        // Growing keeps everything there was (the ring had wrapped).
+        b.resize(64 * 1024);
+        assert_eq!(b.size(), 64 * 1024);
+        assert_eq!(all(&b), data[data.len() - 16 * 1024..]);
+        b.feed(&data[..1000]);
+        let mut want = data[data.len() - 16 * 1024..].to_vec();
+        want.extend_from_slice(&data[..1000]);
+        assert_eq!(all(&b), want);
+        // Shrinking keeps the newest bytes; below the floor it stays 16 KiB.
+        b.resize(1);
+        assert_eq!(b.size(), 16 * 1024);
+        assert_eq!(all(&b), want[want.len() - 16 * 1024..]);
     }
 }

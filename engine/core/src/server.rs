@@ -801,8 +801,7 @@ impl Server {
             return None;
         }
         let obey = self.clients.get(h).is_master;
-        let ignore_mm =
-            self.repl.is_replica() && self.cfg.get("replica-ignore-maxmemory") != Some("no");
+        let ignore_mm = self.repl.is_replica() && self.cfg.replica_ignore_maxmemory;
         if self.cfg.maxmemory > 0 && !obey && !ignore_mm {
             if let Some(mem) = self.env.mem_used {
                 // Redis's processCommand: evict first, then refuse commands
@@ -1022,13 +1021,15 @@ impl Server {
         let is_write = c.flags & spec::F_WRITE != 0
             || (c.fullname == "exec" && self.queued_has_flag(h, spec::F_WRITE));
         if let Some(l) = &self.repl.link {
-            if is_write && self.ks.replica_hide {
+            // The setting itself, not the link's snapshot of it: CONFIG SET
+            // replica-read-only acts at once, as in Redis.
+            if is_write && self.cfg.replica_read_only {
                 return Some(CmdError::msg(
                     "READONLY You can't write against a read only replica.",
                 ));
             }
             if l.state != crate::repl::LinkState::Connected
-                && self.cfg.get("replica-serve-stale-data") == Some("no")
+                && !self.cfg.replica_serve_stale_data
                 && c.flags & spec::F_STALE == 0
             {
                 return Some(CmdError::msg("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'."));

@@ -378,6 +378,10 @@ pub fn config_set(ctx: &mut Ctx, argv: &[&[u8]]) -> CmdResult {
         )));
     }
     crate::server::apply_config(ctx.ks, ctx.clients, ctx.cfg);
+    // repl-backlog-size acts at once (Redis's resizeReplicationBacklog).
+    if let Some(b) = ctx.repl.backlog.as_mut() {
+        b.resize(ctx.cfg.repl_backlog_size);
+    }
     // appendonly / appendfsync act at once, as in Redis.
     let want_aof = ctx.cfg.get("appendonly") == Some("yes");
     if want_aof && ctx.persist.aof.is_none() {
