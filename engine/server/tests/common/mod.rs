@@ -23,7 +23,20 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("addr").port()
 }
 
+/// Start the server on a free port. Retries on a new port when the child
+/// exits at start-up: a parallel test's server can take the port between
+/// `free_port` and our bind, and then the probe below reaches that other
+/// server (found: a test failed with "connection refused" after it).
 pub fn start(extra: &[&str]) -> Srv {
+    for _ in 0..4 {
+        if let Some(s) = start_once(extra) {
+            return s;
+        }
+    }
+    panic!("server did not start");
+}
+
+fn start_once(extra: &[&str]) -> Option<Srv> {
     let port = free_port();
     let mut args = vec![
         "--port".to_string(),
@@ -37,13 +50,24 @@ pub fn start(extra: &[&str]) -> Srv {
         .stdout(Stdio::null())
         .spawn()
         .expect("spawn redsim-server");
+    let mut s = Srv { child, port };
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
+        if !matches!(s.child.try_wait(), Ok(None)) {
+            return None;
+        }
         if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Srv { child, port };
+            // A bind failure exits at once: still alive a moment later
+            // means the port is ours.
+            std::thread::sleep(Duration::from_millis(100));
+            if matches!(s.child.try_wait(), Ok(None)) {
+                return Some(s);
+            }
+            return None;
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = s.child.kill();
     panic!("server did not start");
 }
 
