@@ -245,6 +245,15 @@ async fn ask_sentinel(s: usize, nodes: usize) -> Option<usize> {
     node_of(ip, nodes)
 }
 
+/// What each of `sentinels` Sentinels names as the master, in order.
+async fn sentinel_answers(sentinels: usize, nodes: usize) -> Vec<Option<usize>> {
+    let mut names = Vec::with_capacity(sentinels);
+    for s in 0..sentinels {
+        names.push(ask_sentinel(s, nodes).await);
+    }
+    names
+}
+
 /// How many replicas Sentinel `s` knows for the master (SENTINEL REPLICAS).
 async fn sentinel_replicas(s: usize) -> Option<usize> {
     match sentinel_call(s, "REPLICAS").await? {
@@ -521,11 +530,13 @@ impl Nemesis {
     /// Every data node some Sentinel names as the master.
     async fn named_masters(&self) -> Vec<usize> {
         let mut v = Vec::new();
-        for s in 0..self.sentinels.len() {
-            if let Some(n) = ask_sentinel(s, self.ha.nodes()).await {
-                if !v.contains(&n) {
-                    v.push(n);
-                }
+        for n in sentinel_answers(self.sentinels.len(), self.ha.nodes())
+            .await
+            .into_iter()
+            .flatten()
+        {
+            if !v.contains(&n) {
+                v.push(n);
             }
         }
         v
@@ -535,10 +546,12 @@ impl Nemesis {
     /// engines' view when none answers).
     async fn master(&self) -> Option<usize> {
         let mut votes = vec![0usize; self.ha.nodes()];
-        for s in 0..self.sentinels.len() {
-            if let Some(n) = ask_sentinel(s, self.ha.nodes()).await {
-                votes[n] += 1;
-            }
+        for n in sentinel_answers(self.sentinels.len(), self.ha.nodes())
+            .await
+            .into_iter()
+            .flatten()
+        {
+            votes[n] += 1;
         }
         let best = (0..votes.len()).max_by_key(|&n| (votes[n], std::cmp::Reverse(n)));
         match best {
@@ -695,12 +708,8 @@ impl Nemesis {
                     // that a timed-out failover then switched away from.)
                     let deadline =
                         TimeHandle::current().elapsed() + Duration::from_millis(PROMOTION_WAIT_MS);
-                    let ns = self.sentinels.len();
                     loop {
-                        let mut names = Vec::new();
-                        for s in 0..ns {
-                            names.push(ask_sentinel(s, self.ha.nodes()).await);
-                        }
+                        let names = sentinel_answers(self.sentinels.len(), self.ha.nodes()).await;
                         if names
                             .iter()
                             .all(|n| n.is_some_and(|m| m != x) && *n == names[0])
@@ -848,10 +857,7 @@ async fn converge(ha: &Ha, rec: &Recorder, sentinels: usize) -> Result<usize, St
     let nodes = ha.nodes();
     loop {
         let last;
-        let mut names = Vec::new();
-        for s in 0..sentinels {
-            names.push(ask_sentinel(s, nodes).await);
-        }
+        let names = sentinel_answers(sentinels, nodes).await;
         if let Some(Some(m)) = names.first().copied() {
             if names.iter().all(|n| *n == Some(m)) {
                 match caught_up(ha, m).await {
