@@ -241,8 +241,6 @@ pub struct Repl {
     /// simulator's PSYNC2 check: a request on a connection that died
     /// counts in the master's sync_full but loads nothing).
     pub full_syncs_loaded: u64,
-    /// Replicas with `state online` and lag <= min-replicas-max-lag.
-    pub good_replicas: usize,
     scratch: Vec<u8>,
     /// Planted bugs (crate::planted; the simulator's selftests only).
     pub planted: u32,
@@ -283,7 +281,6 @@ impl Repl {
             sync_partial_ok: 0,
             sync_partial_err: 0,
             full_syncs_loaded: 0,
-            good_replicas: 0,
             scratch: Vec::new(),
             planted: 0,
             failover: None,
@@ -832,7 +829,6 @@ fn sync_request(ctx: &mut Ctx, psync: Option<(&[u8], &[u8])>) -> CmdResult {
                 ),
             ));
             r.replicas.push(info);
-            refresh_good(r, ctx.cfg, now);
             return Ok(());
         }
         // Redis's texts for why the partial resync was refused.
@@ -963,11 +959,6 @@ pub fn role(ctx: &mut Ctx, _argv: &[&[u8]]) -> CmdResult {
     Ok(())
 }
 
-/// Recount replicas good for min-replicas-to-write (INFO's figure).
-fn refresh_good(r: &mut Repl, cfg: &crate::config::Config, now: i64) {
-    r.good_replicas = r.good_replicas_at(now, cfg.min_replicas_max_lag_s);
-}
-
 /// INFO replication's body (after the "# Replication" header).
 pub fn info_fields(srv: &Ctx, out: &mut String) {
     use std::fmt::Write;
@@ -1045,7 +1036,9 @@ pub fn info_fields(srv: &Ctx, out: &mut String) {
     }
     f(format!("connected_slaves:{}", r.replicas.len()));
     if srv.cfg.min_replicas_to_write > 0 {
-        f(format!("min_slaves_good_slaves:{}", r.good_replicas));
+        // Counted now, as writes count them (not a cron-refreshed figure).
+        let good = r.good_replicas_at(now, srv.cfg.min_replicas_max_lag_s);
+        f(format!("min_slaves_good_slaves:{good}"));
     }
     for (i, x) in r.replicas.iter().enumerate() {
         let state = match x.state {
@@ -1507,7 +1500,6 @@ impl Server {
         if aborted || done || targets == 0 {
             // Finished, aborted, or nobody left to send it to.
             self.ks.snapshot = None;
-            refresh_good(&mut self.repl, &self.cfg, now);
             self.effects.repl_sync = true;
             self.flush_wakes();
             return false;
@@ -1522,8 +1514,6 @@ impl Server {
         let before = self.repl.replicas.len();
         self.repl.replicas.retain(|x| x.h != h);
         if self.repl.replicas.len() != before {
-            let now = self.ks.now_ms;
-            refresh_good(&mut self.repl, &self.cfg, now);
             self.repl.acks_changed = true;
         }
         self.repl.waiters.retain(|w| w.h != h);
@@ -1594,7 +1584,6 @@ impl Server {
                 self.effects.kill.push(x.id);
             }
         }
-        refresh_good(&mut self.repl, &self.cfg, now);
         if self
             .repl
             .replicas
